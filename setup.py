@@ -1,0 +1,4 @@
+"""Installs tfgradtools; the metadata is in setup.cfg."""
+import setuptools
+
+setuptools.setup()

@@ -1,0 +1,39 @@
+"""Values and gradients of Python functions on TensorFlow 2.
+
+The gradient helpers of `tfp.math` (`tfgradtools.math`) and of TF 1.x
+`tf.contrib.eager` (`tfgradtools.eager`), on one dispatch core that runs in
+every execution regime: eager, `tf.function` (also with XLA), TF1 graphs and
+`tf.distribute` replicas.
+"""
+
+from tfgradtools import eager as eager
+from tfgradtools import math as math
+from tfgradtools.eager import gradients_function as gradients_function
+from tfgradtools.eager import implicit_gradients as implicit_gradients
+from tfgradtools.eager import (
+    implicit_value_and_gradients as implicit_value_and_gradients)
+from tfgradtools.eager import make_vjp as make_vjp
+from tfgradtools.eager import (
+    value_and_gradients_function as value_and_gradients_function)
+from tfgradtools.math import batch_jacobian as batch_jacobian
+from tfgradtools.math import value_and_batch_jacobian as value_and_batch_jacobian
+from tfgradtools.math import value_and_gradient as value_and_gradient
+from tfgradtools.math import (
+    value_and_gradient_with_auto_expansion as
+    value_and_gradient_with_auto_expansion)
+
+__version__ = '0.1.0'
+
+__all__ = [
+    'batch_jacobian',
+    'eager',
+    'gradients_function',
+    'implicit_gradients',
+    'implicit_value_and_gradients',
+    'make_vjp',
+    'math',
+    'value_and_batch_jacobian',
+    'value_and_gradient',
+    'value_and_gradient_with_auto_expansion',
+    'value_and_gradients_function',
+]

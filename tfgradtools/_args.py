@@ -1,0 +1,313 @@
+"""Argument handling: conversion, unpacking and `params` resolution.
+
+Each quirk inherited from an anchor (tfp.math or `tf.contrib.eager`) is
+marked with a comment naming it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import weakref
+from typing import Any, Callable, Sequence
+
+import tensorflow as tf
+
+from tfgradtools import _errors
+
+
+def as_unconnected_gradients(value: Any) -> tf.UnconnectedGradients:
+  """Parses `unconnected_gradients` ('none', 'zero' or the enum)."""
+  try:
+    return tf.UnconnectedGradients(value)
+  except ValueError:
+    raise ValueError(
+        "unconnected_gradients must be 'none', 'zero' or a "
+        f'tf.UnconnectedGradients, got {_errors.describe(value)}.') from None
+
+
+def _keras_variable_type() -> type | None:
+  # Keras is only consulted once something has imported it.
+  keras = sys.modules.get('keras')
+  return getattr(keras, 'Variable', None) if keras is not None else None
+
+
+def is_keras_variable(x: Any) -> bool:
+  keras_variable = _keras_variable_type()
+  return keras_variable is not None and isinstance(x, keras_variable)
+
+
+def is_variable(x: Any) -> bool:
+  """Whether `x` is a `tf.Variable` or a Keras 3 variable."""
+  return isinstance(x, tf.Variable) or is_keras_variable(x)
+
+
+def watchable(x: Any) -> Any:
+  """The object a tape or `tf.gradients` can differentiate for source `x`.
+
+  A Keras 3 variable wraps a `tf.Variable` that its ops actually read; the
+  gradient with respect to that inner variable is the one a training step
+  applies.
+  """
+  if isinstance(x, (tf.Tensor, tf.Variable)):
+    return x
+  if is_keras_variable(x):
+    return x.value
+  return x
+
+
+def is_differentiable(x: Any) -> bool:
+  """Whether a gradient can flow to a source of `x`'s dtype."""
+  dtype = x.dtype
+  return dtype.is_floating or dtype.is_complex
+
+
+def to_tensor(x: Any, dtype_hint: tf.DType | None = None) -> Any:
+  """`x` as a Tensor; Tensors and variables are returned as they are."""
+  if isinstance(x, tf.Tensor) or is_variable(x):
+    return x
+  return tf.convert_to_tensor(x, dtype_hint=dtype_hint)
+
+
+def to_math_source(x: Any) -> Any:
+  """tfp.math's conversion: Python numbers become float32 Tensors."""
+  if has_trainable_variables(x):
+    return x
+  return to_tensor(x, dtype_hint=tf.float32)
+
+
+def has_trainable_variables(x: Any) -> bool:
+  """Whether `x` is a module, layer or model (has `trainable_variables`)."""
+  if isinstance(x, tf.Tensor) or is_variable(x):
+    return False
+  return getattr(x, 'trainable_variables', None) is not None
+
+
+def expand_to_trainable_variables(x: Any) -> Any:
+  """A module-like `x` replaced by its trainable variables."""
+  return x.trainable_variables if has_trainable_variables(x) else x
+
+
+_TAKES_ARGUMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def takes_arguments(f: Callable[..., Any]) -> bool:
+  """Whether `f` accepts any argument (tfp.math's calling rule 1)."""
+  key = getattr(f, '__func__', f)  # A bound method's self does not count.
+  try:
+    return _TAKES_ARGUMENTS[key]
+  except (KeyError, TypeError):
+    pass
+  try:
+    takes = bool(inspect.signature(f).parameters)
+  except (TypeError, ValueError):  # Builtins without a signature.
+    takes = True
+  try:
+    _TAKES_ARGUMENTS[key] = takes
+  except TypeError:  # Not weakly referenceable: not cached.
+    pass
+  return takes
+
+
+def unpack_packed_args(args: tuple[Any, ...], kwargs: dict[str, Any],
+                       auto_unpack_single_arg: bool) -> tuple[Sequence[Any],
+                                                              bool]:
+  """tfp.math's calling rule 2: one list or tuple argument holds the args."""
+  if (auto_unpack_single_arg and len(args) == 1 and not kwargs and
+      isinstance(args[0], (list, tuple))):
+    return args[0], True
+  return args, False
+
+
+def accepts_keyword(f: Callable[..., Any], name: str) -> bool:
+  """Whether `f` declares a parameter called `name` (or takes **kwargs)."""
+  try:
+    parameters = inspect.signature(f).parameters
+  except (TypeError, ValueError):
+    return True
+  return name in parameters or any(
+      p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def legacy_xs(f: Callable[..., Any], args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> tuple[tuple[Any, ...],
+                                               dict[str, Any]]:
+  """The old tfp signature `value_and_gradient(f, xs=...)` (seed 000).
+
+  `xs` given alone as a keyword means the values to differentiate, unless `f`
+  itself has a parameter of that name.
+  """
+  if (not args and len(kwargs) == 1 and 'xs' in kwargs and
+      not accepts_keyword(f, 'xs')):
+    return (kwargs['xs'],), {}
+  return args, kwargs
+
+
+def take_sources(args: list[Any], kwargs: dict[str, Any],
+                 keys: Sequence[int | str]) -> list[Any]:
+  """Converts the selected arguments in place and returns them as sources.
+
+  tf.contrib.eager's rule: one Tensor passed at two selected places is two
+  sources, so `gradients_function(lambda x, y: x * y)(one, one)` is
+  `[1., 1.]`; later occurrences become identity copies.
+  """
+  sources = []
+  seen = set()
+  for key in keys:
+    container = args if isinstance(key, int) else kwargs
+    value = to_tensor(container[key])
+    if id(value) in seen:
+      value = tf.identity(value)
+    seen.add(id(value))
+    container[key] = value
+    sources.append(value)
+  return sources
+
+
+# The Keras 3 variable wrapping each `tf.Variable` seen so far (`None` for a
+# plain one), by `id`; an entry leaves with its `tf.Variable`.
+_KERAS_WRAPPERS: dict[int, Any] = {}
+
+
+def _forget(key: int) -> Callable[[Any], None]:
+  return lambda _: _KERAS_WRAPPERS.pop(key, None)
+
+
+def _find_keras_wrappers(variables: Sequence[tf.Variable]) -> None:
+  """Records which Keras 3 variable, if any, wraps each of `variables`."""
+  keras_variable = _keras_variable_type()
+  found = {}
+  if keras_variable is not None:
+    import gc  # pylint: disable=g-import-not-at-top
+    referrers = gc.get_referrers(*variables)
+    # A Keras variable refers to its tf.Variable directly or via its __dict__.
+    dicts = [r for r in referrers if isinstance(r, dict)]
+    owners = referrers + (gc.get_referrers(*dicts) if dicts else [])
+    for owner in owners:
+      if isinstance(owner, keras_variable):
+        found[id(owner.value)] = owner
+  for variable in variables:
+    key = id(variable)
+    owner = found.get(key)
+    _KERAS_WRAPPERS[key] = (weakref.ref(owner) if owner is not None else None,
+                            weakref.ref(variable, _forget(key)))
+
+
+def user_variables(variables: Sequence[tf.Variable]) -> list[Any]:
+  """Each of `variables`, or the Keras 3 variable that wraps it.
+
+  Optimizers take back the objects their user created, so implicit gradients
+  are paired with the Keras variable, not the `tf.Variable` inside it. The
+  lookup walks the referrers once per variable and is cached.
+  """
+  unknown = [v for v in variables if id(v) not in _KERAS_WRAPPERS]
+  if unknown:
+    _find_keras_wrappers(unknown)
+  result = []
+  for variable in variables:
+    owner_ref, _ = _KERAS_WRAPPERS[id(variable)]
+    owner = owner_ref() if owner_ref is not None else None
+    result.append(owner if owner is not None else variable)
+  return result
+
+
+def _signature(f: Callable[..., Any]) -> inspect.Signature | None:
+  """`f`'s signature, looking through Keras layers to their `call`."""
+  try:
+    signature = inspect.signature(f)
+  except (TypeError, ValueError):
+    return None
+  kinds = {p.kind for p in signature.parameters.values()}
+  call = getattr(f, 'call', None)
+  if kinds <= {inspect.Parameter.VAR_POSITIONAL,
+               inspect.Parameter.VAR_KEYWORD} and callable(call):
+    try:
+      return inspect.signature(call)
+    except (TypeError, ValueError):
+      pass
+  return signature
+
+
+class ParamSelector:
+  """Which arguments of a call tf.contrib.eager's `params` selects.
+
+  `params` is `None` (every positional argument of the call), parameter
+  names, or positions. Names are resolved against `f`'s signature once; a
+  named parameter passed by keyword is selected by its keyword.
+  """
+
+  __slots__ = ('_f', '_api', '_names', '_positions', '_parameters')
+
+  def __init__(self, f: Callable[..., Any], params: Sequence[Any] | None,
+               api: str):
+    self._f = f
+    self._api = api
+    self._names = None
+    self._positions = None
+    signature = _signature(f)
+    self._parameters = (tuple(signature.parameters.values())
+                        if signature is not None else None)
+    if params is None:
+      return
+    if isinstance(params, (str, int)):
+      params = [params]
+    params = list(params)
+    if params and all(isinstance(p, str) for p in params):
+      self._names = self._positions_of_names(params)
+    elif params and all(isinstance(p, int) and not isinstance(p, bool)
+                        for p in params):
+      self._positions = params
+    else:
+      raise ValueError(
+          f'{api}: params must be all strings or all integers; got '
+          f'{params!r}. Name parameters of {_errors.callable_name(f)}, '
+          'e.g. params=["x"], or give their positions, e.g. params=[0].')
+
+  def _listing(self) -> str:
+    if self._parameters is None:
+      return (f'the parameters of {_errors.callable_name(self._f)} cannot '
+              'be inspected')
+    return (f'{_errors.callable_name(self._f)} has parameters '
+            f'({", ".join(str(p) for p in self._parameters)})')
+
+  def _positions_of_names(self, names: list[str]) -> dict[str, int | None]:
+    """Each name's position among `f`'s positional parameters, or `None`."""
+    if self._parameters is None:
+      raise ValueError(f'{self._api}: params names {names!r} but '
+                       f'{self._listing()}; select them by position instead.')
+    positional = [p.name for p in self._parameters
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    keyword = {p.name for p in self._parameters
+               if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    resolved = {}
+    for name in names:
+      if name not in keyword and name not in positional:
+        raise ValueError(f'{self._api}: params names {name!r}, which is not '
+                         f'a parameter: {self._listing()}.')
+      resolved[name] = (positional.index(name) if name in positional
+                        else None)
+    return resolved
+
+  def select(self, num_args: int, kwargs: dict[str, Any]) -> list[int | str]:
+    """The selected arguments of a call: positions and keyword names."""
+    if self._names is not None:
+      return [self._select_name(name, position, num_args, kwargs)
+              for name, position in self._names.items()]
+    if self._positions is not None:
+      for position in self._positions:
+        if not 0 <= position < num_args:
+          raise ValueError(
+              f'{self._api}: params selects position {position}, but the '
+              f'call passed {num_args} positional argument(s); '
+              f'{self._listing()}.')
+      return self._positions
+    return list(range(num_args))
+
+  def _select_name(self, name: str, position: int | None, num_args: int,
+                   kwargs: dict[str, Any]) -> int | str:
+    if name in kwargs:
+      return name
+    if position is not None and position < num_args:
+      return position
+    raise ValueError(f'{self._api}: params names {name!r}, but the call '
+                     f'passed no value for it; {self._listing()}.')

@@ -1,0 +1,182 @@
+"""The dispatch core: run `f` under an engine, then differentiate it.
+
+Both facades come here. `record` calls `f` inside a name scope under the
+engine `_engines.uses_tape` picks, watching the sources (Tensors,
+`tf.Variable`s, Keras 3 variables); the returned `Recorded` computes
+vector-Jacobian products (`vjp`) or batch Jacobians of `f`'s value with
+respect to those sources, honouring `unconnected_gradients`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import tensorflow as tf
+
+from tfgradtools import _args
+from tfgradtools import _engines
+from tfgradtools import _errors
+
+
+def _flat_targets(f: Callable[..., Any], y: Any, api: str) -> list[Any]:
+  """The Tensors to differentiate in `f`'s value `y`, checked."""
+  if isinstance(y, tf.Tensor):
+    return [y]
+  if y is None:
+    raise _errors.returned_none(f, api)
+  targets = tf.nest.flatten(y)
+  for i, part in enumerate(targets):
+    if isinstance(part, tf.Tensor):
+      continue
+    if _args.is_variable(part):
+      # A tape cannot differentiate a variable itself: read it while recording.
+      targets[i] = tf.convert_to_tensor(part)
+    elif not tf.is_tensor(part):
+      raise _errors.returned_non_tensor(f, api, y, part)
+  if not targets:
+    raise _errors.returned_non_tensor(f, api, y, y)
+  return targets
+
+
+def _call(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any],
+          has_aux: bool, api: str) -> tuple[Any, Any, list[Any]]:
+  """`f(*args, **kwargs)` split into value, aux and flat targets."""
+  out = f(*args, **kwargs)
+  if has_aux:
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+      raise _errors.bad_aux_output(f, api, out)
+    y, aux = out
+  else:
+    y, aux = out, None
+  return y, aux, _flat_targets(f, y, api)
+
+
+def _unconnected(source: Any, unconnected: tf.UnconnectedGradients) -> Any:
+  """The gradient of a source no gradient can reach (e.g. of integer dtype)."""
+  if unconnected is tf.UnconnectedGradients.ZERO and source.dtype != tf.string:
+    return tf.zeros_like(source)
+  return None
+
+
+class Recorded:
+  """`f`'s value, recorded for differentiation with respect to `sources`."""
+
+  __slots__ = ('value', 'aux', 'sources', 'engine', '_targets', '_watched',
+               '_recording', '_scope', '_api')
+
+  def __init__(self, value: Any, aux: Any, targets: list[Any],
+               sources: Sequence[Any], watched: list[Any], recording: Any,
+               scope: str, api: str):
+    self.value = value
+    self.aux = aux
+    self.sources = sources
+    self.engine = recording.engine
+    self._targets = targets
+    self._watched = watched
+    self._recording = recording
+    self._scope = scope
+    self._api = api
+
+  def _cotangents(self, cotangent: Any, arg_name: str) -> list[Any] | None:
+    """`cotangent` flattened and checked against the targets."""
+    if cotangent is None:
+      return None
+    flat = tf.nest.flatten(cotangent)
+    if len(flat) != len(self._targets):
+      raise _errors.mismatched_cotangent(self._api, arg_name, self.value,
+                                         cotangent)
+    converted = []
+    for target, part in zip(self._targets, flat):
+      if part is None:
+        raise _errors.mismatched_cotangent(self._api, arg_name, self.value,
+                                           cotangent)
+      part = tf.convert_to_tensor(part, dtype_hint=target.dtype)
+      if not part.shape.is_compatible_with(target.shape):
+        raise _errors.mismatched_cotangent(self._api, arg_name, self.value,
+                                           cotangent)
+      converted.append(part)
+    return converted
+
+  def vjp(self, cotangent: Any = None, *,
+          unconnected: tf.UnconnectedGradients = tf.UnconnectedGradients.NONE,
+          arg_name: str = 'output_gradients') -> list[Any]:
+    """The gradient of `sum(cotangent * value)`, one entry per source.
+
+    `cotangent` defaults to ones, so the parts of a structured value are
+    summed.
+    """
+    with tf.name_scope(self._scope):
+      cotangents = self._cotangents(cotangent, arg_name)
+      watched = [w for w in self._watched if w is not None]
+      grads = iter(self._recording.gradient(self._targets, watched,
+                                            cotangents, unconnected)
+                   if watched else ())
+      return [next(grads) if w is not None else _unconnected(s, unconnected)
+              for s, w in zip(self.sources, self._watched)]
+
+  def batch_jacobian(self, *, unconnected: tf.UnconnectedGradients
+                     ) -> list[Any]:
+    """`d value[b] / d source[b]` for each source, batched over axis 0."""
+    if len(self._targets) != 1:
+      raise TypeError(
+          f'{self._api}: f must return a single (batch, ...) Tensor, got '
+          f'{_errors.describe(self.value)}.')
+    with tf.name_scope(self._scope):
+      return [
+          self._recording.batch_jacobian(self._targets[0], w, unconnected)
+          if w is not None else _unconnected(s, unconnected)
+          for s, w in zip(self.sources, self._watched)]
+
+
+def _watch_list(sources: Sequence[Any], api: str) -> list[Any]:
+  """What to watch for each source; `None` where no gradient can flow."""
+  watched = []
+  for source in sources:
+    target = _args.watchable(source)
+    if not hasattr(target, 'dtype'):
+      raise _errors.not_a_source(api, source)
+    watched.append(target if _args.is_differentiable(target) else None)
+  return watched
+
+
+def record(f: Callable[..., Any],
+           prepare: Callable[[], tuple[Sequence[Any], dict[str, Any],
+                                       Sequence[Any] | None]], *,
+           api: str, name: str, use_gradient_tape: bool = False,
+           has_aux: bool = False, persistent: bool = False) -> Recorded:
+  """Calls `f` under the engine, watching the sources `prepare` picks.
+
+  Args:
+    f: the function to differentiate.
+    prepare: returns `(args, kwargs, sources)`: `f` is called as
+      `f(*args, **kwargs)` and differentiated with respect to `sources`
+      (Tensors, `tf.Variable`s or Keras variables), or with respect to the
+      trainable variables it reads if `sources` is `None` (which always uses
+      a tape). It runs inside the name scope, so its conversions are too.
+    api: the public function's name, for error messages.
+    name: the name scope of every op created.
+    use_gradient_tape: use a tape even when building a graph.
+    has_aux: `f` returns `(value, aux)`.
+    persistent: the result may be differentiated more than once.
+
+  Returns:
+    A `Recorded` with `f`'s value, ready to be differentiated.
+  """
+  with tf.name_scope(name) as scope:
+    args, kwargs, sources = prepare()
+    discover = sources is None
+    if discover or _engines.uses_tape(use_gradient_tape):
+      engine = _engines.record_with_tape
+    else:
+      engine = _engines.record_symbolically
+    watched = [] if discover else _watch_list(sources, api)
+    (y, aux, targets), recording = engine(
+        lambda: _call(f, args, kwargs, has_aux, api),
+        [w for w in watched if w is not None],
+        persistent=persistent, watch_accessed_variables=discover)
+    if discover:
+      watched = list(recording.watched_variables())
+      if not watched:
+        raise _errors.no_variables_read(f, api)
+      sources = _args.user_variables(watched)
+    return Recorded(y, aux, targets, sources, watched, recording, scope, api)

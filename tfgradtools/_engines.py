@@ -1,0 +1,101 @@
+"""The two differentiation engines, behind one shared signature.
+
+Each engine runs a thunk while recording what it needs for the backward pass
+and returns `(outputs, recording)`; a recording computes vector-Jacobian
+products of targets with respect to sources:
+
+* `record_with_tape` records on a `tf.GradientTape` (eager or graph);
+* `record_symbolically` just runs the thunk in the current graph, and the
+  backward pass is built later with `tf.gradients`.
+
+`uses_tape` is the single decision point between them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import tensorflow as tf
+
+
+def uses_tape(use_gradient_tape: bool) -> bool:
+  """Whether to differentiate with a tape rather than `tf.gradients`.
+
+  `tf.gradients` only works while building a graph, so the tape is used
+  whenever executing eagerly, and when the caller asks for it.
+  """
+  return use_gradient_tape or tf.executing_eagerly()
+
+
+class TapeRecording:
+  """A backward pass over the operations recorded on a `tf.GradientTape`."""
+
+  __slots__ = ('_tape',)
+  engine = 'tape'
+
+  def __init__(self, tape: tf.GradientTape):
+    self._tape = tape
+
+  def gradient(self, targets: Sequence[tf.Tensor], sources: Sequence[Any],
+               output_gradients: Sequence[tf.Tensor] | None,
+               unconnected: tf.UnconnectedGradients) -> list[Any]:
+    return self._tape.gradient(
+        targets, sources, output_gradients=output_gradients,
+        unconnected_gradients=unconnected)
+
+  def batch_jacobian(self, target: tf.Tensor, source: Any,
+                     unconnected: tf.UnconnectedGradients) -> tf.Tensor:
+    try:
+      return self._tape.batch_jacobian(
+          target, source, unconnected_gradients=unconnected)
+    except ValueError:
+      # pfor cannot vectorise every op: fall back to a while loop, as tfp does.
+      return self._tape.batch_jacobian(
+          target, source, unconnected_gradients=unconnected,
+          experimental_use_pfor=False)
+
+  def watched_variables(self) -> tuple[tf.Variable, ...]:
+    return self._tape.watched_variables()
+
+
+class SymbolicRecording:
+  """A backward pass built with `tf.gradients` in the current graph."""
+
+  __slots__ = ()
+  engine = 'symbolic'
+
+  def gradient(self, targets: Sequence[tf.Tensor], sources: Sequence[Any],
+               output_gradients: Sequence[tf.Tensor] | None,
+               unconnected: tf.UnconnectedGradients) -> list[Any]:
+    return tf.gradients(targets, sources, grad_ys=output_gradients,
+                        unconnected_gradients=unconnected)
+
+
+_SYMBOLIC = SymbolicRecording()
+
+
+def record_with_tape(
+    thunk: Callable[[], Any], watched: Sequence[Any], *,
+    persistent: bool = False,
+    watch_accessed_variables: bool = False) -> tuple[Any, TapeRecording]:
+  """Runs `thunk` on a fresh tape that watches `watched`."""
+  tape = tf.GradientTape(persistent=persistent,
+                         watch_accessed_variables=watch_accessed_variables)
+  with tape:
+    if watched:
+      tape.watch(watched)
+    outputs = thunk()
+  return outputs, TapeRecording(tape)
+
+
+def record_symbolically(
+    thunk: Callable[[], Any], watched: Sequence[Any], *,
+    persistent: bool = False,
+    watch_accessed_variables: bool = False) -> tuple[Any, SymbolicRecording]:
+  """Runs `thunk` in the current graph; `tf.gradients` differentiates later.
+
+  A graph keeps every operation, so there is nothing to watch and every
+  recording is persistent.
+  """
+  del watched, persistent, watch_accessed_variables
+  return thunk(), _SYMBOLIC
