@@ -143,9 +143,9 @@ def run_without_eager(code: str, timeout: float = 300) -> Any:
       assert not tf.executing_eagerly()
   ''').format(tests=os.path.dirname(__file__))
   script += textwrap.dedent(code) + textwrap.dedent('''
-      flat = [None if x is None else np.asarray(x).tolist()
-              for x in tf.nest.flatten(result)]
-      print('RESULT=' + json.dumps(flat))
+      result = tf.nest.map_structure(
+          lambda x: None if x is None else np.asarray(x).tolist(), result)
+      print('RESULT=' + json.dumps(result))
   ''')
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
   completed = subprocess.run([sys.executable, '-c', script],

@@ -361,3 +361,69 @@ def test_batch_jacobian_falls_back_to_while_loop(monkeypatch):
 def test_top_level_reexports():
   assert tfgradtools.value_and_gradient is tfm.value_and_gradient
   assert tfgradtools.batch_jacobian is tfm.batch_jacobian
+
+
+# Differential tests against tfp.math (tfp-nightly).
+
+tfp = pytest.importorskip('tensorflow_probability')
+
+ANCHOR_CASES = [
+    # (f, args, kwargs)
+    (lambda x: x * x, (3.,), {}),
+    (seed_f, ([2., 3.],), {}),
+    (seed_f, (2.,), {'y': 3.}),
+    (seed_f, (), {'x': 2., 'y': 3.}),
+    (lambda x, y: tf.reduce_sum(tf.sin(x) * y),
+     (np.array([.1, .2, .3]), np.array([1., 2., 3.])), {}),
+    (lambda p: p['a'] * tf.reduce_prod(p['b']),
+     ({'a': 2., 'b': [3., 4.]},), {}),
+    (lambda x: [x ** 2, tf.exp(x)], (np.array([0.5, 1.5]),), {}),
+    (tf.math.log, ([1., 2., 3.],), {'auto_unpack_single_arg': False}),
+]
+
+
+@pytest.mark.parametrize('dtype', [tf.float32, tf.float64])
+@pytest.mark.parametrize('f, args, kwargs', ANCHOR_CASES)
+def test_matches_tfp(f, args, kwargs, dtype):
+  cast = lambda x: tf.cast(x, dtype) if isinstance(
+      x, (float, np.ndarray)) else x
+  args, kwargs = tf.nest.map_structure(cast, (args, kwargs))
+  ours = tfm.value_and_gradient(f, *args, **kwargs)
+  theirs = tfp.math.value_and_gradient(f, *args, **kwargs)
+  helpers.assert_all_close(ours, theirs)
+
+
+@pytest.mark.parametrize('f, args, kwargs', ANCHOR_CASES)
+def test_matches_tfp_in_graph(f, args, kwargs):
+  ours = tf.function(lambda: tfm.value_and_gradient(f, *args, **kwargs))()
+  theirs = tf.function(
+      lambda: tfp.math.value_and_gradient(f, *args, **kwargs))()
+  helpers.assert_all_close(ours, theirs)
+
+
+def test_matches_tfp_output_gradients_and_aux():
+  f = lambda x: ([x * x, tf.sin(x)], {'aux': x + 1.})
+  og = [tf.constant([2., 3.]), tf.constant([5., 7.])]
+  x = tf.constant([0.3, 0.9])
+  helpers.assert_all_close(
+      tfm.value_and_gradient(f, x, has_aux=True, output_gradients=og),
+      tfp.math.value_and_gradient(f, x, has_aux=True, output_gradients=og))
+
+
+def test_matches_tfp_variables():
+  v = tf.Variable([1., 2.])
+  f = lambda v, x: tf.reduce_sum(v * v * x)
+  helpers.assert_all_close(tfm.value_and_gradient(f, v, 3.),
+                           tfp.math.value_and_gradient(f, v, 3.))
+
+
+def test_matches_tfp_batch_jacobian():
+  f = lambda x, w: tf.tanh(x * w) + x ** 2
+  x = tf.constant([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
+  w = tf.constant([[1., 2., 3.], [4., 5., 6.]])
+  # tfp.math exports only part of its gradient module.
+  from tensorflow_probability.python.math import gradient  # pylint: disable=g-import-not-at-top
+  helpers.assert_all_close(tfm.value_and_batch_jacobian(f, x, w),
+                           gradient.value_and_batch_jacobian(f, x, w))
+  helpers.assert_all_close(tfm.batch_jacobian(f, [x, w]),
+                           gradient.batch_jacobian(f, [x, w]))

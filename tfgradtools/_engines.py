@@ -67,8 +67,13 @@ class SymbolicRecording:
   def gradient(self, targets: Sequence[tf.Tensor], sources: Sequence[Any],
                output_gradients: Sequence[tf.Tensor] | None,
                unconnected: tf.UnconnectedGradients) -> list[Any]:
-    return tf.gradients(targets, sources, grad_ys=output_gradients,
-                        unconnected_gradients=unconnected)
+    # Sources are independent variables, as on a tape: a source computed
+    # from another one (an identity copy of the same Tensor, say) is not
+    # differentiated through.
+    return tf.gradients(
+        targets, sources, grad_ys=output_gradients,
+        stop_gradients=[s for s in sources if isinstance(s, tf.Tensor)],
+        unconnected_gradients=unconnected)
 
 
 _SYMBOLIC = SymbolicRecording()

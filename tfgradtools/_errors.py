@@ -15,7 +15,7 @@ def callable_name(f: Any) -> str:
   name = getattr(f, '__qualname__', None) or getattr(f, '__name__', None)
   if name is None:
     return f'{type(f).__name__} object'
-  return name
+  return name.rpartition('<locals>.')[2]
 
 
 def describe(value: Any) -> str:

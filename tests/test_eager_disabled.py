@@ -1,0 +1,69 @@
+"""Every public function in a process with eager execution disabled."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import helpers
+
+# Each line computes one result in the process's default graph; the whole
+# list is evaluated by one Session.
+CASES = {
+    'value_and_gradient': (
+        'tfm.value_and_gradient(lambda x, y: x * tf.math.log(y), [2., 3.])',
+        [2. * np.log(3.), np.log(3.), 2. / 3]),
+    'value_and_gradient_legacy_xs': (
+        'tfm.value_and_gradient(lambda x, y: x * y, xs=[2., 3.])',
+        [6., 3., 2.]),
+    'value_and_gradient_tape': (
+        'tfm.value_and_gradient(tf.square, 3., use_gradient_tape=True)',
+        [9., 6.]),
+    'value_and_gradient_variable_zero': (
+        'tfm.value_and_gradient(lambda v, x: x * 2., tf.Variable(1.), 3., '
+        "unconnected_gradients='zero')", [6., 0., 2.]),
+    'value_and_gradient_with_auto_expansion': (
+        'tfm.value_and_gradient_with_auto_expansion('
+        'lambda m, x: m.w * x, module, 3.)', [6., 3., 2.]),
+    'value_and_batch_jacobian': (
+        'tfm.value_and_batch_jacobian(tf.square, tf.constant([[1., 2.]]))',
+        [1., 4., 2., 0., 0., 4.]),
+    'batch_jacobian': (
+        'tfm.batch_jacobian(tf.sin, tf.zeros([1, 2]))', [1., 0., 0., 1.]),
+    'gradients_function': (
+        'tfe.gradients_function(f)(2., 3.)', [27., -4.]),
+    'second_order': (
+        'tfe.gradients_function(lambda x, y: '
+        'tfe.gradients_function(f)(x, y)[0])(2., 3.)', [36., 6.]),
+    'value_and_gradients_function': (
+        'tfe.value_and_gradients_function(f, params=[1])(2., 3.)',
+        [6., -4.]),
+    'make_vjp': ('tfe.make_vjp(f)(2., 3.)[1](2.)', [54., -8.]),
+    'implicit_gradients': (
+        '[g for g, _ in tfe.implicit_gradients(lambda: w * w)()]', [6.]),
+    'implicit_value_and_gradients': (
+        'tfe.implicit_value_and_gradients(lambda x: w * x)(2.)[0]', [6.]),
+}
+
+
+def test_every_function_without_eager_execution():
+  lines = '\n'.join(f'      results[{name!r}] = {code}'
+                    for name, (code, _) in CASES.items())
+  got = helpers.run_without_eager(f'''
+      def f(x, y):
+        return x * x * x * y - x * y * y
+      w = tf.Variable(3.)
+      module = tf.Module()
+      module.w = tf.Variable(2.)
+      results = {{}}
+{lines}
+      with tf.compat.v1.Session() as session:
+        session.run(tf.compat.v1.global_variables_initializer())
+        values = session.run(results)
+      result = {{name: np.concatenate([np.ravel(v) for v in
+                                      tf.nest.flatten(value)]).tolist()
+                for name, value in values.items()}}
+  ''')
+  assert set(got) == set(CASES)
+  for name, (_, expected) in CASES.items():
+    np.testing.assert_allclose(got[name], expected, rtol=1e-6,
+                               err_msg=name)
