@@ -17,6 +17,9 @@ from tfgradtools import _args
 from tfgradtools import _engines
 from tfgradtools import _errors
 
+Prepare = Callable[[], tuple[Sequence[Any], dict[str, Any],
+                             Sequence[Any] | None]]
+
 
 def _flat_targets(f: Callable[..., Any], y: Any, api: str) -> list[Any]:
   """The Tensors to differentiate in `f`'s value `y`, checked."""
@@ -106,26 +109,29 @@ class Recorded:
     summed.
     """
     with tf.name_scope(self._scope):
-      cotangents = self._cotangents(cotangent, arg_name)
-      watched = [w for w in self._watched if w is not None]
-      grads = iter(self._recording.gradient(self._targets, watched,
-                                            cotangents, unconnected)
-                   if watched else ())
-      return [next(grads) if w is not None else _unconnected(s, unconnected)
-              for s, w in zip(self.sources, self._watched)]
+      return self._vjp(cotangent, unconnected, arg_name)
 
-  def batch_jacobian(self, *, unconnected: tf.UnconnectedGradients
-                     ) -> list[Any]:
+  def _vjp(self, cotangent: Any, unconnected: tf.UnconnectedGradients,
+           arg_name: str) -> list[Any]:
+    cotangents = self._cotangents(cotangent, arg_name)
+    watched = [w for w in self._watched if w is not None]
+    grads = iter(self._recording.gradient(self._targets, watched,
+                                          cotangents, unconnected)
+                 if watched else ())
+    return [next(grads) if w is not None else _unconnected(s, unconnected)
+            for s, w in zip(self.sources, self._watched)]
+
+  def _batch_jacobian(self, unconnected: tf.UnconnectedGradients
+                      ) -> list[Any]:
     """`d value[b] / d source[b]` for each source, batched over axis 0."""
     if len(self._targets) != 1:
       raise TypeError(
           f'{self._api}: f must return a single (batch, ...) Tensor, got '
           f'{_errors.describe(self.value)}.')
-    with tf.name_scope(self._scope):
-      return [
-          self._recording.batch_jacobian(self._targets[0], w, unconnected)
-          if w is not None else _unconnected(s, unconnected)
-          for s, w in zip(self.sources, self._watched)]
+    return [
+        self._recording.batch_jacobian(self._targets[0], w, unconnected)
+        if w is not None else _unconnected(s, unconnected)
+        for s, w in zip(self.sources, self._watched)]
 
 
 def _watch_list(sources: Sequence[Any], api: str) -> list[Any]:
@@ -139,11 +145,9 @@ def _watch_list(sources: Sequence[Any], api: str) -> list[Any]:
   return watched
 
 
-def record(f: Callable[..., Any],
-           prepare: Callable[[], tuple[Sequence[Any], dict[str, Any],
-                                       Sequence[Any] | None]], *,
-           api: str, name: str, use_gradient_tape: bool = False,
-           has_aux: bool = False, persistent: bool = False) -> Recorded:
+def record(f: Callable[..., Any], prepare: Prepare, *, api: str, name: str,
+           use_gradient_tape: bool = False, has_aux: bool = False,
+           persistent: bool = False) -> Recorded:
   """Calls `f` under the engine, watching the sources `prepare` picks.
 
   Args:
@@ -163,20 +167,45 @@ def record(f: Callable[..., Any],
     A `Recorded` with `f`'s value, ready to be differentiated.
   """
   with tf.name_scope(name) as scope:
-    args, kwargs, sources = prepare()
-    discover = sources is None
-    if discover or _engines.uses_tape(use_gradient_tape):
-      engine = _engines.record_with_tape
-    else:
-      engine = _engines.record_symbolically
-    watched = [] if discover else _watch_list(sources, api)
-    (y, aux, targets), recording = engine(
-        lambda: _call(f, args, kwargs, has_aux, api),
-        [w for w in watched if w is not None],
-        persistent=persistent, watch_accessed_variables=discover)
-    if discover:
-      watched = list(recording.watched_variables())
-      if not watched:
-        raise _errors.no_variables_read(f, api)
-      sources = _args.user_variables(watched)
-    return Recorded(y, aux, targets, sources, watched, recording, scope, api)
+    return _record(f, prepare, api, scope, use_gradient_tape, has_aux,
+                   persistent)
+
+
+def differentiate(f: Callable[..., Any], prepare: Prepare, *, api: str,
+                  name: str, use_gradient_tape: bool = False,
+                  has_aux: bool = False, cotangent: Any = None,
+                  unconnected: tf.UnconnectedGradients = (
+                      tf.UnconnectedGradients.NONE),
+                  jacobian: bool = False, arg_name: str = 'output_gradients'
+                  ) -> tuple[Recorded, list[Any]]:
+  """`record`, then `vjp(cotangent)` (or the batch Jacobian), in one scope.
+
+  The Jacobian is always computed with a tape, as in tfp.math. `arg_name`
+  names the cotangent in error messages.
+  """
+  with tf.name_scope(name) as scope:
+    recorded = _record(f, prepare, api, scope, use_gradient_tape or jacobian,
+                       has_aux, persistent=jacobian)
+    if jacobian:
+      return recorded, recorded._batch_jacobian(unconnected)
+    return recorded, recorded._vjp(cotangent, unconnected, arg_name)
+
+
+def _record(f, prepare, api, scope, use_gradient_tape, has_aux, persistent):
+  args, kwargs, sources = prepare()
+  discover = sources is None
+  if discover or _engines.uses_tape(use_gradient_tape):
+    engine = _engines.record_with_tape
+  else:
+    engine = _engines.record_symbolically
+  watched = [] if discover else _watch_list(sources, api)
+  (y, aux, targets), recording = engine(
+      lambda: _call(f, args, kwargs, has_aux, api),
+      [w for w in watched if w is not None],
+      persistent=persistent, watch_accessed_variables=discover)
+  if discover:
+    watched = list(recording.watched_variables())
+    if not watched:
+      raise _errors.no_variables_read(f, api)
+    sources = _args.user_variables(watched)
+  return Recorded(y, aux, targets, sources, watched, recording, scope, api)

@@ -17,6 +17,8 @@ from typing import Any, Callable, Sequence
 
 import tensorflow as tf
 
+from tfgradtools import _fast_tape
+
 
 def uses_tape(use_gradient_tape: bool) -> bool:
   """Whether to differentiate with a tape rather than `tf.gradients`.
@@ -30,18 +32,29 @@ def uses_tape(use_gradient_tape: bool) -> bool:
 class TapeRecording:
   """A backward pass over the operations recorded on a `tf.GradientTape`."""
 
-  __slots__ = ('_tape',)
+  __slots__ = ('_tape', '_persistent', '_consumed')
   engine = 'tape'
 
-  def __init__(self, tape: tf.GradientTape):
+  def __init__(self, tape: tf.GradientTape, persistent: bool):
     self._tape = tape
+    self._persistent = persistent
+    self._consumed = False
 
   def gradient(self, targets: Sequence[tf.Tensor], sources: Sequence[Any],
                output_gradients: Sequence[tf.Tensor] | None,
                unconnected: tf.UnconnectedGradients) -> list[Any]:
-    return self._tape.gradient(
-        targets, sources, output_gradients=output_gradients,
-        unconnected_gradients=unconnected)
+    if self._consumed:
+      raise RuntimeError(
+          'A non-persistent tape can compute only one set of gradients; '
+          'use persistent=True to differentiate the same call again.')
+    grads = _fast_tape.gradient(self._tape, targets, sources,
+                                output_gradients, unconnected)
+    if grads is None:
+      grads = self._tape.gradient(targets, sources,
+                                  output_gradients=output_gradients,
+                                  unconnected_gradients=unconnected)
+    self._consumed = not self._persistent
+    return grads
 
   def batch_jacobian(self, target: tf.Tensor, source: Any,
                      unconnected: tf.UnconnectedGradients) -> tf.Tensor:
@@ -90,7 +103,7 @@ def record_with_tape(
     if watched:
       tape.watch(watched)
     outputs = thunk()
-  return outputs, TapeRecording(tape)
+  return outputs, TapeRecording(tape, persistent)
 
 
 def record_symbolically(

@@ -35,25 +35,22 @@ Params = Sequence[str] | Sequence[int] | None
 UnconnectedGradientsLike = str | tf.UnconnectedGradients
 
 
-def _recorder(f: Callable[..., Any], params: Params, *, api: str,
-              name: str | None, use_gradient_tape: bool,
-              persistent: bool) -> Callable[..., _core.Recorded]:
-  """Checks the transformer's arguments once; the result records a call."""
+def _selected_arguments(f: Callable[..., Any], params: Params, api: str
+                        ) -> Callable[[tuple[Any, ...], dict[str, Any]],
+                                      _core.Prepare]:
+  """Checks `f` and `params` once; the result prepares a call's sources."""
   _errors.check_callable(f, api)
   selector = _args.ParamSelector(f, params, api)
-  scope = name or api
 
-  def record(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _core.Recorded:
+  def prepare_call(args, kwargs):
     def prepare():
       call_args, call_kwargs = list(args), dict(kwargs)
       keys = selector.select(len(args), kwargs)
       return call_args, call_kwargs, _args.take_sources(call_args,
                                                         call_kwargs, keys)
-    return _core.record(f, prepare, api=api, name=scope,
-                        use_gradient_tape=use_gradient_tape,
-                        persistent=persistent)
+    return prepare
 
-  return record
+  return prepare_call
 
 
 def make_vjp(f: Callable[..., Any], params: Params = None,
@@ -103,13 +100,14 @@ def make_vjp(f: Callable[..., Any], params: Params = None,
 def _make_vjp(f, params, persistent, *, api, name, use_gradient_tape,
               unconnected_gradients):
   unconnected = _args.as_unconnected_gradients(unconnected_gradients)
-  record = _recorder(f, params, api=api, name=name,
-                     use_gradient_tape=use_gradient_tape,
-                     persistent=persistent)
+  prepare_call = _selected_arguments(f, params, api)
+  scope = name or api
 
   @functools.wraps(f)
   def value_and_vjp(*args, **kwargs):
-    recorded = record(args, kwargs)
+    recorded = _core.record(f, prepare_call(args, kwargs), api=api,
+                            name=scope, use_gradient_tape=use_gradient_tape,
+                            persistent=persistent)
 
     def vjp(dy=None):
       return recorded.vjp(dy, unconnected=unconnected, arg_name='dy')
@@ -162,15 +160,25 @@ def value_and_gradients_function(
     TypeError: `f` is not callable.
     ValueError: `params` mixes names and positions or names no parameter.
   """
-  value_and_vjp = _make_vjp(
-      f, params, False, api='value_and_gradients_function', name=name,
+  return _value_and_gradients_function(
+      f, params, api='value_and_gradients_function', name=name,
       use_gradient_tape=use_gradient_tape,
       unconnected_gradients=unconnected_gradients)
 
+
+def _value_and_gradients_function(f, params, *, api, name, use_gradient_tape,
+                                  unconnected_gradients):
+  unconnected = _args.as_unconnected_gradients(unconnected_gradients)
+  prepare_call = _selected_arguments(f, params, api)
+  scope = name or api
+
   @functools.wraps(f)
   def value_and_gradients(*args, dy=None, **kwargs):
-    value, vjp = value_and_vjp(*args, **kwargs)
-    return value, vjp(dy)
+    recorded, grads = _core.differentiate(
+        f, prepare_call(args, kwargs), api=api, name=scope,
+        use_gradient_tape=use_gradient_tape, cotangent=dy,
+        unconnected=unconnected, arg_name='dy')
+    return recorded.value, grads
 
   return value_and_gradients
 
@@ -197,9 +205,9 @@ def gradients_function(
   >>> float(tfe.gradients_function(lambda x, y: grad_fn(x, y)[0])(2., 3.)[0])
   36.0
   """
-  value_and_gradients = value_and_gradients_function(
-      f, params, use_gradient_tape=use_gradient_tape,
-      name=name or 'gradients_function',
+  value_and_gradients = _value_and_gradients_function(
+      f, params, api='gradients_function', name=name,
+      use_gradient_tape=use_gradient_tape,
       unconnected_gradients=unconnected_gradients)
 
   @functools.wraps(f)
@@ -250,16 +258,21 @@ def implicit_value_and_gradients(
     ValueError (when called): `f` read no trainable variable.
   """
   del use_gradient_tape  # Discovering variables needs a tape in any regime.
-  api = 'implicit_value_and_gradients'
+  return _implicit_value_and_gradients(
+      f, api='implicit_value_and_gradients', name=name,
+      unconnected_gradients=unconnected_gradients)
+
+
+def _implicit_value_and_gradients(f, *, api, name, unconnected_gradients):
   _errors.check_callable(f, api)
   unconnected = _args.as_unconnected_gradients(unconnected_gradients)
   scope = name or api
 
   @functools.wraps(f)
   def value_and_gradients(*args, **kwargs):
-    recorded = _core.record(f, lambda: (args, kwargs, None), api=api,
-                            name=scope)
-    grads = recorded.vjp(unconnected=unconnected)
+    recorded, grads = _core.differentiate(
+        f, lambda: (args, kwargs, None), api=api, name=scope,
+        unconnected=unconnected)
     return recorded.value, list(zip(grads, recorded.sources))
 
   return value_and_gradients
@@ -284,9 +297,9 @@ def implicit_gradients(
   ...     lambda: w * w)()]
   [(6.0, True)]
   """
-  value_and_gradients = implicit_value_and_gradients(
-      f, use_gradient_tape=use_gradient_tape,
-      name=name or 'implicit_gradients',
+  del use_gradient_tape  # Discovering variables needs a tape in any regime.
+  value_and_gradients = _implicit_value_and_gradients(
+      f, api='implicit_gradients', name=name,
       unconnected_gradients=unconnected_gradients)
 
   @functools.wraps(f)

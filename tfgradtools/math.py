@@ -15,6 +15,7 @@ import tensorflow as tf
 from tfgradtools import _args
 from tfgradtools import _core
 from tfgradtools import _errors
+from tfgradtools import _nest
 
 __all__ = [
     'batch_jacobian',
@@ -239,28 +240,23 @@ def _value_and_derivative(f, args, kwargs, *, api, name, expand_modules,
     raise _errors.no_arguments(api)
   args, unpacked = _args.unpack_packed_args(args, kwargs,
                                             auto_unpack_single_arg)
+  structure = (args, kwargs)
   bases = []
 
   def prepare():
-    nonlocal args, kwargs
-    args, kwargs = tf.nest.map_structure(_args.to_math_source, (args, kwargs))
-    if expand_modules:
-      bases.extend(tf.nest.map_structure(_args.expand_to_trainable_variables,
-                                         [args, kwargs]))
-    else:
-      bases.extend([args, kwargs])
-    if _args.takes_arguments(f):
-      return args, kwargs, tf.nest.flatten(bases)
-    return (), {}, tf.nest.flatten(bases)
+    leaves = [_args.to_math_source(x) for x in _nest.flatten(structure)]
+    bases[:] = ([_args.expand_to_trainable_variables(x) for x in leaves]
+                if expand_modules else leaves)
+    sources = _nest.flatten(bases)
+    if not _args.takes_arguments(f):
+      return (), {}, sources
+    return (*_nest.pack(structure, leaves), sources)
 
-  recorded = _core.record(
+  recorded, derivatives = _core.differentiate(
       f, prepare, api=api, name=name, use_gradient_tape=use_gradient_tape,
-      has_aux=has_aux, persistent=jacobian)
-  if jacobian:
-    derivatives = recorded.batch_jacobian(unconnected=unconnected)
-  else:
-    derivatives = recorded.vjp(output_gradients, unconnected=unconnected)
-  d_args, d_kwargs = tf.nest.pack_sequence_as(bases, derivatives)
+      has_aux=has_aux, cotangent=output_gradients, unconnected=unconnected,
+      jacobian=jacobian)
+  d_args, d_kwargs = _nest.pack(structure, _nest.pack(bases, derivatives))
   if not unpacked:
     d_args = d_args[0] if len(args) == 1 else list(d_args)
   result = ((recorded.value, recorded.aux),) if has_aux else (recorded.value,)

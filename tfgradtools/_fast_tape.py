@@ -1,0 +1,43 @@
+"""A faster `tf.GradientTape.gradient` for flat lists of plain Tensors.
+
+`GradientTape.gradient` spends most of a small eager call in Python: it
+flattens, maps and re-packs its arguments with `tf.nest` before and after
+the C++ backward pass. The core already holds flat lists of Tensors, so it
+can call that backward pass directly. This uses TensorFlow internals, so it
+is taken only where they are exactly as expected — plain Tensors as targets,
+sources and output gradients, and the tape's internals present — and
+`gradient` returns `None` otherwise, for the caller to use the public API.
+`benchmarks/run.py` measures what it saves.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import tensorflow as tf
+
+try:
+  from tensorflow.python import pywrap_tfe  # pylint: disable=g-direct-tensorflow-import
+  _TAPE_GRADIENT = pywrap_tfe.TFE_Py_TapeGradient
+except (ImportError, AttributeError):  # A TensorFlow without them.
+  _TAPE_GRADIENT = None
+
+
+def _all_tensors(values: Sequence[Any]) -> bool:
+  return all(isinstance(v, tf.Tensor) for v in values)
+
+
+def gradient(tape: tf.GradientTape, targets: Sequence[Any],
+             sources: Sequence[Any],
+             output_gradients: Sequence[Any] | None,
+             unconnected: tf.UnconnectedGradients) -> list[Any] | None:
+  """The gradients `tape.gradient` would return, or `None` if not taken."""
+  if _TAPE_GRADIENT is None or getattr(tape, '_recording', True):
+    return None
+  tape_set_entry = getattr(getattr(tape, '_tape', None), '_tape', None)
+  if tape_set_entry is None or not (
+      _all_tensors(targets) and _all_tensors(sources) and
+      (output_gradients is None or _all_tensors(output_gradients))):
+    return None
+  return _TAPE_GRADIENT(tape_set_entry, list(targets), list(sources),
+                        output_gradients, list(sources), unconnected.value)
