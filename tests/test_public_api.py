@@ -1,0 +1,56 @@
+"""The public surface: names, re-exports, version, typing marker."""
+
+from __future__ import annotations
+
+import importlib.resources
+import inspect
+
+import tfgradtools
+import tfgradtools.eager
+import tfgradtools.math
+
+MATH = ['batch_jacobian', 'value_and_batch_jacobian', 'value_and_gradient',
+        'value_and_gradient_with_auto_expansion']
+EAGER = ['gradients_function', 'implicit_gradients',
+         'implicit_value_and_gradients', 'make_vjp',
+         'value_and_gradients_function']
+
+
+def test_module_names():
+  assert sorted(tfgradtools.math.__all__) == MATH
+  assert sorted(tfgradtools.eager.__all__) == EAGER
+  assert sorted(tfgradtools.__all__) == sorted(MATH + EAGER +
+                                               ['eager', 'math'])
+
+
+def test_top_level_reexports_are_the_same_objects():
+  for name in MATH:
+    assert getattr(tfgradtools, name) is getattr(tfgradtools.math, name)
+  for name in EAGER:
+    assert getattr(tfgradtools, name) is getattr(tfgradtools.eager, name)
+
+
+def test_version_and_typing_marker():
+  assert tfgradtools.__version__.count('.') == 2
+  assert importlib.resources.files('tfgradtools').joinpath(
+      'py.typed').is_file()
+
+
+def test_common_keyword_only_arguments():
+  for name in MATH + EAGER:
+    parameters = inspect.signature(getattr(tfgradtools, name)).parameters
+    assert parameters['unconnected_gradients'].default == 'none'
+    assert parameters['name'].default is None
+  for name in EAGER:
+    parameters = inspect.signature(getattr(tfgradtools, name)).parameters
+    for keyword in ('use_gradient_tape', 'name', 'unconnected_gradients'):
+      assert parameters[keyword].kind is inspect.Parameter.KEYWORD_ONLY
+
+
+def test_math_signature_matches_tfp():
+  parameters = list(inspect.signature(
+      tfgradtools.math.value_and_gradient).parameters)
+  assert parameters[:7] == ['f', 'args', 'output_gradients',
+                            'use_gradient_tape', 'auto_unpack_single_arg',
+                            'has_aux', 'name']
+  assert parameters[-1] == 'kwargs'
