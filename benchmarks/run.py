@@ -1,0 +1,277 @@
+"""Benchmarks tfgradtools against hand-written code and the anchors.
+
+Everything runs in one process: for each workload (small, many arguments,
+large) and mode (eager, tf.function, jit_compile), each implementation's
+per-call time is the median over interleaved rounds. Ratios are
+tfgradtools / hand-written `tf.GradientTape` code and tfgradtools /
+`tfp.math`. For graphs it also counts the traced ops (against hand-written
+code with the same engine) and the traces; then the resident-memory growth
+over 10,000 eager calls, and what the direct tape backward pass saves.
+
+    python benchmarks/run.py            # full run (a few minutes)
+    python benchmarks/run.py --quick    # under a minute, for development
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import statistics
+import time
+from typing import Any, Callable
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+import numpy as np  # pylint: disable=g-import-not-at-top
+import psutil  # pylint: disable=g-import-not-at-top
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
+import tensorflow_probability as tfp  # pylint: disable=g-import-not-at-top
+from tensorflow.python.eager import backprop  # pylint: disable=g-import-not-at-top
+
+import tfgradtools.eager as tfe  # pylint: disable=g-import-not-at-top
+import tfgradtools.math as tfm  # pylint: disable=g-import-not-at-top
+from tfgradtools import _fast_tape  # pylint: disable=g-import-not-at-top
+
+Impls = dict[str, Callable[..., Any]]
+
+
+def seed_f(x, y):
+  return x * x * x * y - x * y * y
+
+
+def hand_tape(f, sources):
+  """What a user writes by hand in eager mode (or with a tape in a graph)."""
+  with tf.GradientTape() as tape:
+    tape.watch(sources)
+    y = f(*sources)
+  return y, tape.gradient(y, sources)
+
+
+def hand_symbolic(f, sources):
+  """What a user writes by hand in a graph: `tf.gradients`."""
+  y = f(*sources)
+  return y, tf.gradients(y, sources)
+
+
+def small_workload():
+  args = [tf.constant(2.), tf.constant(3.)]
+  value_and_grads = tfe.value_and_gradients_function(seed_f)
+  private = backprop.val_and_grad_function(seed_f)
+  return args, {
+      'hand-written': lambda *a: hand_tape(seed_f, list(a)),
+      'tfp.math': lambda *a: tfp.math.value_and_gradient(seed_f, *a),
+      'TF backprop (private)': private,
+      'tfgradtools.math': lambda *a: tfm.value_and_gradient(seed_f, *a),
+      'tfgradtools.eager': value_and_grads,
+  }, seed_f
+
+
+def many_workload():
+  flat = [tf.fill([4], float(i) / 100.) for i in range(100)]
+  nested = {'a': flat[:50], 'b': {'c': flat[50:]}}
+  loss_nested = lambda p: tf.add_n(
+      [tf.reduce_sum(t * t) for t in tf.nest.flatten(p)])
+  loss_flat = lambda *ts: loss_nested(list(ts))
+  value_and_grads = tfe.value_and_gradients_function(loss_flat)
+  private = backprop.val_and_grad_function(loss_flat)
+  # The structure is one argument; the eager APIs take the tensors
+  # positionally, as tf.contrib.eager requires.
+  return [nested], {
+      'hand-written': lambda p: hand_tape(loss_nested, [p]),
+      'tfp.math': lambda p: tfp.math.value_and_gradient(loss_nested, p),
+      'TF backprop (private)': lambda p: private(*tf.nest.flatten(p)),
+      'tfgradtools.math': lambda p: tfm.value_and_gradient(loss_nested, p),
+      'tfgradtools.eager': lambda p: value_and_grads(*tf.nest.flatten(p)),
+  }, loss_nested
+
+
+def large_workload():
+  rng = np.random.default_rng(0)
+  sizes = [784, 1024, 1024, 10]
+  weights = []
+  for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+    weights.append(tf.Variable(rng.normal(0, fan_in ** -0.5,
+                                          [fan_in, fan_out]).astype('f4')))
+    weights.append(tf.Variable(tf.zeros([fan_out])))
+  x = tf.constant(rng.normal(size=[256, 784]).astype('f4'))
+
+  def loss(*ws):
+    h = x
+    for i in range(0, len(ws) - 2, 2):
+      h = tf.nn.relu(h @ ws[i] + ws[i + 1])
+    return tf.reduce_mean(tf.square(h @ ws[-2] + ws[-1]))
+
+  value_and_grads = tfe.value_and_gradients_function(loss)
+  private = backprop.val_and_grad_function(loss)
+  count = sum(int(np.prod(w.shape)) for w in weights)
+  assert count >= 1_000_000, count
+  return weights, {
+      'hand-written': lambda *a: hand_tape(loss, list(a)),
+      'tfp.math': lambda *a: tfp.math.value_and_gradient(loss, *a),
+      'TF backprop (private)': private,
+      'tfgradtools.math': lambda *a: tfm.value_and_gradient(loss, *a),
+      'tfgradtools.eager': value_and_grads,
+  }, loss
+
+
+WORKLOADS = {
+    'small: x^3 y - x y^2': small_workload,
+    'many: 100 tensors, nested': many_workload,
+    'large: MLP 1.86M params, batch 256': large_workload,
+}
+
+
+def compile_impls(impls: Impls, args, mode: str) -> Impls:
+  if mode == 'eager':
+    return impls
+  compiled = {}
+  for name, impl in impls.items():
+    if name == 'TF backprop (private)':
+      continue  # It only runs eagerly.
+    compiled[name] = tf.function(impl, jit_compile=mode == 'jit')
+  return compiled
+
+
+def time_impls(impls: Impls, args, rounds: int, seconds: float
+               ) -> dict[str, float]:
+  """Median seconds per call of each implementation, over interleaved rounds."""
+  for impl in impls.values():  # Warm up (and trace).
+    for _ in range(3):
+      tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, 'numpy')
+                            else t, impl(*args))
+  calls = {}
+  for name, impl in impls.items():
+    start = time.perf_counter()
+    impl(*args)
+    elapsed = time.perf_counter() - start
+    calls[name] = max(1, int(seconds / max(elapsed, 1e-7)))
+  samples = {name: [] for name in impls}
+  for _ in range(rounds):
+    for name, impl in impls.items():
+      n = calls[name]
+      gc.disable()
+      start = time.perf_counter()
+      for _ in range(n):
+        result = impl(*args)
+      tf.nest.flatten(result)[-1].numpy()  # Wait for the last call's work.
+      samples[name].append((time.perf_counter() - start) / n)
+      gc.enable()
+  return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def op_counts(f, args) -> dict[str, int]:
+  """Ops in the traced graph: ours against hand-written, per engine."""
+  def count(fn):
+    return len(tf.function(fn).get_concrete_function(*args).graph
+               .get_operations())
+  return {
+      'tf.gradients: hand-written': count(
+          lambda *a: hand_symbolic(f, list(a))),
+      'tf.gradients: tfgradtools.math': count(
+          lambda *a: tfm.value_and_gradient(f, *a)),
+      'tf.gradients: tfgradtools.eager': count(
+          tfe.value_and_gradients_function(f)),
+      'tape: hand-written': count(lambda *a: hand_tape(f, list(a))),
+      'tape: tfgradtools.math': count(
+          lambda *a: tfm.value_and_gradient(f, *a, use_gradient_tape=True)),
+      'tape: tfgradtools.eager': count(
+          tfe.value_and_gradients_function(f, use_gradient_tape=True)),
+  }
+
+
+def trace_count(f, args) -> int:
+  fn = tf.function(lambda *a: tfm.value_and_gradient(f, *a))
+  for _ in range(5):
+    fn(*args)
+  return fn.experimental_get_tracing_count()
+
+
+def memory_growth(calls: int) -> dict[str, float]:
+  """Resident-memory growth (MiB) over `calls` eager calls, after warm-up."""
+  process = psutil.Process()
+  x, y = tf.constant(2.), tf.constant(3.)
+  value_and_grads = tfe.value_and_gradients_function(seed_f)
+  growth = {}
+  for name, call in (
+      ('tfgradtools.math', lambda: tfm.value_and_gradient(seed_f, x, y)),
+      ('tfgradtools.eager', lambda: value_and_grads(x, y))):
+    for _ in range(2000):
+      call()
+    gc.collect()
+    before = process.memory_info().rss
+    for _ in range(calls):
+      call()
+    gc.collect()
+    growth[name] = (process.memory_info().rss - before) / 2**20
+  return growth
+
+
+def fast_tape_saving(rounds: int, seconds: float) -> dict[str, float]:
+  """Eager small-call time with the direct backward pass and without it."""
+  args, impls, _ = small_workload()
+  ours = {'direct tape backward pass': impls['tfgradtools.math']}
+  with_fast = time_impls(ours, args, rounds, seconds)
+  saved = _fast_tape._TAPE_GRADIENT  # pylint: disable=protected-access
+  _fast_tape._TAPE_GRADIENT = None  # pylint: disable=protected-access
+  try:
+    without = time_impls({'public GradientTape.gradient':
+                          impls['tfgradtools.math']}, args, rounds, seconds)
+  finally:
+    _fast_tape._TAPE_GRADIENT = saved  # pylint: disable=protected-access
+  return {**with_fast, **without}
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser.add_argument('--quick', action='store_true',
+                      help='fewer rounds and the large workload in eager '
+                      'mode only, to finish in under a minute')
+  args = parser.parse_args()
+  rounds = 5 if args.quick else 11
+  seconds = 0.05 if args.quick else 0.2
+  memory_calls = 10_000
+
+  print(f'tfgradtools benchmarks — TensorFlow {tf.__version__}, '
+        f'TFP {tfp.__version__}, Python {platform.python_version()}, '
+        f'{platform.processor() or platform.machine()}, '
+        f'{os.cpu_count()} cores\n')
+  print('| workload | mode | implementation | µs per call | '
+        '/ hand-written | / tfp.math |')
+  print('|---|---|---|---:|---:|---:|')
+  for workload_name, workload in WORKLOADS.items():
+    call_args, impls, f = workload()
+    modes = ('eager', 'function', 'jit')
+    if args.quick and workload_name.startswith('large'):
+      modes = ('eager',)
+    for mode in modes:
+      timed = time_impls(compile_impls(impls, call_args, mode), call_args,
+                         rounds, seconds * (3 if 'large' in workload_name
+                                            else 1))
+      for name, seconds_per_call in timed.items():
+        ratio_hand = seconds_per_call / timed['hand-written']
+        ratio_tfp = seconds_per_call / timed['tfp.math']
+        print(f'| {workload_name} | {mode} | {name} | '
+              f'{seconds_per_call * 1e6:,.1f} | {ratio_hand:.2f} | '
+              f'{ratio_tfp:.2f} |')
+
+  print('\n| traced graph (small) | ops |\n|---|---:|')
+  small_args, _, _ = small_workload()
+  for name, count in op_counts(seed_f, small_args).items():
+    print(f'| {name} | {count} |')
+  print(f'\nTraces of a tf.function calling value_and_gradient 5 times with '
+        f'one signature: {trace_count(seed_f, small_args)}')
+
+  print(f'\n| resident memory over {memory_calls:,} eager calls | MiB |'
+        '\n|---|---:|')
+  for name, mib in memory_growth(memory_calls).items():
+    print(f'| {name} | {mib:+.2f} |')
+
+  print('\n| eager small call, tfgradtools.math | µs per call |\n|---|---:|')
+  for name, seconds_per_call in fast_tape_saving(rounds, seconds).items():
+    print(f'| {name} | {seconds_per_call * 1e6:,.1f} |')
+
+
+if __name__ == '__main__':
+  main()
