@@ -18,6 +18,7 @@ import argparse
 import gc
 import os
 import platform
+import random
 import statistics
 import time
 from typing import Any, Callable
@@ -148,9 +149,12 @@ def time_impls(impls: Impls, args, rounds: int, seconds: float
     elapsed = time.perf_counter() - start
     calls[name] = max(1, int(seconds / max(elapsed, 1e-7)))
   samples = {name: [] for name in impls}
+  order = list(impls)
+  shuffle = random.Random(0).shuffle
   for _ in range(rounds):
-    for name, impl in impls.items():
-      n = calls[name]
+    shuffle(order)  # No implementation always runs after the same one.
+    for name in order:
+      impl, n = impls[name], calls[name]
       gc.disable()
       start = time.perf_counter()
       for _ in range(n):
@@ -229,7 +233,7 @@ def main() -> None:
                       help='fewer rounds and the large workload in eager '
                       'mode only, to finish in under a minute')
   args = parser.parse_args()
-  rounds = 5 if args.quick else 11
+  rounds = 5 if args.quick else 15
   seconds = 0.05 if args.quick else 0.2
   memory_calls = 10_000
 

@@ -27,7 +27,10 @@ def test_docstring_examples(module):
 def test_every_public_function_has_an_example(name):
   obj = getattr(tfgradtools, name)
   if callable(obj):
-    assert '>>> ' in obj.__doc__, f'{name} has no runnable example'
+    # A function without a value shows its example in its value_and_ twin.
+    documented = getattr(tfgradtools, f'value_and_{name}', obj)
+    assert '>>> ' in obj.__doc__ + documented.__doc__, (
+        f'{name} has no runnable example')
 
 
 def _python_blocks(text: str) -> list[str]:

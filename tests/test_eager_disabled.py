@@ -40,6 +40,18 @@ CASES = {
     'make_vjp': ('tfe.make_vjp(f)(2., 3.)[1](2.)', [54., -8.]),
     'implicit_gradients': (
         '[g for g, _ in tfe.implicit_gradients(lambda: w * w)()]', [6.]),
+    'value_and_jvp': ('tfm.value_and_jvp(f, [2., 3.], [1., 0.])', [6., 27.]),
+    'jvp': ('tfm.jvp(f, [2., 3.], [0., 1.])', [-4.]),
+    'value_and_hvp': ('tfm.value_and_hvp(f, [2., 3.], [1., 0.])',
+                      [6., 36., 6.]),
+    'hvp': ('tfm.hvp(f, [2., 3.], [0., 1.])', [6., -4.]),
+    'value_and_jacobian': (
+        'tfm.value_and_jacobian(lambda x: x * x, tf.constant([1., 2.]))',
+        [1., 4., 2., 0., 0., 4.]),
+    'jacobian': ('tfm.jacobian(tf.sin, tf.zeros([2]))', [1., 0., 0., 1.]),
+    'value_and_hessian': ('tfm.value_and_hessian(f, 2., 3.)',
+                          [6., 36., 6., 6., -4.]),
+    'hessian': ('tfm.hessian(f, [2., 3.])', [36., 6., 6., -4.]),
     'implicit_value_and_gradients': (
         'tfe.implicit_value_and_gradients(lambda x: w * x)(2.)[0]', [6.]),
 }

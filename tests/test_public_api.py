@@ -9,8 +9,10 @@ import tfgradtools
 import tfgradtools.eager
 import tfgradtools.math
 
-MATH = ['batch_jacobian', 'value_and_batch_jacobian', 'value_and_gradient',
-        'value_and_gradient_with_auto_expansion']
+MATH = ['batch_jacobian', 'hessian', 'hvp', 'jacobian', 'jvp',
+        'value_and_batch_jacobian', 'value_and_gradient',
+        'value_and_gradient_with_auto_expansion', 'value_and_hessian',
+        'value_and_hvp', 'value_and_jacobian', 'value_and_jvp']
 EAGER = ['gradients_function', 'implicit_gradients',
          'implicit_value_and_gradients', 'make_vjp',
          'value_and_gradients_function']

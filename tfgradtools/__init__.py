@@ -16,11 +16,19 @@ from tfgradtools.eager import make_vjp as make_vjp
 from tfgradtools.eager import (
     value_and_gradients_function as value_and_gradients_function)
 from tfgradtools.math import batch_jacobian as batch_jacobian
+from tfgradtools.math import hessian as hessian
+from tfgradtools.math import hvp as hvp
+from tfgradtools.math import jacobian as jacobian
+from tfgradtools.math import jvp as jvp
 from tfgradtools.math import value_and_batch_jacobian as value_and_batch_jacobian
 from tfgradtools.math import value_and_gradient as value_and_gradient
 from tfgradtools.math import (
     value_and_gradient_with_auto_expansion as
     value_and_gradient_with_auto_expansion)
+from tfgradtools.math import value_and_hessian as value_and_hessian
+from tfgradtools.math import value_and_hvp as value_and_hvp
+from tfgradtools.math import value_and_jacobian as value_and_jacobian
+from tfgradtools.math import value_and_jvp as value_and_jvp
 
 __version__ = '0.1.0'
 
@@ -28,12 +36,20 @@ __all__ = [
     'batch_jacobian',
     'eager',
     'gradients_function',
+    'hessian',
+    'hvp',
     'implicit_gradients',
     'implicit_value_and_gradients',
+    'jacobian',
+    'jvp',
     'make_vjp',
     'math',
     'value_and_batch_jacobian',
     'value_and_gradient',
     'value_and_gradient_with_auto_expansion',
     'value_and_gradients_function',
+    'value_and_hessian',
+    'value_and_hvp',
+    'value_and_jacobian',
+    'value_and_jvp',
 ]

@@ -3,8 +3,10 @@
 Both facades come here. `record` calls `f` inside a name scope under the
 engine `_engines.uses_tape` picks, watching the sources (Tensors,
 `tf.Variable`s, Keras 3 variables); the returned `Recorded` computes
-vector-Jacobian products (`vjp`) or batch Jacobians of `f`'s value with
-respect to those sources, honouring `unconnected_gradients`.
+vector-Jacobian products (`vjp`) or Jacobians of `f`'s value with respect to
+those sources, honouring `unconnected_gradients`. `differentiate` records and
+differentiates in one step (also the Hessian); `forward` is forward mode
+(JVPs, and HVPs forward-over-reverse).
 """
 
 from __future__ import annotations
@@ -121,17 +123,25 @@ class Recorded:
     return [next(grads) if w is not None else _unconnected(s, unconnected)
             for s, w in zip(self.sources, self._watched)]
 
-  def _batch_jacobian(self, unconnected: tf.UnconnectedGradients
-                      ) -> list[Any]:
-    """`d value[b] / d source[b]` for each source, batched over axis 0."""
+  def _jacobian(self, unconnected: tf.UnconnectedGradients,
+                batch: bool) -> list[Any]:
+    """`d value / d source` for each source (batched over axis 0 if `batch`)."""
     if len(self._targets) != 1:
       raise TypeError(
-          f'{self._api}: f must return a single (batch, ...) Tensor, got '
-          f'{_errors.describe(self.value)}.')
-    return [
-        self._recording.batch_jacobian(self._targets[0], w, unconnected)
-        if w is not None else _unconnected(s, unconnected)
-        for s, w in zip(self.sources, self._watched)]
+          f'{self._api}: f must return a single Tensor to take its Jacobian, '
+          f'got {_errors.describe(self.value)}.')
+    target = self._targets[0]
+    return [self._recording.jacobian(target, w, unconnected, batch)
+            if w is not None else _unconnected_jacobian(target, s, unconnected)
+            for s, w in zip(self.sources, self._watched)]
+
+
+def _unconnected_jacobian(target: Any, source: Any,
+                          unconnected: tf.UnconnectedGradients) -> Any:
+  if unconnected is tf.UnconnectedGradients.ZERO and source.dtype != tf.string:
+    return tf.zeros(tf.concat([tf.shape(target), tf.shape(source)], 0),
+                    target.dtype)
+  return None
 
 
 def _watch_list(sources: Sequence[Any], api: str) -> list[Any]:
@@ -176,19 +186,116 @@ def differentiate(f: Callable[..., Any], prepare: Prepare, *, api: str,
                   has_aux: bool = False, cotangent: Any = None,
                   unconnected: tf.UnconnectedGradients = (
                       tf.UnconnectedGradients.NONE),
-                  jacobian: bool = False, arg_name: str = 'output_gradients'
+                  derivative: str = 'vjp',
+                  arg_name: str = 'output_gradients'
                   ) -> tuple[Recorded, list[Any]]:
-  """`record`, then `vjp(cotangent)` (or the batch Jacobian), in one scope.
+  """`record`, then one derivative of `f`'s value, in one name scope.
 
-  The Jacobian is always computed with a tape, as in tfp.math. `arg_name`
-  names the cotangent in error messages.
+  Args:
+    f, prepare, api, name, use_gradient_tape, has_aux: as in `record`.
+    cotangent: the `vjp`'s cotangent (named `arg_name` in errors).
+    unconnected: the gradient of a source the value does not depend on.
+    derivative: `'vjp'`, `'jacobian'` or `'batch_jacobian'` (always with a
+      tape, as in tfp.math), or `'hessian'` (a Jacobian of the gradient):
+      a list of derivatives per source, one per source for the Hessian.
+    arg_name: the cotangent's name in error messages.
+
+  Returns:
+    The `Recorded` call and a list with one derivative per source.
   """
   with tf.name_scope(name) as scope:
+    if derivative == 'hessian':
+      return _hessian(f, prepare, api, scope, use_gradient_tape, has_aux,
+                      unconnected)
+    jacobian = derivative != 'vjp'
     recorded = _record(f, prepare, api, scope, use_gradient_tape or jacobian,
                        has_aux, persistent=jacobian)
     if jacobian:
-      return recorded, recorded._batch_jacobian(unconnected)
+      return recorded, recorded._jacobian(unconnected,
+                                          derivative == 'batch_jacobian')
     return recorded, recorded._vjp(cotangent, unconnected, arg_name)
+
+
+def _hessian(f, prepare, api, scope, use_gradient_tape, has_aux,
+             unconnected):
+  """The Jacobian (on a persistent outer tape) of the gradient."""
+  args, kwargs, sources = prepare()
+  watched = [w for w in _watch_list(sources, api) if w is not None]
+  outer = tf.GradientTape(persistent=True, watch_accessed_variables=False)
+  with outer:
+    outer.watch(watched)
+    recorded = _record(f, lambda: (args, kwargs, sources), api, scope,
+                       use_gradient_tape, has_aux, persistent=False)
+    if any(t.shape.rank != 0 for t in recorded._targets):
+      raise TypeError(
+          f'{api}: f must return a scalar to take its Hessian, got '
+          f'{_errors.describe(recorded.value)}; reduce it first (e.g. '
+          '`tf.reduce_sum`) or use jacobian.')
+    grads = recorded._vjp(None, unconnected, 'output_gradients')
+  outer_recording = _engines.TapeRecording(outer, persistent=True)
+  rows = []
+  for grad, source_i, watched_i in zip(grads, sources, recorded._watched):
+    row = []
+    for source_j, watched_j in zip(sources, recorded._watched):
+      if grad is None or watched_i is None or watched_j is None:
+        shape_of = tf.zeros_like(source_i) if grad is None else grad
+        row.append(_unconnected_jacobian(shape_of, source_j, unconnected))
+      else:
+        row.append(outer_recording.jacobian(grad, watched_j, unconnected,
+                                            batch=False))
+    rows.append(row)
+  return recorded, rows
+
+
+def forward(f: Callable[..., Any], prepare: Prepare, tangents: Any, *,
+            api: str, name: str, has_aux: bool = False,
+            unconnected: tf.UnconnectedGradients = (
+                tf.UnconnectedGradients.NONE),
+            use_gradient_tape: bool = False, hvp: bool = False
+            ) -> tuple[Any, Any, list[Any]]:
+  """Forward mode: the JVP of `f`, or (`hvp`) the HVP of its value.
+
+  Args:
+    f, prepare, api, name, has_aux, use_gradient_tape: as in `record`.
+    tangents: a flat list of tangents, one per source.
+    unconnected: the derivative where no tangent reaches.
+    hvp: push the tangents through the reverse-mode gradient instead
+      (forward-over-reverse), giving the Hessian-vector product without
+      forming the Hessian.
+
+  Returns:
+    `(value, aux, derivatives)`: one JVP per flat part of the value, or one
+    HVP per source.
+  """
+  with tf.name_scope(name) as scope:
+    args, kwargs, sources = prepare()
+    watched = _watch_list(sources, api)
+    if len(tangents) != len(sources):
+      raise _errors.mismatched_tangents(api, sources, tangents)
+    primals, pushed = [], []
+    for source, target, tangent in zip(sources, watched, tangents):
+      if target is not None:
+        tangent = tf.convert_to_tensor(tangent, dtype_hint=target.dtype)
+        if not tangent.shape.is_compatible_with(source.shape):
+          raise _errors.mismatched_tangents(api, sources, tangents)
+        primals.append(target)
+        pushed.append(tangent)
+
+    def run():
+      if not hvp:
+        return _call(f, args, kwargs, has_aux, api)
+      recorded = _record(f, lambda: (args, kwargs, sources), api, scope,
+                         use_gradient_tape, has_aux, persistent=False)
+      return (recorded.value, recorded.aux,
+              recorded._vjp(None, unconnected, 'output_gradients'))
+
+    (y, aux, outputs), acc = _engines.record_forward(run, primals, pushed)
+    like = sources if hvp else outputs
+    derivatives = [
+        _unconnected(reference, unconnected) if out is None or acc is None
+        else acc.jvp(out, unconnected_gradients=unconnected)
+        for out, reference in zip(outputs, like)]
+    return y, aux, derivatives
 
 
 def _record(f, prepare, api, scope, use_gradient_tape, has_aux, persistent):

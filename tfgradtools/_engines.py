@@ -6,7 +6,9 @@ products of targets with respect to sources:
 
 * `record_with_tape` records on a `tf.GradientTape` (eager or graph);
 * `record_symbolically` just runs the thunk in the current graph, and the
-  backward pass is built later with `tf.gradients`.
+  backward pass is built later with `tf.gradients`;
+* `record_forward` pushes tangents forward with a
+  `tf.autodiff.ForwardAccumulator` (forward mode, for JVPs and HVPs).
 
 `uses_tape` is the single decision point between them.
 """
@@ -56,16 +58,16 @@ class TapeRecording:
     self._consumed = not self._persistent
     return grads
 
-  def batch_jacobian(self, target: tf.Tensor, source: Any,
-                     unconnected: tf.UnconnectedGradients) -> tf.Tensor:
+  def jacobian(self, target: tf.Tensor, source: Any,
+               unconnected: tf.UnconnectedGradients, batch: bool) -> Any:
+    """The (batch) Jacobian of `target` with respect to `source`."""
+    method = self._tape.batch_jacobian if batch else self._tape.jacobian
     try:
-      return self._tape.batch_jacobian(
-          target, source, unconnected_gradients=unconnected)
+      return method(target, source, unconnected_gradients=unconnected)
     except ValueError:
       # pfor cannot vectorise every op: fall back to a while loop, as tfp does.
-      return self._tape.batch_jacobian(
-          target, source, unconnected_gradients=unconnected,
-          experimental_use_pfor=False)
+      return method(target, source, unconnected_gradients=unconnected,
+                    experimental_use_pfor=False)
 
   def watched_variables(self) -> tuple[tf.Variable, ...]:
     return self._tape.watched_variables()
@@ -117,3 +119,17 @@ def record_symbolically(
   """
   del watched, persistent, watch_accessed_variables
   return thunk(), _SYMBOLIC
+
+
+def record_forward(thunk: Callable[[], Any], primals: Sequence[Any],
+                   tangents: Sequence[Any]
+                   ) -> tuple[Any, tf.autodiff.ForwardAccumulator | None]:
+  """Runs `thunk` under a forward-mode accumulator pushing `tangents`.
+
+  With no primals there is nothing to push, and no accumulator.
+  """
+  if not primals:
+    return thunk(), None
+  with tf.autodiff.ForwardAccumulator(list(primals), list(tangents)) as acc:
+    outputs = thunk()
+  return outputs, acc

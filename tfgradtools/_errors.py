@@ -88,3 +88,11 @@ def not_a_source(api: str, source: Any) -> TypeError:
       'Pass Tensors, NumPy arrays, Python numbers or variables; for a '
       '`tf.Module` or Keras layer use value_and_gradient_with_auto_expansion, '
       'which differentiates its trainable variables.')
+
+
+def mismatched_tangents(api: str, primals: Any, tangents: Any) -> ValueError:
+  return ValueError(
+      f'{api}: `tangents` must have the structure and shapes of `primals`, '
+      f'which flatten to {describe(list(primals))}; got '
+      f'{describe(list(tangents))}. Pass one tangent per primal, of its '
+      'shape.')

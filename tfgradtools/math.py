@@ -19,9 +19,17 @@ from tfgradtools import _nest
 
 __all__ = [
     'batch_jacobian',
+    'hessian',
+    'hvp',
+    'jacobian',
+    'jvp',
     'value_and_batch_jacobian',
     'value_and_gradient',
     'value_and_gradient_with_auto_expansion',
+    'value_and_hessian',
+    'value_and_hvp',
+    'value_and_jacobian',
+    'value_and_jvp',
 ]
 
 UnconnectedGradientsLike = str | tf.UnconnectedGradients
@@ -105,7 +113,7 @@ def value_and_gradient(
       name=name or 'value_and_gradient', expand_modules=False,
       output_gradients=output_gradients, use_gradient_tape=use_gradient_tape,
       auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
-      unconnected_gradients=unconnected_gradients, jacobian=False)
+      unconnected_gradients=unconnected_gradients, derivative='vjp')
 
 
 def value_and_gradient_with_auto_expansion(
@@ -143,7 +151,7 @@ def value_and_gradient_with_auto_expansion(
       expand_modules=True, output_gradients=output_gradients,
       use_gradient_tape=use_gradient_tape,
       auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
-      unconnected_gradients=unconnected_gradients, jacobian=False)
+      unconnected_gradients=unconnected_gradients, derivative='vjp')
 
 
 def value_and_batch_jacobian(
@@ -193,7 +201,8 @@ def value_and_batch_jacobian(
       name=name or 'value_and_batch_jacobian', expand_modules=False,
       output_gradients=None, use_gradient_tape=True,
       auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
-      unconnected_gradients=unconnected_gradients, jacobian=True)
+      unconnected_gradients=unconnected_gradients,
+      derivative='batch_jacobian')
 
 
 def batch_jacobian(
@@ -216,52 +225,391 @@ def batch_jacobian(
   >>> tfm.batch_jacobian(tf.sin, tf.zeros([1, 2])).numpy().tolist()
   [[[1.0, 0.0], [0.0, 1.0]]]
   """
-  result = value_and_batch_jacobian(
+  return _without_value(value_and_batch_jacobian(
       f, *args, auto_unpack_single_arg=auto_unpack_single_arg,
       has_aux=has_aux, name=name or 'batch_jacobian',
-      unconnected_gradients=unconnected_gradients, **kwargs)
-  if has_aux:
-    (_, aux), jacobian = result[0], result[1:]
-  else:
-    jacobian = result[1:]
-  jacobian = jacobian[0] if len(jacobian) == 1 else jacobian
-  return (jacobian, aux) if has_aux else jacobian
+      unconnected_gradients=unconnected_gradients, **kwargs), has_aux)
+
+
+def value_and_jacobian(
+    f: Callable[..., Any],
+    *args: Any,
+    auto_unpack_single_arg: bool = True,
+    has_aux: bool = False,
+    name: str | None = None,
+    unconnected_gradients: UnconnectedGradientsLike = 'none',
+    **kwargs: Any) -> tuple[Any, ...]:
+  """Computes `f(*args, **kwargs)` and its full Jacobian.
+
+  `f` returns one Tensor `y`; the Jacobian with respect to an argument `x`
+  has shape `y.shape + x.shape`: `jac[i..., j...] = dy[i...] / dx[j...]`.
+  The calling rules and the structure of the result are those of
+  `value_and_gradient`; like `value_and_batch_jacobian` it is vectorised
+  with `pfor` (with a while-loop fallback) and always uses a tape.
+
+  Example:
+
+  >>> import tensorflow as tf
+  >>> import tfgradtools.math as tfm
+  >>> def f(x):
+  ...   return tf.stack([x[0] * x[1], x[0] ** 2])
+  >>> y, jac = tfm.value_and_jacobian(f, tf.constant([2., 3.]))
+  >>> jac.numpy().tolist()
+  [[3.0, 2.0], [4.0, 0.0]]
+
+  Args:
+    f: Python callable returning one Tensor.
+    *args: arguments of `f`, basis for the Jacobian.
+    auto_unpack_single_arg: as in `value_and_gradient`.
+      Default value: `True`.
+    has_aux: `f` returns `(y, aux)`; only `y` is differentiated.
+      Default value: `False`.
+    name: name scope of the ops created.
+      Default value: `None` (i.e. `'value_and_jacobian'`).
+    unconnected_gradients: as in `value_and_gradient`.
+      Default value: `'none'`.
+    **kwargs: keyword arguments of `f`, basis for the Jacobian.
+
+  Returns:
+    `(y, jacobian)`, or `((y, aux), jacobian)` with `has_aux`; `jacobian`
+    mirrors the arguments as `dydx` does in `value_and_gradient`.
+  """
+  return _value_and_derivative(
+      f, args, kwargs, api='value_and_jacobian',
+      name=name or 'value_and_jacobian', expand_modules=False,
+      output_gradients=None, use_gradient_tape=True,
+      auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
+      unconnected_gradients=unconnected_gradients, derivative='jacobian')
+
+
+def jacobian(f: Callable[..., Any], *args: Any,
+             auto_unpack_single_arg: bool = True, has_aux: bool = False,
+             name: str | None = None,
+             unconnected_gradients: UnconnectedGradientsLike = 'none',
+             **kwargs: Any) -> Any:
+  """The full Jacobian of `f(*args, **kwargs)`, without its value.
+
+  As `value_and_jacobian` (default name scope `'jacobian'`), but returns
+  only the Jacobian, or `(jacobian, aux)` with `has_aux`.
+  """
+  return _without_value(value_and_jacobian(
+      f, *args, auto_unpack_single_arg=auto_unpack_single_arg,
+      has_aux=has_aux, name=name or 'jacobian',
+      unconnected_gradients=unconnected_gradients, **kwargs), has_aux)
+
+
+def value_and_hessian(
+    f: Callable[..., Any],
+    *args: Any,
+    use_gradient_tape: bool = False,
+    auto_unpack_single_arg: bool = True,
+    has_aux: bool = False,
+    name: str | None = None,
+    unconnected_gradients: UnconnectedGradientsLike = 'none',
+    **kwargs: Any) -> tuple[Any, ...]:
+  """Computes the scalar `f(*args, **kwargs)` and its Hessian.
+
+  The Hessian block of arguments `x` and `z` has shape `x.shape + z.shape`:
+  `h[i..., j...] = d2f / dx[i...] dz[j...]`. For one argument the result is
+  that one block; for several, it mirrors the arguments twice (a list of
+  lists for positional arguments), as JAX's `hessian` does. The gradient is
+  taken with the engine `value_and_gradient` would use, and differentiated
+  again on a tape. For a Hessian-vector product, `hvp` never forms the
+  Hessian.
+
+  Example:
+
+  >>> import tensorflow as tf
+  >>> import tfgradtools.math as tfm
+  >>> a = tf.constant([[2., 1.], [1., 3.]])
+  >>> quadratic = lambda x: 0.5 * tf.reduce_sum(x * tf.linalg.matvec(a, x))
+  >>> value, hess = tfm.value_and_hessian(quadratic, tf.constant([1., 1.]))
+  >>> float(value), hess.numpy().tolist()
+  (3.5, [[2.0, 1.0], [1.0, 3.0]])
+  >>> [[float(h) for h in row] for row in tfm.hessian(
+  ...     lambda x, y: x * x * y, 2., 3., unconnected_gradients='zero')]
+  [[6.0, 4.0], [4.0, 0.0]]
+
+  Args:
+    f: Python callable returning a scalar Tensor.
+    *args: arguments of `f`, basis for the Hessian.
+    use_gradient_tape: take the inner gradient with a tape even in a graph.
+      Default value: `False`.
+    auto_unpack_single_arg: as in `value_and_gradient`.
+      Default value: `True`.
+    has_aux: `f` returns `(y, aux)`; only `y` is differentiated.
+      Default value: `False`.
+    name: name scope of the ops created.
+      Default value: `None` (i.e. `'value_and_hessian'`).
+    unconnected_gradients: as in `value_and_gradient`.
+      Default value: `'none'`.
+    **kwargs: keyword arguments of `f`, basis for the Hessian.
+
+  Returns:
+    `(y, hessian)`, or `((y, aux), hessian)` with `has_aux`.
+  """
+  return _value_and_derivative(
+      f, args, kwargs, api='value_and_hessian',
+      name=name or 'value_and_hessian', expand_modules=False,
+      output_gradients=None, use_gradient_tape=use_gradient_tape,
+      auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
+      unconnected_gradients=unconnected_gradients, derivative='hessian')
+
+
+def hessian(f: Callable[..., Any], *args: Any,
+            use_gradient_tape: bool = False,
+            auto_unpack_single_arg: bool = True, has_aux: bool = False,
+            name: str | None = None,
+            unconnected_gradients: UnconnectedGradientsLike = 'none',
+            **kwargs: Any) -> Any:
+  """The Hessian of the scalar `f(*args, **kwargs)`, without its value.
+
+  As `value_and_hessian` (default name scope `'hessian'`), but returns only
+  the Hessian, or `(hessian, aux)` with `has_aux`.
+  """
+  return _without_value(value_and_hessian(
+      f, *args, use_gradient_tape=use_gradient_tape,
+      auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
+      name=name or 'hessian', unconnected_gradients=unconnected_gradients,
+      **kwargs), has_aux)
+
+
+def value_and_jvp(
+    f: Callable[..., Any],
+    primals: Any,
+    tangents: Any,
+    *,
+    auto_unpack_single_arg: bool = True,
+    has_aux: bool = False,
+    name: str | None = None,
+    unconnected_gradients: UnconnectedGradientsLike = 'none') -> tuple[Any,
+                                                                       Any]:
+  """Computes `f(*primals)` and its Jacobian-vector product, in forward mode.
+
+  `primals` are the arguments of `f` as the single positional argument of
+  `value_and_gradient` would be (a list or tuple is unpacked unless
+  `auto_unpack_single_arg=False`); `tangents` has their structure and
+  shapes. The result is `J @ tangents`, structured like `f`'s value, pushed
+  forward with `tf.autodiff.ForwardAccumulator` alongside the value — one
+  pass, whatever the number of outputs.
+
+  Example:
+
+  >>> import tensorflow as tf
+  >>> import tfgradtools.math as tfm
+  >>> def f(x, y):
+  ...   return x * x * x * y - x * y * y
+  >>> value, jvp = tfm.value_and_jvp(f, [2., 3.], [1., 0.])  # df/dx
+  >>> float(value), float(jvp)
+  (6.0, 27.0)
+  >>> float(tfm.jvp(f, [2., 3.], [0., 1.]))  # df/dy
+  -4.0
+
+  Args:
+    f: Python callable to differentiate.
+    primals: the arguments of `f`.
+    tangents: one tangent per primal, of its shape.
+    auto_unpack_single_arg: whether a list or tuple `primals` holds the
+      arguments.
+      Default value: `True`.
+    has_aux: `f` returns `(y, aux)`; only `y` is differentiated.
+      Default value: `False`.
+    name: name scope of the ops created.
+      Default value: `None` (i.e. `'value_and_jvp'`).
+    unconnected_gradients: `'none'` or `'zero'`: the JVP of an output no
+      tangent reaches.
+      Default value: `'none'`.
+
+  Returns:
+    `(y, jvp)`, or `((y, aux), jvp)` with `has_aux`.
+  """
+  return _value_and_forward(
+      f, primals, tangents, api='value_and_jvp',
+      name=name or 'value_and_jvp', auto_unpack_single_arg=auto_unpack_single_arg,
+      has_aux=has_aux, unconnected_gradients=unconnected_gradients,
+      use_gradient_tape=False, hvp=False)
+
+
+def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *,
+        auto_unpack_single_arg: bool = True, has_aux: bool = False,
+        name: str | None = None,
+        unconnected_gradients: UnconnectedGradientsLike = 'none') -> Any:
+  """The Jacobian-vector product of `f` at `primals`, without the value.
+
+  As `value_and_jvp` (default name scope `'jvp'`); returns `jvp`, or
+  `(jvp, aux)` with `has_aux`.
+  """
+  return _without_value(value_and_jvp(
+      f, primals, tangents, auto_unpack_single_arg=auto_unpack_single_arg,
+      has_aux=has_aux, name=name or 'jvp',
+      unconnected_gradients=unconnected_gradients), has_aux)
+
+
+def value_and_hvp(
+    f: Callable[..., Any],
+    primals: Any,
+    tangents: Any,
+    *,
+    use_gradient_tape: bool = False,
+    auto_unpack_single_arg: bool = True,
+    has_aux: bool = False,
+    name: str | None = None,
+    unconnected_gradients: UnconnectedGradientsLike = 'none') -> tuple[Any,
+                                                                       Any]:
+  """Computes the scalar `f(*primals)` and its Hessian-vector product.
+
+  `H @ tangents`, structured like `primals`, computed forward-over-reverse:
+  the gradient of `f` (with the engine `value_and_gradient` would use) is
+  pushed forward along `tangents` — the cost of about two gradients, and
+  the Hessian is never formed. `primals` and `tangents` are as in
+  `value_and_jvp`.
+
+  Example:
+
+  >>> import tensorflow as tf
+  >>> import tfgradtools.math as tfm
+  >>> a = tf.constant([[2., 1.], [1., 3.]])
+  >>> quadratic = lambda x: 0.5 * tf.reduce_sum(x * tf.linalg.matvec(a, x))
+  >>> value, hvp = tfm.value_and_hvp(quadratic, tf.constant([1., 1.]),
+  ...                                tf.constant([1., 0.]))
+  >>> hvp.numpy().tolist()  # The first column of a.
+  [2.0, 1.0]
+
+  Args:
+    f: Python callable returning a scalar Tensor.
+    primals: the arguments of `f`.
+    tangents: the vector, one part per primal, of its shape.
+    use_gradient_tape: take the inner gradient with a tape even in a graph.
+      Default value: `False`.
+    auto_unpack_single_arg: whether a list or tuple `primals` holds the
+      arguments.
+      Default value: `True`.
+    has_aux: `f` returns `(y, aux)`; only `y` is differentiated.
+      Default value: `False`.
+    name: name scope of the ops created.
+      Default value: `None` (i.e. `'value_and_hvp'`).
+    unconnected_gradients: `'none'` or `'zero'`.
+      Default value: `'none'`.
+
+  Returns:
+    `(y, hvp)`, or `((y, aux), hvp)` with `has_aux`.
+  """
+  return _value_and_forward(
+      f, primals, tangents, api='value_and_hvp',
+      name=name or 'value_and_hvp', auto_unpack_single_arg=auto_unpack_single_arg,
+      has_aux=has_aux, unconnected_gradients=unconnected_gradients,
+      use_gradient_tape=use_gradient_tape, hvp=True)
+
+
+def hvp(f: Callable[..., Any], primals: Any, tangents: Any, *,
+        use_gradient_tape: bool = False,
+        auto_unpack_single_arg: bool = True, has_aux: bool = False,
+        name: str | None = None,
+        unconnected_gradients: UnconnectedGradientsLike = 'none') -> Any:
+  """The Hessian-vector product of `f` at `primals`, without the value.
+
+  As `value_and_hvp` (default name scope `'hvp'`); returns `hvp`, or
+  `(hvp, aux)` with `has_aux`.
+  """
+  return _without_value(value_and_hvp(
+      f, primals, tangents, use_gradient_tape=use_gradient_tape,
+      auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
+      name=name or 'hvp', unconnected_gradients=unconnected_gradients),
+                        has_aux)
+
+
+def _without_value(result, has_aux):
+  """`(y, d...)` or `((y, aux), d...)` without `y`: `d` or `(d, aux)`."""
+  derivative = result[1] if len(result) == 2 else result[1:]
+  return (derivative, result[0][1]) if has_aux else derivative
+
+
+class _Call:
+  """tfp.math's calling conventions for one call.
+
+  It unpacks packed arguments, converts them inside the core's name scope
+  (`prepare`), and mirrors the arguments' structure in the derivatives
+  (`derivatives`).
+  """
+
+  def __init__(self, f, args, kwargs, *, api, auto_unpack_single_arg,
+               expand_modules=False):
+    _errors.check_callable(f, api)
+    args, kwargs = _args.legacy_xs(f, args, kwargs)
+    if not args and not kwargs:
+      raise _errors.no_arguments(api)
+    args, self.unpacked = _args.unpack_packed_args(args, kwargs,
+                                                   auto_unpack_single_arg)
+    self.f = f
+    self.structure = (args, kwargs)
+    self.expand_modules = expand_modules
+    self.bases = []
+
+  def prepare(self):
+    """Converted arguments for `f`, and the flat sources."""
+    leaves = [_args.to_math_source(x) for x in _nest.flatten(self.structure)]
+    self.bases = ([_args.expand_to_trainable_variables(x) for x in leaves]
+                  if self.expand_modules else leaves)
+    sources = _nest.flatten(self.bases)
+    if not _args.takes_arguments(self.f):
+      return (), {}, sources
+    return (*_nest.pack(self.structure, leaves), sources)
+
+  def flat_like_sources(self, values, what):
+    """`values`, structured like the arguments, as a flat list."""
+    args, kwargs = self.structure
+    try:
+      tf.nest.assert_same_structure((args, kwargs), values, check_types=False)
+    except (ValueError, TypeError):
+      raise _errors.mismatched_tangents(what, _nest.flatten(self.structure),
+                                        _nest.flatten(values)) from None
+    return _nest.flatten(values)
+
+  def derivatives(self, flat):
+    """`flat` (one entry per source) structured like the arguments."""
+    args, kwargs = self.structure
+    d_args, d_kwargs = _nest.pack(self.structure, _nest.pack(self.bases, flat))
+    if not self.unpacked:
+      d_args = d_args[0] if len(args) == 1 else list(d_args)
+    return ((d_args,) if args else ()) + ((d_kwargs,) if kwargs else ())
+
+  def result(self, value, aux, has_aux, flat):
+    head = ((value, aux),) if has_aux else (value,)
+    return head + self.derivatives(flat)
 
 
 def _value_and_derivative(f, args, kwargs, *, api, name, expand_modules,
                           output_gradients, use_gradient_tape,
                           auto_unpack_single_arg, has_aux,
-                          unconnected_gradients, jacobian):
+                          unconnected_gradients, derivative):
   """The shared driver: tfp.math's calling conventions over the core."""
-  _errors.check_callable(f, api)
+  call = _Call(f, args, kwargs, api=api,
+               auto_unpack_single_arg=auto_unpack_single_arg,
+               expand_modules=expand_modules)
   unconnected = _args.as_unconnected_gradients(unconnected_gradients)
-  args, kwargs = _args.legacy_xs(f, args, kwargs)
-  if not args and not kwargs:
-    raise _errors.no_arguments(api)
-  args, unpacked = _args.unpack_packed_args(args, kwargs,
-                                            auto_unpack_single_arg)
-  structure = (args, kwargs)
-  bases = []
+  recorded, flat = _core.differentiate(
+      f, call.prepare, api=api, name=name,
+      use_gradient_tape=use_gradient_tape, has_aux=has_aux,
+      cotangent=output_gradients, unconnected=unconnected,
+      derivative=derivative)
+  if derivative == 'hessian':
+    flat = [call.derivatives(row) for row in flat]
+    flat = [row[0] if len(row) == 1 else row for row in flat]
+  return call.result(recorded.value, recorded.aux, has_aux, flat)
 
-  def prepare():
-    leaves = [_args.to_math_source(x) for x in _nest.flatten(structure)]
-    bases[:] = ([_args.expand_to_trainable_variables(x) for x in leaves]
-                if expand_modules else leaves)
-    sources = _nest.flatten(bases)
-    if not _args.takes_arguments(f):
-      return (), {}, sources
-    return (*_nest.pack(structure, leaves), sources)
 
-  recorded, derivatives = _core.differentiate(
-      f, prepare, api=api, name=name, use_gradient_tape=use_gradient_tape,
-      has_aux=has_aux, cotangent=output_gradients, unconnected=unconnected,
-      jacobian=jacobian)
-  d_args, d_kwargs = _nest.pack(structure, _nest.pack(bases, derivatives))
-  if not unpacked:
-    d_args = d_args[0] if len(args) == 1 else list(d_args)
-  result = ((recorded.value, recorded.aux),) if has_aux else (recorded.value,)
-  if args:
-    result += (d_args,)
-  if kwargs:
-    result += (d_kwargs,)
-  return result
+def _value_and_forward(f, primals, tangents, *, api, name,
+                       auto_unpack_single_arg, has_aux, unconnected_gradients,
+                       use_gradient_tape, hvp):
+  """The forward-mode driver: `primals` is `value_and_gradient`'s one arg."""
+  call = _Call(f, (primals,), {}, api=api,
+               auto_unpack_single_arg=auto_unpack_single_arg)
+  unpacked_tangents, _ = _args.unpack_packed_args(
+      (tangents,), {}, auto_unpack_single_arg and call.unpacked)
+  flat_tangents = call.flat_like_sources((unpacked_tangents, {}), api)
+  unconnected = _args.as_unconnected_gradients(unconnected_gradients)
+  value, aux, flat = _core.forward(
+      f, call.prepare, flat_tangents, api=api, name=name, has_aux=has_aux,
+      unconnected=unconnected, use_gradient_tape=use_gradient_tape, hvp=hvp)
+  derivative = call.derivatives(flat)[0] if hvp else _nest.pack(value, flat)
+  return ((value, aux) if has_aux else value), derivative

@@ -1,0 +1,169 @@
+"""Forward mode and second order: jvp, hvp, jacobian, hessian."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import helpers
+import tfgradtools
+import tfgradtools.math as tfm
+
+A = np.array([[2., 1., 0.], [1., 3., 1.], [0., 1., 4.]], np.float32)
+X0 = np.array([0.5, -1., 2.], np.float32)
+V = np.array([1., 2., -1.], np.float32)
+
+
+def quadratic(x):
+  return 0.5 * tf.reduce_sum(x * tf.linalg.matvec(A, x))
+
+
+def logsumexp(x):
+  return tf.reduce_logsumexp(x)
+
+
+def logsumexp_hessian(x):
+  p = np.exp(x - np.log(np.sum(np.exp(x))))
+  return np.diag(p) - np.outer(p, p)
+
+
+def rosenbrock(p):
+  return (1. - p[0]) ** 2 + 100. * (p[1] - p[0] ** 2) ** 2
+
+
+def rosenbrock_hessian(a, b):
+  return np.array([[2. - 400. * (b - a * a) + 800. * a * a, -400. * a],
+                   [-400. * a, 200.]])
+
+
+def seed_f(x, y):
+  return x * x * x * y - x * y * y
+
+
+def test_jvp_closed_forms(evaluate):
+  def make():
+    def body():
+      x = tf.constant(X0)
+      return (tfm.value_and_jvp(quadratic, x, tf.constant(V)),
+              tfm.jvp(seed_f, [2., 3.], [1., 0.]),
+              tfm.jvp(seed_f, [2., 3.], [0., 1.]),
+              tfm.jvp(lambda x: [x * x, tf.sin(x)], x, tf.constant(V)))
+    return body
+  (value, jvp), dx, dy, structured = evaluate(make)
+  helpers.assert_all_close(value, 0.5 * X0 @ A @ X0)
+  helpers.assert_all_close(jvp, (A @ X0) @ V)
+  helpers.assert_all_close((dx, dy), (27., -4.))
+  helpers.assert_all_close(structured, [2 * X0 * V, np.cos(X0) * V])
+
+
+def test_hvp_equals_hessian_times_vector(evaluate):
+  def make():
+    def body():
+      x = tf.constant(X0)
+      v = tf.constant(V)
+      return (tfm.value_and_hvp(quadratic, x, v),
+              tfm.hvp(logsumexp, x, v),
+              tfm.hessian(logsumexp, x),
+              tfm.hvp(rosenbrock, tf.constant([0.5, 1.5]),
+                      tf.constant([1., -2.])))
+    return body
+  (value, hvp_q), hvp_l, hess_l, hvp_r = evaluate(make)
+  helpers.assert_all_close(value, 0.5 * X0 @ A @ X0)
+  helpers.assert_all_close(hvp_q, A @ V, rtol=1e-5)
+  helpers.assert_all_close(hess_l, logsumexp_hessian(X0), atol=1e-6)
+  helpers.assert_all_close(hvp_l, hess_l @ V, atol=1e-6)
+  helpers.assert_all_close(hvp_r, rosenbrock_hessian(.5, 1.5) @ [1., -2.],
+                           rtol=1e-5)
+
+
+def test_hessian_closed_forms(evaluate):
+  def make():
+    def body():
+      return (tfm.value_and_hessian(quadratic, tf.constant(X0)),
+              tfm.hessian(rosenbrock, tf.constant([0.5, 1.5])),
+              tfm.hessian(seed_f, 2., 3.))
+    return body
+  (value, hess_q), hess_r, blocks = evaluate(make)
+  helpers.assert_all_close(hess_q, A)
+  helpers.assert_all_close(hess_r, rosenbrock_hessian(.5, 1.5), rtol=1e-5)
+  # d2f/dx2 = 6xy, d2f/dxdy = 3x^2 - 2y, d2f/dy2 = -2x.
+  helpers.assert_all_close(blocks, [[36., 6.], [6., -4.]])
+
+
+def test_hessian_with_tape_in_graph(regime):
+  make = lambda: lambda: tfm.hessian(seed_f, 2., 3., use_gradient_tape=True)
+  helpers.assert_all_close(helpers.run(regime, make), [[36., 6.], [6., -4.]])
+
+
+def test_jacobian_shapes_and_values(evaluate):
+  def make():
+    def body():
+      x = tf.constant(X0)
+      w = tf.reshape(tf.range(6.), [2, 3])
+      return (tfm.value_and_jacobian(lambda x: tf.linalg.matvec(A, x), x),
+              tfm.jacobian(lambda w, x: tf.linalg.matvec(w, x), w, x))
+    return body
+  (value, jac), (d_w, d_x) = evaluate(make)
+  helpers.assert_all_close(value, A @ X0)
+  helpers.assert_all_close(jac, A)
+  assert d_w.shape == (2, 2, 3) and d_x.shape == (2, 3)
+  expected_dw = np.zeros([2, 2, 3])
+  expected_dw[0, 0], expected_dw[1, 1] = X0, X0
+  helpers.assert_all_close(d_w, expected_dw)
+  helpers.assert_all_close(d_x, np.arange(6.).reshape(2, 3))
+
+
+def test_against_nested_value_and_gradient():
+  x = tf.constant(X0)
+  v = tf.constant(V)
+  grad = lambda x: tfm.value_and_gradient(logsumexp, x)[1]
+  helpers.assert_all_close(tfm.hvp(logsumexp, x, v),
+                           tfm.jvp(grad, x, v), atol=1e-6)
+  helpers.assert_all_close(tfm.hessian(logsumexp, x),
+                           tfm.jacobian(grad, x), atol=1e-6)
+
+
+def test_against_finite_differences():
+  x = tf.constant(X0.astype(np.float64))
+  v = tf.constant(V.astype(np.float64))
+  _, (numerical,) = tf.test.compute_gradient(
+      lambda x: tf.reshape(tf.exp(x) * tf.reduce_sum(x), [-1]), [x])
+  helpers.assert_all_close(
+      tfm.jacobian(lambda x: tf.exp(x) * tf.reduce_sum(x), x), numerical,
+      rtol=1e-5)
+  grad = lambda x: tfm.value_and_gradient(
+      lambda x: tf.reduce_sum(tf.sin(x) ** 2), x)[1]
+  _, (hess_fd,) = tf.test.compute_gradient(grad, [x])
+  helpers.assert_all_close(
+      tfm.hvp(lambda x: tf.reduce_sum(tf.sin(x) ** 2), x, v),
+      np.asarray(hess_fd) @ V, rtol=1e-5)
+
+
+def test_has_aux_and_unconnected():
+  (value, aux), jvp = tfm.value_and_jvp(lambda x, y: (x * 2., y), [1., 5.],
+                                        [1., 1.], has_aux=True)
+  helpers.assert_all_close((value, aux, jvp), (2., 5., 2.))
+  hvp = tfm.hvp(lambda x, y: x * x, [1., 2.], [1., 1.])
+  helpers.assert_all_close(hvp, [2., None])
+  hvp = tfm.hvp(lambda x, y: x * x, [1., 2.], [1., 1.],
+                unconnected_gradients='zero')
+  helpers.assert_all_close(hvp, [2., 0.])
+
+
+def test_tangents_must_match_primals():
+  with pytest.raises(ValueError, match='`tangents` must have the structure'):
+    tfm.jvp(seed_f, [2., 3.], [1.])
+  with pytest.raises(ValueError, match='`tangents` must have the structure'):
+    tfm.hvp(quadratic, tf.constant(X0), tf.constant([1., 2.]))
+
+
+def test_hessian_needs_a_scalar():
+  with pytest.raises(TypeError, match='must return a scalar'):
+    tfm.hessian(lambda x: x * x, tf.constant([1., 2.]))
+
+
+def test_reexported():
+  for name in ('jvp', 'value_and_jvp', 'hvp', 'value_and_hvp', 'jacobian',
+               'value_and_jacobian', 'hessian', 'value_and_hessian'):
+    assert getattr(tfgradtools, name) is getattr(tfm, name)
