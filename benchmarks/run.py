@@ -20,6 +20,8 @@ import os
 import platform
 import random
 import statistics
+import subprocess
+import sys
 import time
 from typing import Any, Callable
 
@@ -227,6 +229,81 @@ def fast_tape_saving(rounds: int, seconds: float) -> dict[str, float]:
   return {**with_fast, **without}
 
 
+def chain(x):
+  """A scalar with a dense-banded, non-constant Hessian."""
+  return tf.reduce_sum(tf.nn.softplus(x)) + tf.reduce_sum(
+      tf.sin(x[:-1] * x[1:]))
+
+
+_PEAK_MEMORY_SCRIPT = """
+import os, sys, threading
+os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'
+sys.path.insert(0, {here!r})
+import psutil
+import tensorflow as tf
+import run
+method, n = {method!r}, {n}
+compute = {{'hvp': lambda x, v: run.tfm.hvp(run.chain, x, v),
+           'hessian': lambda x, v: tf.linalg.matvec(
+               run.tfm.hessian(run.chain, x), v)}}[method]
+compute(tf.ones([10]), tf.ones([10])).numpy()  # Warm up at a tiny size.
+process = psutil.Process()
+x = tf.random.stateless_normal([n], [0, 1])
+v = tf.random.stateless_normal([n], [2, 3])
+before = peak = process.memory_info().rss
+done = threading.Event()
+def watch():
+  global peak
+  while not done.wait(0.0005):
+    peak = max(peak, process.memory_info().rss)
+watcher = threading.Thread(target=watch)
+watcher.start()
+compute(x, v).numpy()
+done.set()
+watcher.join()
+print((max(peak, process.memory_info().rss) - before) / 2**20)
+"""
+
+
+def _peak_memory_mib(method: str, n: int) -> float:
+  """Peak resident growth of one eager `method` call, in a fresh process
+  (sampled every half millisecond)."""
+  script = _PEAK_MEMORY_SCRIPT.format(
+      here=os.path.dirname(os.path.abspath(__file__)), method=method, n=n)
+  completed = subprocess.run([sys.executable, '-c', script], check=True,
+                             capture_output=True, text=True, timeout=600)
+  return float(completed.stdout.strip().splitlines()[-1])
+
+
+def hvp_against_hessian(sizes: tuple[int, ...], repeats: int
+                        ) -> list[tuple[int, float, float, float, float]]:
+  """Eager time and peak memory of `hvp` against `hessian(f, x) @ v`.
+
+  Returns rows `(n, hvp seconds, hessian seconds, hvp MiB, hessian MiB)`:
+  median times over `repeats` calls, and each method's peak resident growth
+  in a fresh process.
+  """
+  rows = []
+  for n in sizes:
+    x = tf.random.stateless_normal([n], [0, 1])
+    v = tf.random.stateless_normal([n], [2, 3])
+    via_hvp = lambda: tfm.hvp(chain, x, v)
+    via_hessian = lambda: tf.linalg.matvec(tfm.hessian(chain, x), v)
+    np.testing.assert_allclose(via_hvp(), via_hessian(), rtol=1e-3,
+                               atol=1e-3)
+    timings = []
+    for compute in (via_hvp, via_hessian):
+      samples = []
+      for _ in range(repeats):
+        start = time.perf_counter()
+        compute().numpy()
+        samples.append(time.perf_counter() - start)
+      timings.append(statistics.median(samples))
+    memory = [_peak_memory_mib(method, n) for method in ('hvp', 'hessian')]
+    rows.append((n, *timings, *memory))
+  return rows
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--quick', action='store_true',
@@ -271,6 +348,13 @@ def main() -> None:
         '\n|---|---:|')
   for name, mib in memory_growth(memory_calls).items():
     print(f'| {name} | {mib:+.2f} |')
+
+  print('\n| n | hvp ms | hessian @ v ms | hessian / hvp | hvp MiB | '
+        'hessian MiB |\n|---:|---:|---:|---:|---:|---:|')
+  sizes = (10, 100, 1_000) if args.quick else (10, 100, 1_000, 10_000)
+  for n, t_hvp, t_hess, m_hvp, m_hess in hvp_against_hessian(sizes, 3):
+    print(f'| {n:,} | {t_hvp * 1e3:,.1f} | {t_hess * 1e3:,.1f} | '
+          f'{t_hess / t_hvp:,.0f} | {m_hvp:+.1f} | {m_hess:+.1f} |')
 
   print('\n| eager small call, tfgradtools.math | µs per call |\n|---|---:|')
   for name, seconds_per_call in fast_tape_saving(rounds, seconds).items():
