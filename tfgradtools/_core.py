@@ -314,5 +314,5 @@ def _record(f, prepare, api, scope, use_gradient_tape, has_aux, persistent):
     watched = list(recording.watched_variables())
     if not watched:
       raise _errors.no_variables_read(f, api)
-    sources = _args.user_variables(watched)
+    sources = _args.user_variables(watched, f, args, kwargs)
   return Recorded(y, aux, targets, sources, watched, recording, scope, api)

@@ -82,6 +82,9 @@ class SymbolicRecording:
   def gradient(self, targets: Sequence[tf.Tensor], sources: Sequence[Any],
                output_gradients: Sequence[tf.Tensor] | None,
                unconnected: tf.UnconnectedGradients) -> list[Any]:
+    if output_gradients is None and any(t.dtype.is_complex for t in targets):
+      # tf.gradients insists on grad_ys for complex targets; a tape uses ones.
+      output_gradients = [tf.ones_like(t) for t in targets]
     # Sources are independent variables, as on a tape: a source computed
     # from another one (an identity copy of the same Tensor, say) is not
     # differentiated through.
