@@ -127,20 +127,29 @@ def assert_all_close(actual: Any, expected: Any, rtol: float = 1e-5,
 def run_without_eager(code: str, timeout: float = 300) -> Any:
   """Runs `code` in a fresh process with eager execution disabled.
 
+  As `run_in_fresh_process`, after `tf.compat.v1.disable_eager_execution()`.
+  """
+  return run_in_fresh_process(
+      'tf.compat.v1.disable_eager_execution()\n'
+      'assert not tf.executing_eagerly()\n' + textwrap.dedent(code),
+      timeout)
+
+
+def run_in_fresh_process(code: str, timeout: float = 300) -> Any:
+  """Runs `code` in a fresh Python process and returns its `result`.
+
   The code sees `tf`, `np`, `tfm`, `tfe` and the tests' `helpers`, and sets
   `result` to a structure of NumPy-convertible values (or `None`s), which is
-  returned through JSON.
+  returned through JSON (tuples become lists).
   """
   script = textwrap.dedent('''
       import json, sys
       import numpy as np
       import tensorflow as tf
-      tf.compat.v1.disable_eager_execution()
       sys.path.insert(0, {tests!r})
       import helpers
       import tfgradtools.eager as tfe
       import tfgradtools.math as tfm
-      assert not tf.executing_eagerly()
   ''').format(tests=os.path.dirname(__file__))
   script += textwrap.dedent(code) + textwrap.dedent('''
       result = tf.nest.map_structure(

@@ -11,7 +11,7 @@ import tfgradtools.eager as tfe
 import tfgradtools.math as tfm
 
 THREADS = 8
-CALLS = 25
+CALLS = 10
 
 
 def f(x, y):
