@@ -4,8 +4,9 @@ Everything runs in one process: for each workload (small, many arguments,
 large) and mode (eager, tf.function, jit_compile), each implementation's
 per-call time is the median over interleaved rounds. Ratios are
 tfgradtools / hand-written `tf.GradientTape` code and tfgradtools /
-`tfp.math`. For graphs it also counts the traced ops (against hand-written
-code with the same engine) and the traces; then the resident-memory growth
+`tfp.math`. In a graph, hand-written means `tf.gradients`, the engine tfgradtools uses
+there. It also counts the traced ops (against hand-written code with the same
+engine) and the traces; then the resident-memory growth
 over 10,000 eager calls, and what the direct tape backward pass saves.
 
     python benchmarks/run.py            # full run (a few minutes)
@@ -55,7 +56,8 @@ def hand_tape(f, sources):
 def hand_symbolic(f, sources):
   """What a user writes by hand in a graph: `tf.gradients`."""
   y = f(*sources)
-  return y, tf.gradients(y, sources)
+  return y, tf.nest.pack_sequence_as(
+      sources, tf.gradients(y, tf.nest.flatten(sources)))
 
 
 def small_workload():
@@ -64,6 +66,7 @@ def small_workload():
   private = backprop.val_and_grad_function(seed_f)
   return args, {
       'hand-written': lambda *a: hand_tape(seed_f, list(a)),
+      'hand-written (tf.gradients)': lambda *a: hand_symbolic(seed_f, list(a)),
       'tfp.math': lambda *a: tfp.math.value_and_gradient(seed_f, *a),
       'TF backprop (private)': private,
       'tfgradtools.math': lambda *a: tfm.value_and_gradient(seed_f, *a),
@@ -83,6 +86,8 @@ def many_workload():
   # positionally, as tf.contrib.eager requires.
   return [nested], {
       'hand-written': lambda p: hand_tape(loss_nested, [p]),
+      'hand-written (tf.gradients)': lambda p: hand_symbolic(loss_nested,
+                                                             [p]),
       'tfp.math': lambda p: tfp.math.value_and_gradient(loss_nested, p),
       'TF backprop (private)': lambda p: private(*tf.nest.flatten(p)),
       'tfgradtools.math': lambda p: tfm.value_and_gradient(loss_nested, p),
@@ -112,6 +117,7 @@ def large_workload():
   assert count >= 1_000_000, count
   return weights, {
       'hand-written': lambda *a: hand_tape(loss, list(a)),
+      'hand-written (tf.gradients)': lambda *a: hand_symbolic(loss, list(a)),
       'tfp.math': lambda *a: tfp.math.value_and_gradient(loss, *a),
       'TF backprop (private)': private,
       'tfgradtools.math': lambda *a: tfm.value_and_gradient(loss, *a),
@@ -127,19 +133,25 @@ WORKLOADS = {
 
 
 def compile_impls(impls: Impls, args, mode: str) -> Impls:
+  """The implementations for `mode`; in a graph, 'hand-written' is the
+  hand-written code with the engine tfgradtools uses there, `tf.gradients`."""
+  symbolic = impls['hand-written (tf.gradients)']
   if mode == 'eager':
-    return impls
+    return {k: v for k, v in impls.items() if v is not symbolic}
   compiled = {}
   for name, impl in impls.items():
-    if name == 'TF backprop (private)':
-      continue  # It only runs eagerly.
+    if name in ('TF backprop (private)', 'hand-written'):
+      continue  # The first only runs eagerly; the second is replaced.
+    if impl is symbolic:
+      name = 'hand-written'
     compiled[name] = tf.function(impl, jit_compile=mode == 'jit')
   return compiled
 
 
 def time_impls(impls: Impls, args, rounds: int, seconds: float
                ) -> dict[str, float]:
-  """Median seconds per call of each implementation, over interleaved rounds."""
+  """Seconds per call of each implementation: the median over interleaved
+  rounds of the best of three batches of calls."""
   for impl in impls.values():  # Warm up (and trace).
     for _ in range(3):
       tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, 'numpy')
@@ -157,34 +169,37 @@ def time_impls(impls: Impls, args, rounds: int, seconds: float
     shuffle(order)  # No implementation always runs after the same one.
     for name in order:
       impl, n = impls[name], calls[name]
-      gc.disable()
-      start = time.perf_counter()
-      for _ in range(n):
-        result = impl(*args)
-      tf.nest.flatten(result)[-1].numpy()  # Wait for the last call's work.
-      samples[name].append((time.perf_counter() - start) / n)
-      gc.enable()
+      best = float('inf')
+      for _ in range(3):  # Best of three batches: less of other processes.
+        gc.disable()
+        start = time.perf_counter()
+        for _ in range(n):
+          result = impl(*args)
+        tf.nest.flatten(result)[-1].numpy()  # Wait for the last call's work.
+        best = min(best, (time.perf_counter() - start) / n)
+        gc.enable()
+      samples[name].append(best)
   return {name: statistics.median(s) for name, s in samples.items()}
 
 
-def op_counts(f, args) -> dict[str, int]:
-  """Ops in the traced graph: ours against hand-written, per engine."""
-  def count(fn):
-    return len(tf.function(fn).get_concrete_function(*args).graph
-               .get_operations())
-  return {
-      'tf.gradients: hand-written': count(
-          lambda *a: hand_symbolic(f, list(a))),
-      'tf.gradients: tfgradtools.math': count(
-          lambda *a: tfm.value_and_gradient(f, *a)),
-      'tf.gradients: tfgradtools.eager': count(
-          tfe.value_and_gradients_function(f)),
-      'tape: hand-written': count(lambda *a: hand_tape(f, list(a))),
-      'tape: tfgradtools.math': count(
-          lambda *a: tfm.value_and_gradient(f, *a, use_gradient_tape=True)),
-      'tape: tfgradtools.eager': count(
-          tfe.value_and_gradients_function(f, use_gradient_tape=True)),
-  }
+def op_counts(impls: Impls, args) -> dict[str, int]:
+  """Ops in each implementation's traced graph."""
+  return {name: len(tf.function(impl).get_concrete_function(*args).graph
+                    .get_operations())
+          for name, impl in impls.items()}
+
+
+def tape_op_counts(f, args) -> dict[str, int]:
+  """Ops in the traced graph with a tape: ours against hand-written (the
+  eager API only where the arguments are Tensors, as it requires)."""
+  impls = {
+      'hand-written': lambda *a: hand_tape(f, list(a)),
+      'tfgradtools.math': lambda *a: tfm.value_and_gradient(
+          f, *a, use_gradient_tape=True)}
+  if all(isinstance(a, (tf.Tensor, tf.Variable)) for a in args):
+    impls['tfgradtools.eager'] = tfe.value_and_gradients_function(
+        f, use_gradient_tape=True)
+  return op_counts(impls, args)
 
 
 def trace_count(f, args) -> int:
@@ -194,23 +209,39 @@ def trace_count(f, args) -> int:
   return fn.experimental_get_tracing_count()
 
 
+_MEMORY_SCRIPT = """
+import gc, os, sys
+os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'
+sys.path.insert(0, {here!r})
+import psutil
+import tensorflow as tf
+import run
+x, y = tf.constant(2.), tf.constant(3.)
+value_and_grads = run.tfe.value_and_gradients_function(run.seed_f)
+call = {{'tfgradtools.math': lambda: run.tfm.value_and_gradient(run.seed_f, x, y),
+        'tfgradtools.eager': lambda: value_and_grads(x, y)}}[{name!r}]
+for _ in range(2000):
+  call()
+gc.collect()
+before = psutil.Process().memory_info().rss
+for _ in range({calls}):
+  call()
+gc.collect()
+print((psutil.Process().memory_info().rss - before) / 2**20)
+"""
+
+
 def memory_growth(calls: int) -> dict[str, float]:
-  """Resident-memory growth (MiB) over `calls` eager calls, after warm-up."""
-  process = psutil.Process()
-  x, y = tf.constant(2.), tf.constant(3.)
-  value_and_grads = tfe.value_and_gradients_function(seed_f)
+  """Resident-memory growth (MiB) over `calls` eager calls after a warm-up,
+  each API in a fresh process (the allocator state of this one would count)."""
   growth = {}
-  for name, call in (
-      ('tfgradtools.math', lambda: tfm.value_and_gradient(seed_f, x, y)),
-      ('tfgradtools.eager', lambda: value_and_grads(x, y))):
-    for _ in range(2000):
-      call()
-    gc.collect()
-    before = process.memory_info().rss
-    for _ in range(calls):
-      call()
-    gc.collect()
-    growth[name] = (process.memory_info().rss - before) / 2**20
+  for name in ('tfgradtools.math', 'tfgradtools.eager'):
+    script = _MEMORY_SCRIPT.format(
+        here=os.path.dirname(os.path.abspath(__file__)), name=name,
+        calls=calls)
+    completed = subprocess.run([sys.executable, '-c', script], check=True,
+                               capture_output=True, text=True, timeout=600)
+    growth[name] = float(completed.stdout.strip().splitlines()[-1])
   return growth
 
 
@@ -310,8 +341,8 @@ def main() -> None:
                       help='fewer rounds and the large workload in eager '
                       'mode only, to finish in under a minute')
   args = parser.parse_args()
-  rounds = 5 if args.quick else 15
-  seconds = 0.05 if args.quick else 0.2
+  rounds = 3 if args.quick else 9
+  seconds = 0.03 if args.quick else 0.1
   memory_calls = 10_000
 
   print(f'tfgradtools benchmarks — TensorFlow {tf.__version__}, '
@@ -321,8 +352,19 @@ def main() -> None:
   print('| workload | mode | implementation | µs per call | '
         '/ hand-written | / tfp.math |')
   print('|---|---|---|---:|---:|---:|')
+  op_names = ('hand-written', 'tfp.math', 'tfgradtools.math',
+              'tfgradtools.eager')
+  op_rows = []
   for workload_name, workload in WORKLOADS.items():
     call_args, impls, f = workload()
+    symbolic = op_counts(
+        {n: impls['hand-written (tf.gradients)' if n == 'hand-written'
+                  else n] for n in op_names}, call_args)
+    taped = tape_op_counts(f, call_args)
+    op_rows.append([workload_name, 'tf.gradients'] +
+                   [symbolic[n] for n in op_names])
+    op_rows.append([workload_name, 'tape'] +
+                   [taped.get(n, '') for n in op_names])
     modes = ('eager', 'function', 'jit')
     if args.quick and workload_name.startswith('large'):
       modes = ('eager',)
@@ -337,10 +379,11 @@ def main() -> None:
               f'{seconds_per_call * 1e6:,.1f} | {ratio_hand:.2f} | '
               f'{ratio_tfp:.2f} |')
 
-  print('\n| traced graph (small) | ops |\n|---|---:|')
+  print('\n| traced graph | engine | ' + ' | '.join(op_names) +
+        ' |\n|---|---|' + '---:|' * len(op_names))
+  for row in op_rows:
+    print('| ' + ' | '.join(str(cell) for cell in row) + ' |')
   small_args, _, _ = small_workload()
-  for name, count in op_counts(seed_f, small_args).items():
-    print(f'| {name} | {count} |')
   print(f'\nTraces of a tf.function calling value_and_gradient 5 times with '
         f'one signature: {trace_count(seed_f, small_args)}')
 
