@@ -6,10 +6,11 @@
 `tfe.make_vjp` unchanged, now also inside `tf.function`, XLA, TF1 graphs and
 `tf.distribute` replicas.
 
-The layers are those of TensorFlow's own implementation: `gradients_function`
-is `value_and_gradients_function` without the value, which is `make_vjp`
-applied once; `implicit_gradients` is `implicit_value_and_gradients` without
-the value.
+Each transformer only translates these conventions (`params`, `dy`) into the
+dispatch core: `gradients_function` is `value_and_gradients_function` without
+the value, which records and differentiates in one step; `make_vjp` records
+and returns the differentiation for later; `implicit_gradients` is
+`implicit_value_and_gradients` without the value.
 """
 
 from __future__ import annotations
@@ -92,13 +93,7 @@ def make_vjp(f: Callable[..., Any], params: Params = None,
     TypeError: `f` is not callable.
     ValueError: `params` mixes names and positions or names no parameter.
   """
-  return _make_vjp(f, params, persistent, api='make_vjp', name=name,
-                   use_gradient_tape=use_gradient_tape,
-                   unconnected_gradients=unconnected_gradients)
-
-
-def _make_vjp(f, params, persistent, *, api, name, use_gradient_tape,
-              unconnected_gradients):
+  api = 'make_vjp'
   unconnected = _args.as_unconnected_gradients(unconnected_gradients)
   prepare_call = _selected_arguments(f, params, api)
   scope = name or api
