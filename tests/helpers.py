@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -14,7 +15,8 @@ import tensorflow as tf
 
 # Regimes that run in the test process; 'graph_mode' (eager execution disabled
 # process-wide) runs in a subprocess through `run_without_eager`.
-IN_PROCESS_REGIMES = ('eager', 'function', 'jit', 'tf1_session', 'distribute')
+IN_PROCESS_REGIMES = ('eager', 'function', 'jit', 'tf1_session', 'distribute',
+                      'distribute_eager')
 NUM_REPLICAS = 2
 
 Make = Callable[[], Callable[[], Any]]
@@ -55,7 +57,11 @@ def run_in_session(make: Make) -> Any:
   return tf.nest.pack_sequence_as(outputs, flat)
 
 
+@functools.cache
 def _strategy() -> tf.distribute.MirroredStrategy:
+  """One strategy for the whole run: strategies created one after another in
+  a process can reuse collective instance keys, and eager replicas would then
+  meet another test's collectives."""
   devices = [d.name for d in tf.config.list_logical_devices('CPU')]
   assert len(devices) >= NUM_REPLICAS, (
       f'tests need {NUM_REPLICAS} logical CPUs (conftest sets them), got '
@@ -63,12 +69,14 @@ def _strategy() -> tf.distribute.MirroredStrategy:
   return tf.distribute.MirroredStrategy(devices[:NUM_REPLICAS])
 
 
-def _run_distribute(make: Make) -> Any:
-  """Runs the body on every replica; all replicas must agree."""
+def _run_distribute(make: Make, in_function: bool = True) -> Any:
+  """Runs the body on every replica (inside a `tf.function`, or eagerly, a
+  thread per replica); all replicas must agree."""
   strategy = _strategy()
   with strategy.scope():
     body = make()
-  outputs = tf.function(lambda: strategy.run(body))()
+  run_replicas = lambda: strategy.run(body)
+  outputs = (tf.function(run_replicas) if in_function else run_replicas)()
   flat = tf.nest.flatten(outputs)
   local = [None if x is None else strategy.experimental_local_results(x)
            for x in flat]
@@ -97,6 +105,8 @@ def run(regime: str, make: Make) -> Any:
     return run_in_session(make)
   if regime == 'distribute':
     return _run_distribute(make)
+  if regime == 'distribute_eager':
+    return _run_distribute(make, in_function=False)
   raise ValueError(f'unknown regime {regime!r}')
 
 

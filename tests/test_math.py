@@ -314,6 +314,20 @@ def test_auto_expansion_tfp_distribution():
   helpers.assert_all_close((y, dydx), (0.5, [[1.], [-1.]]))
 
 
+def test_auto_expansion_tfp_transformed_variable():
+  tfp = pytest.importorskip('tensorflow_probability')
+  from tensorflow_probability.python.math import gradient  # pylint: disable=g-import-not-at-top
+  scale = tfp.util.TransformedVariable(2., bijector=tfp.bijectors.Exp())
+  f = lambda t, x: t * x
+  ours = tfm.value_and_gradient_with_auto_expansion(f, scale, 3.)
+  helpers.assert_all_close(ours, (6., [[6.], 2.]))  # d(e^u x)/du = e^u x.
+  helpers.assert_all_close(
+      ours, gradient.value_and_gradient_with_auto_expansion(f, scale, 3.))
+  with pytest.raises(TypeError, match='value_and_gradient_with_auto_'
+                     'expansion'):
+    tfm.value_and_gradient(f, scale, 3.)
+
+
 def test_batch_jacobian(evaluate):
   def make():
     def body():

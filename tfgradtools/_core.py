@@ -149,7 +149,7 @@ def _watch_list(sources: Sequence[Any], api: str) -> list[Any]:
   watched = []
   for source in sources:
     target = _args.watchable(source)
-    if not hasattr(target, 'dtype'):
+    if not hasattr(target, 'dtype') or _args.has_trainable_variables(target):
       raise _errors.not_a_source(api, source)
     watched.append(target if _args.is_differentiable(target) else None)
   return watched
