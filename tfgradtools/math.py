@@ -257,18 +257,8 @@ def value_and_jacobian(
   >>> jac.numpy().tolist()
   [[3.0, 2.0], [4.0, 0.0]]
 
-  Args:
-    f: Python callable returning one Tensor.
-    *args: arguments of `f`, basis for the Jacobian.
-    auto_unpack_single_arg: as in `value_and_gradient`.
-      Default value: `True`.
-    has_aux: `f` returns `(y, aux)`; only `y` is differentiated.
-      Default value: `False`.
-    name: name scope of the ops created.
-      Default value: `None` (i.e. `'value_and_jacobian'`).
-    unconnected_gradients: as in `value_and_gradient`.
-      Default value: `'none'`.
-    **kwargs: keyword arguments of `f`, basis for the Jacobian.
+  The arguments are those of `value_and_batch_jacobian` (default name scope
+  `'value_and_jacobian'`), without the batch dimension.
 
   Returns:
     `(y, jacobian)`, or `((y, aux), jacobian)` with `has_aux`; `jacobian`
@@ -477,19 +467,12 @@ def value_and_hvp(
 
   Args:
     f: Python callable returning a scalar Tensor.
-    primals: the arguments of `f`.
-    tangents: the vector, one part per primal, of its shape.
+    primals, tangents, auto_unpack_single_arg, has_aux,
+      unconnected_gradients: as in `value_and_jvp`.
     use_gradient_tape: take the inner gradient with a tape even in a graph.
-      Default value: `False`.
-    auto_unpack_single_arg: whether a list or tuple `primals` holds the
-      arguments.
-      Default value: `True`.
-    has_aux: `f` returns `(y, aux)`; only `y` is differentiated.
       Default value: `False`.
     name: name scope of the ops created.
       Default value: `None` (i.e. `'value_and_hvp'`).
-    unconnected_gradients: `'none'` or `'zero'`.
-      Default value: `'none'`.
 
   Returns:
     `(y, hvp)`, or `((y, aux), hvp)` with `has_aux`.
