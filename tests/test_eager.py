@@ -291,6 +291,26 @@ def test_implicit_gradients_keras_layer_and_optimizer(keras_regime):
                            [[[1. - .5 * n], [1. - n]], [-.5 * n]])
 
 
+class Trainer:
+
+  def __init__(self, model, data):
+    self.model = model
+    self.data = data
+
+  def loss(self):
+    return tf.reduce_sum(self.model(self.data))
+
+
+def test_implicit_finds_keras_variables_behind_attributes():
+  import keras  # pylint: disable=g-import-not-at-top
+  model = keras.Sequential([keras.layers.Dense(2), keras.layers.Dense(1)])
+  model.build((None, 3))
+  trainer = Trainer(model, tf.ones([4, 3]))
+  pairs = tfe.implicit_gradients(trainer.loss)()
+  assert [v for _, v in pairs] == model.trainable_variables
+  assert all(isinstance(v, keras.Variable) for _, v in pairs)
+
+
 def test_functions_keep_their_names():
   for transform in (tfe.gradients_function, tfe.value_and_gradients_function,
                     tfe.make_vjp, tfe.implicit_gradients,

@@ -183,8 +183,10 @@ def _children(obj: Any) -> list[Any]:
                     and not inspect.ismodule(obj.__globals__[n])]
   if isinstance(obj, _variable_owner_types()):
     return list(obj.variables)
+  attributes = getattr(obj, '__dict__', None)  # e.g. a trainer's self.model.
+  children = list(attributes.values()) if isinstance(attributes, dict) else []
   call = getattr(type(obj), '__call__', None)
-  return [obj.__call__] if inspect.isfunction(call) else []
+  return children + ([obj.__call__] if inspect.isfunction(call) else [])
 
 
 def _variable_owner_types() -> tuple[type, ...]:
@@ -215,8 +217,8 @@ def _keras_variables_reachable(roots: Sequence[Any]) -> dict[int, Any]:
   found, seen, pending = {}, set(), list(roots)
   while pending and len(seen) < _SEARCH_BUDGET:
     obj = pending.pop()
-    if id(obj) in seen or isinstance(obj, (str, bytes, int, float, type,
-                                           tf.Tensor, tf.Variable)):
+    if id(obj) in seen or inspect.ismodule(obj) or isinstance(
+        obj, (str, bytes, int, float, type, tf.Tensor, tf.Variable)):
       continue
     seen.add(id(obj))
     if isinstance(obj, keras_variable):
@@ -234,8 +236,9 @@ def user_variables(variables: Sequence[tf.Variable], f: Callable[..., Any],
   are paired with the Keras variable, not the `tf.Variable` inside it. A
   Keras variable keeps no link from its `tf.Variable` back to itself, so the
   Keras variables are looked for where `f` can reach them: its arguments, its
-  closure and the globals it names, bound objects, and the layers, models
-  and modules among those (with their variables), recursively. A variable
+  closure and the globals it names, bound objects and their attributes, and
+  the layers, models and modules among those (with their variables),
+  recursively. A variable
   found nowhere is returned as the `tf.Variable` the tape saw.
   """
   owners = _keras_variables_reachable([f, list(args), dict(kwargs)])
