@@ -29,7 +29,6 @@ from typing import Any, Callable
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 import numpy as np  # pylint: disable=g-import-not-at-top
-import psutil  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 import tensorflow_probability as tfp  # pylint: disable=g-import-not-at-top
 from tensorflow.python.eager import backprop  # pylint: disable=g-import-not-at-top
@@ -319,8 +318,8 @@ def hvp_against_hessian(sizes: tuple[int, ...], repeats: int,
   for n in sizes:
     x = tf.random.stateless_normal([n], [0, 1])
     v = tf.random.stateless_normal([n], [2, 3])
-    via_hvp = lambda: tfm.hvp(chain, x, v)
-    via_hessian = lambda: tf.linalg.matvec(tfm.hessian(chain, x), v)
+    via_hvp = lambda x=x, v=v: tfm.hvp(chain, x, v)
+    via_hessian = lambda x=x, v=v: tf.linalg.matvec(tfm.hessian(chain, x), v)
     np.testing.assert_allclose(via_hvp(), via_hessian(), rtol=1e-3,
                                atol=1e-3)
     timings = []

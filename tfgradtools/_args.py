@@ -10,11 +10,14 @@ import functools
 import inspect
 import sys
 import weakref
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeAlias
 
 import tensorflow as tf
 
 from tfgradtools import _errors
+
+# What `unconnected_gradients` accepts: 'none', 'zero' or the enum.
+UnconnectedGradientsLike: TypeAlias = 'str | tf.UnconnectedGradients'
 
 
 def as_unconnected_gradients(value: Any) -> tf.UnconnectedGradients:
@@ -27,7 +30,7 @@ def as_unconnected_gradients(value: Any) -> tf.UnconnectedGradients:
         f'tf.UnconnectedGradients, got {_errors.describe(value)}.') from None
 
 
-def _keras_variable_type() -> type | None:
+def _keras_variable_type() -> Any:
   # Keras is only consulted once something has imported it.
   keras = sys.modules.get('keras')
   return getattr(keras, 'Variable', None) if keras is not None else None
@@ -153,14 +156,16 @@ def take_sources(args: list[Any], kwargs: dict[str, Any],
   `[1., 1.]`; later occurrences become identity copies.
   """
   sources = []
-  seen = set()
+  seen: set[int] = set()
   for key in keys:
-    container = args if isinstance(key, int) else kwargs
-    value = to_tensor(container[key])
+    value = to_tensor(args[key] if isinstance(key, int) else kwargs[key])
     if id(value) in seen:
       value = tf.identity(value)
     seen.add(id(value))
-    container[key] = value
+    if isinstance(key, int):
+      args[key] = value
+    else:
+      kwargs[key] = value
     sources.append(value)
   return sources
 
@@ -185,11 +190,11 @@ def _children(obj: Any) -> list[Any]:
     return list(obj.variables)
   attributes = getattr(obj, '__dict__', None)  # e.g. a trainer's self.model.
   children = list(attributes.values()) if isinstance(attributes, dict) else []
-  call = getattr(type(obj), '__call__', None)
-  return children + ([obj.__call__] if inspect.isfunction(call) else [])
+  call = inspect.getattr_static(type(obj), '__call__', None)
+  return children + ([call] if inspect.isfunction(call) else [])
 
 
-def _variable_owner_types() -> tuple[type, ...]:
+def _variable_owner_types() -> tuple[Any, ...]:
   """tf.Module and, once Keras is imported, Keras 3 layers (and models)."""
   keras = sys.modules.get('keras')
   layer = getattr(keras, 'Layer', None) if keras is not None else None
@@ -198,7 +203,7 @@ def _variable_owner_types() -> tuple[type, ...]:
 
 def _cell_is_set(cell: Any) -> bool:
   try:
-    cell.cell_contents  # pylint: disable=pointless-statement
+    _ = cell.cell_contents
   except ValueError:  # An empty cell.
     return False
   return True
@@ -214,7 +219,9 @@ def _keras_variables_reachable(roots: Sequence[Any]) -> dict[int, Any]:
   keras_variable = _keras_variable_type()
   if keras_variable is None:
     return {}
-  found, seen, pending = {}, set(), list(roots)
+  found: dict[int, Any] = {}
+  seen: set[int] = set()
+  pending = list(roots)
   while pending and len(seen) < _SEARCH_BUDGET:
     obj = pending.pop()
     if id(obj) in seen or inspect.ismodule(obj) or isinstance(

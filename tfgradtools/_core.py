@@ -269,6 +269,8 @@ def forward(f: Callable[..., Any], prepare: Prepare, tangents: Any, *,
   """
   with tf.name_scope(name) as scope:
     args, kwargs, sources = prepare()
+    if sources is None:
+      raise ValueError(f'{api}: forward mode needs explicit sources.')
     watched = _watch_list(sources, api)
     if len(tangents) != len(sources):
       raise _errors.mismatched_tangents(api, sources, tangents)
@@ -290,7 +292,7 @@ def forward(f: Callable[..., Any], prepare: Prepare, tangents: Any, *,
               recorded._vjp(None, unconnected, 'output_gradients'))
 
     (y, aux, outputs), acc = _engines.record_forward(run, primals, pushed)
-    like = sources if hvp else outputs
+    like: Sequence[Any] = sources if hvp else outputs
     derivatives = [
         _unconnected(reference, unconnected) if out is None or acc is None
         else acc.jvp(out, unconnected_gradients=unconnected)

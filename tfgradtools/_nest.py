@@ -16,7 +16,7 @@ import tensorflow as tf
 
 def flatten(structure: Any) -> list[Any]:
   """The leaves of `structure`, in `tf.nest.flatten` order."""
-  leaves = []
+  leaves: list[Any] = []
   _flatten_into(structure, leaves)
   return leaves
 

@@ -16,9 +16,8 @@ and returns the differentiation for later; `implicit_gradients` is
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeAlias
 
-import tensorflow as tf
 
 from tfgradtools import _args
 from tfgradtools import _core
@@ -32,8 +31,7 @@ __all__ = [
     'value_and_gradients_function',
 ]
 
-Params = Sequence[str] | Sequence[int] | None
-UnconnectedGradientsLike = str | tf.UnconnectedGradients
+Params: TypeAlias = 'Sequence[str] | Sequence[int] | None'
 
 
 def _selected_arguments(f: Callable[..., Any], params: Params, api: str
@@ -57,7 +55,7 @@ def _selected_arguments(f: Callable[..., Any], params: Params, api: str
 def make_vjp(f: Callable[..., Any], params: Params = None,
              persistent: bool = True, *, use_gradient_tape: bool = False,
              name: str | None = None,
-             unconnected_gradients: UnconnectedGradientsLike = 'none'
+             unconnected_gradients: _args.UnconnectedGradientsLike = 'none'
              ) -> Callable[..., tuple[Any, Callable[..., list[Any]]]]:
   """Returns a function computing `f` and its vector-Jacobian product.
 
@@ -115,7 +113,7 @@ def make_vjp(f: Callable[..., Any], params: Params = None,
 def value_and_gradients_function(
     f: Callable[..., Any], params: Params = None, *,
     use_gradient_tape: bool = False, name: str | None = None,
-    unconnected_gradients: UnconnectedGradientsLike = 'none'
+    unconnected_gradients: _args.UnconnectedGradientsLike = 'none'
 ) -> Callable[..., tuple[Any, list[Any]]]:
   """Returns a function that computes `f` and its gradients.
 
@@ -181,7 +179,7 @@ def _value_and_gradients_function(f, params, *, api, name, use_gradient_tape,
 def gradients_function(
     f: Callable[..., Any], params: Params = None, *,
     use_gradient_tape: bool = False, name: str | None = None,
-    unconnected_gradients: UnconnectedGradientsLike = 'none'
+    unconnected_gradients: _args.UnconnectedGradientsLike = 'none'
 ) -> Callable[..., list[Any]]:
   """Returns a function that computes the gradients of `f`.
 
@@ -215,7 +213,7 @@ def gradients_function(
 def implicit_value_and_gradients(
     f: Callable[..., Any], *, use_gradient_tape: bool = False,
     name: str | None = None,
-    unconnected_gradients: UnconnectedGradientsLike = 'none'
+    unconnected_gradients: _args.UnconnectedGradientsLike = 'none'
 ) -> Callable[..., tuple[Any, list[tuple[Any, Any]]]]:
   """Returns a function computing `f` and its gradients w.r.t. variables.
 
@@ -276,7 +274,7 @@ def _implicit_value_and_gradients(f, *, api, name, unconnected_gradients):
 def implicit_gradients(
     f: Callable[..., Any], *, use_gradient_tape: bool = False,
     name: str | None = None,
-    unconnected_gradients: UnconnectedGradientsLike = 'none'
+    unconnected_gradients: _args.UnconnectedGradientsLike = 'none'
 ) -> Callable[..., list[tuple[Any, Any]]]:
   """Returns a function computing the gradients of `f` w.r.t. variables.
 

@@ -32,7 +32,6 @@ __all__ = [
     'value_and_jvp',
 ]
 
-UnconnectedGradientsLike = str | tf.UnconnectedGradients
 
 
 def value_and_gradient(
@@ -43,7 +42,7 @@ def value_and_gradient(
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
     name: str | None = None,
-    unconnected_gradients: UnconnectedGradientsLike = 'none',
+    unconnected_gradients: _args.UnconnectedGradientsLike = 'none',
     **kwargs: Any) -> tuple[Any, ...]:
   """Computes `f(*args, **kwargs)` and its gradients with respect to them.
 
@@ -124,7 +123,7 @@ def value_and_gradient_with_auto_expansion(
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
     name: str | None = None,
-    unconnected_gradients: UnconnectedGradientsLike = 'none',
+    unconnected_gradients: _args.UnconnectedGradientsLike = 'none',
     **kwargs: Any) -> tuple[Any, ...]:
   """`value_and_gradient`, differentiating modules by their variables.
 
@@ -160,7 +159,7 @@ def value_and_batch_jacobian(
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
     name: str | None = None,
-    unconnected_gradients: UnconnectedGradientsLike = 'none',
+    unconnected_gradients: _args.UnconnectedGradientsLike = 'none',
     **kwargs: Any) -> tuple[Any, ...]:
   """Computes `f(*args, **kwargs)` and its batch Jacobian.
 
@@ -211,7 +210,7 @@ def batch_jacobian(
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
     name: str | None = None,
-    unconnected_gradients: UnconnectedGradientsLike = 'none',
+    unconnected_gradients: _args.UnconnectedGradientsLike = 'none',
     **kwargs: Any) -> Any:
   """The batch Jacobian of `f(*args, **kwargs)`, without its value.
 
@@ -237,7 +236,7 @@ def value_and_jacobian(
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
     name: str | None = None,
-    unconnected_gradients: UnconnectedGradientsLike = 'none',
+    unconnected_gradients: _args.UnconnectedGradientsLike = 'none',
     **kwargs: Any) -> tuple[Any, ...]:
   """Computes `f(*args, **kwargs)` and its full Jacobian.
 
@@ -275,7 +274,7 @@ def value_and_jacobian(
 def jacobian(f: Callable[..., Any], *args: Any,
              auto_unpack_single_arg: bool = True, has_aux: bool = False,
              name: str | None = None,
-             unconnected_gradients: UnconnectedGradientsLike = 'none',
+             unconnected_gradients: _args.UnconnectedGradientsLike = 'none',
              **kwargs: Any) -> Any:
   """The full Jacobian of `f(*args, **kwargs)`, without its value.
 
@@ -295,7 +294,7 @@ def value_and_hessian(
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
     name: str | None = None,
-    unconnected_gradients: UnconnectedGradientsLike = 'none',
+    unconnected_gradients: _args.UnconnectedGradientsLike = 'none',
     **kwargs: Any) -> tuple[Any, ...]:
   """Computes the scalar `f(*args, **kwargs)` and its Hessian.
 
@@ -350,7 +349,7 @@ def hessian(f: Callable[..., Any], *args: Any,
             use_gradient_tape: bool = False,
             auto_unpack_single_arg: bool = True, has_aux: bool = False,
             name: str | None = None,
-            unconnected_gradients: UnconnectedGradientsLike = 'none',
+            unconnected_gradients: _args.UnconnectedGradientsLike = 'none',
             **kwargs: Any) -> Any:
   """The Hessian of the scalar `f(*args, **kwargs)`, without its value.
 
@@ -372,7 +371,7 @@ def value_and_jvp(
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
     name: str | None = None,
-    unconnected_gradients: UnconnectedGradientsLike = 'none') -> tuple[Any,
+    unconnected_gradients: _args.UnconnectedGradientsLike = 'none') -> tuple[Any,
                                                                        Any]:
   """Computes `f(*primals)` and its Jacobian-vector product, in forward mode.
 
@@ -423,7 +422,7 @@ def value_and_jvp(
 def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *,
         auto_unpack_single_arg: bool = True, has_aux: bool = False,
         name: str | None = None,
-        unconnected_gradients: UnconnectedGradientsLike = 'none') -> Any:
+        unconnected_gradients: _args.UnconnectedGradientsLike = 'none') -> Any:
   """The Jacobian-vector product of `f` at `primals`, without the value.
 
   As `value_and_jvp` (default name scope `'jvp'`); returns `jvp`, or
@@ -444,7 +443,7 @@ def value_and_hvp(
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
     name: str | None = None,
-    unconnected_gradients: UnconnectedGradientsLike = 'none') -> tuple[Any,
+    unconnected_gradients: _args.UnconnectedGradientsLike = 'none') -> tuple[Any,
                                                                        Any]:
   """Computes the scalar `f(*primals)` and its Hessian-vector product.
 
@@ -488,7 +487,7 @@ def hvp(f: Callable[..., Any], primals: Any, tangents: Any, *,
         use_gradient_tape: bool = False,
         auto_unpack_single_arg: bool = True, has_aux: bool = False,
         name: str | None = None,
-        unconnected_gradients: UnconnectedGradientsLike = 'none') -> Any:
+        unconnected_gradients: _args.UnconnectedGradientsLike = 'none') -> Any:
   """The Hessian-vector product of `f` at `primals`, without the value.
 
   As `value_and_hvp` (default name scope `'hvp'`); returns `hvp`, or
