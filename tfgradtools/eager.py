@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, Sequence, TypeAlias
 
-
 from tfgradtools import _args
 from tfgradtools import _core
 from tfgradtools import _errors
