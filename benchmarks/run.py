@@ -59,18 +59,20 @@ def hand_symbolic(f, sources):
       sources, tf.gradients(y, tf.nest.flatten(sources)))
 
 
+def positional_impls(f) -> Impls:
+  """Every implementation, differentiating `f` by its positional args."""
+  return {
+      'hand-written': lambda *a: hand_tape(f, list(a)),
+      'hand-written (tf.gradients)': lambda *a: hand_symbolic(f, list(a)),
+      'tfp.math': lambda *a: tfp.math.value_and_gradient(f, *a),
+      'TF backprop (private)': backprop.val_and_grad_function(f),
+      'tfgradtools.math': lambda *a: tfm.value_and_gradient(f, *a),
+      'tfgradtools.eager': tfe.value_and_gradients_function(f),
+  }
+
+
 def small_workload():
-  args = [tf.constant(2.), tf.constant(3.)]
-  value_and_grads = tfe.value_and_gradients_function(seed_f)
-  private = backprop.val_and_grad_function(seed_f)
-  return args, {
-      'hand-written': lambda *a: hand_tape(seed_f, list(a)),
-      'hand-written (tf.gradients)': lambda *a: hand_symbolic(seed_f, list(a)),
-      'tfp.math': lambda *a: tfp.math.value_and_gradient(seed_f, *a),
-      'TF backprop (private)': private,
-      'tfgradtools.math': lambda *a: tfm.value_and_gradient(seed_f, *a),
-      'tfgradtools.eager': value_and_grads,
-  }, seed_f
+  return [tf.constant(2.), tf.constant(3.)], positional_impls(seed_f), seed_f
 
 
 def many_workload():
@@ -110,18 +112,9 @@ def large_workload():
       h = tf.nn.relu(h @ ws[i] + ws[i + 1])
     return tf.reduce_mean(tf.square(h @ ws[-2] + ws[-1]))
 
-  value_and_grads = tfe.value_and_gradients_function(loss)
-  private = backprop.val_and_grad_function(loss)
   count = sum(int(np.prod(w.shape)) for w in weights)
   assert count >= 1_000_000, count
-  return weights, {
-      'hand-written': lambda *a: hand_tape(loss, list(a)),
-      'hand-written (tf.gradients)': lambda *a: hand_symbolic(loss, list(a)),
-      'tfp.math': lambda *a: tfp.math.value_and_gradient(loss, *a),
-      'TF backprop (private)': private,
-      'tfgradtools.math': lambda *a: tfm.value_and_gradient(loss, *a),
-      'tfgradtools.eager': value_and_grads,
-  }, loss
+  return weights, positional_impls(loss), loss
 
 
 WORKLOADS = {
