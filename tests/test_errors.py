@@ -48,13 +48,14 @@ def test_has_aux_without_pair():
   assert no_tape_recording()
 
 
-@pytest.mark.parametrize('output_gradients', [
-    [tf.constant(1.), tf.constant(2.)],   # Two parts for one value.
-    tf.constant([1., 2., 3.]),            # Wrong shape.
+@pytest.mark.parametrize('output_gradients, message', [
+    ([tf.constant(1.), tf.constant(2.)],   # Two parts for one value.
+     '`output_gradients` must have the same structure and shapes'),
+    (tf.constant([1., 2., 3.]),            # Wrong shape.
+     r"`output_gradients` has shape \(3,\), but f's value has shape \(2,\)"),
 ])
-def test_output_gradients_mismatch(output_gradients):
-  with pytest.raises(ValueError, match='`output_gradients` must have the '
-                     'same structure and shapes'):
+def test_output_gradients_mismatch(output_gradients, message):
+  with pytest.raises(ValueError, match=message):
     tfm.value_and_gradient(lambda x: x * x, tf.constant([1., 2.]),
                            output_gradients=output_gradients)
   assert no_tape_recording()
@@ -157,3 +158,100 @@ def test_module_without_auto_expansion():
   with pytest.raises(TypeError, match='value_and_gradient_with_auto_'
                      'expansion'):
     tfm.value_and_gradient(lambda m: m.w * 2., module)
+
+
+def _forgets_to_return(x):
+  del x
+
+
+@pytest.mark.parametrize('call', [
+    lambda: tfe.gradients_function(_forgets_to_return)(1.),
+    lambda: tfe.value_and_gradients_function(_forgets_to_return)(1.),
+    lambda: tfe.make_vjp(_forgets_to_return)(1.),
+    lambda: tfm.value_and_gradient(_forgets_to_return, 1.),
+])
+def test_returning_none_says_tensorflows_sentence(call):
+  """Code matches TensorFlow's message with a case-sensitive regex."""
+  with pytest.raises(ValueError, match=r'Cannot differentiate a function that '
+                     r'returns None; did you forget to return a value from '
+                     r'_forgets_to_return\?'):
+    call()
+  assert no_tape_recording()
+
+
+def test_implicit_reports_no_variables_before_the_value():
+  """As in TensorFlow: `f` also returned a Python number, but read no
+  variable, and that is the error."""
+  for transform in (tfe.implicit_gradients, tfe.implicit_value_and_gradients):
+    with pytest.raises(ValueError, match='no trainable variables were '
+                       'accessed'):
+      transform(lambda x: x * x)(3.0)
+    assert no_tape_recording()
+
+
+def test_implicit_reports_the_value_when_variables_were_read():
+  w = tf.Variable(1.)
+  with pytest.raises(TypeError, match=r'returned 3\.0'):
+    tfe.implicit_gradients(lambda: (w.assign_add(0.), 3.0)[1])()
+
+
+@pytest.mark.parametrize('api', [tfm.value_and_gradient, tfm.hessian,
+                                 tfm.jacobian])
+def test_unpacked_list_that_f_cannot_take_names_the_fix(api):
+  with pytest.raises(TypeError, match=r'single list argument was unpacked '
+                     r'into 2 positional arguments of <lambda>.*'
+                     r'pass .tf.constant.*auto_unpack_single_arg=False') as info:
+    api(lambda x: tf.reduce_sum(x ** 2), [1., 2.])
+  assert 'takes 1 positional argument' in str(info.value.__cause__)
+  assert no_tape_recording()
+  # Both fixes work.
+  _, grad = tfm.value_and_gradient(lambda x: tf.reduce_sum(x ** 2),
+                                   tf.constant([1., 2.]))
+  assert grad.numpy().tolist() == [2., 4.]
+  _, grad = tfm.value_and_gradient(lambda xs: xs[0] * xs[1], [1., 2.],
+                                   auto_unpack_single_arg=False)
+  assert [float(g) for g in grad] == [2., 1.]
+
+
+def test_unpacked_tuple_is_named_a_tuple():
+  with pytest.raises(TypeError, match='single tuple argument was unpacked'):
+    tfm.value_and_gradient(lambda x: x, (1., 2., 3.))
+
+
+def test_type_error_of_f_itself_is_not_rewritten():
+  def wrong(x, y):
+    raise TypeError(f'mine: {x}, {y}')
+  with pytest.raises(TypeError, match='^mine'):
+    tfm.value_and_gradient(wrong, [1., 2.])
+
+
+@pytest.mark.parametrize('call, argument', [
+    (lambda: tfm.value_and_gradient(
+        tf.square, 1., output_gradients=tf.constant(1., tf.float64)),
+     '`output_gradients` has dtype float64, but f\'s value has dtype float32'),
+    (lambda: tfe.gradients_function(tf.square)(
+        1., dy=tf.constant(1., tf.float64)),
+     '`dy` has dtype float64, but f\'s value has dtype float32'),
+    (lambda: tfe.make_vjp(lambda x: [x, x])(1.)[1](
+        [tf.constant(1.), tf.constant(1, tf.int32)]),
+     'part 1 of `dy` has dtype int32, but part 1 of f\'s value has dtype '
+     'float32'),
+    (lambda: tfm.jvp(tf.sin, tf.ones(2), tf.ones(2, tf.float64)),
+     '`tangents` has dtype float64, but primals has dtype float32'),
+    (lambda: tfm.hvp(tf.reduce_sum, tf.ones(2), tf.ones(2, tf.float16)),
+     '`tangents` has dtype float16, but primals has dtype float32'),
+])
+def test_cotangents_and_tangents_of_the_wrong_dtype(call, argument):
+  with pytest.raises(TypeError, match=argument + r'.*tf\.cast'):
+    call()
+  assert no_tape_recording()
+
+
+@pytest.mark.parametrize('api', [tfm.hvp, tfm.value_and_hvp, tfm.hessian])
+def test_second_order_of_a_non_scalar_function(api):
+  args = ((tf.ones(3), tf.ones(3)) if 'hvp' in api.__name__
+          else (tf.ones(3),))
+  with pytest.raises(TypeError, match=r'f must return a scalar to take its '
+                     r'Hessian.*reduce it first'):
+    api(tf.sin, *args)
+  assert no_tape_recording()

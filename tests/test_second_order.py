@@ -154,7 +154,8 @@ def test_has_aux_and_unconnected():
 def test_tangents_must_match_primals():
   with pytest.raises(ValueError, match='`tangents` must have the structure'):
     tfm.jvp(seed_f, [2., 3.], [1.])
-  with pytest.raises(ValueError, match='`tangents` must have the structure'):
+  with pytest.raises(ValueError, match=r'`tangents` has shape \(2,\), but '
+                     r'primals has shape \(3,\)'):
     tfm.hvp(quadratic, tf.constant(X0), tf.constant([1., 2.]))
 
 

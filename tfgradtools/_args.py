@@ -10,15 +10,12 @@ import functools
 import inspect
 import sys
 import weakref
-from typing import Any, Callable, Sequence, TypeAlias
+from typing import Any, Callable, Sequence
 
 import tensorflow as tf
 
 from tfgradtools import _errors
-
-# What `unconnected_gradients` accepts: 'none', 'zero' or the enum.
-UnconnectedGradientsLike: TypeAlias = 'str | tf.UnconnectedGradients'
-
+from tfgradtools import _nest
 
 def as_unconnected_gradients(value: Any) -> tf.UnconnectedGradients:
   """Parses `unconnected_gradients` ('none', 'zero' or the enum)."""
@@ -66,18 +63,28 @@ def is_differentiable(x: Any) -> bool:
   return dtype.is_floating or dtype.is_complex
 
 
-def to_tensor(x: Any, dtype_hint: tf.DType | None = None) -> Any:
-  """`x` as a Tensor; Tensors and variables are returned as they are."""
-  if isinstance(x, tf.Tensor) or is_variable(x):
+def is_tensor_like(x: Any) -> bool:
+  """Whether `x` is a Tensor, a composite tensor or a variable."""
+  return isinstance(x, tf.Tensor) or tf.is_tensor(x) or is_keras_variable(x)
+
+
+def to_source(x: Any) -> Any:
+  """`x` converted as both facades convert what they differentiate.
+
+  tfp.math's rule, which tf.contrib.eager's own tests also expect: Tensors,
+  composite tensors and variables are kept as they are; anything else is
+  converted to a Tensor, Python numbers becoming `float32`.
+  """
+  if is_tensor_like(x):
     return x
-  return tf.convert_to_tensor(x, dtype_hint=dtype_hint)
+  return tf.convert_to_tensor(x, dtype_hint=tf.float32)
 
 
 def to_math_source(x: Any) -> Any:
-  """tfp.math's conversion: Python numbers become float32 Tensors."""
+  """`to_source`, keeping module-like arguments for auto-expansion."""
   if has_trainable_variables(x):
     return x
-  return to_tensor(x, dtype_hint=tf.float32)
+  return to_source(x)
 
 
 def has_trainable_variables(x: Any) -> bool:
@@ -123,6 +130,17 @@ def unpack_packed_args(args: tuple[Any, ...], kwargs: dict[str, Any],
   return args, False
 
 
+def accepts_positional(f: Callable[..., Any], count: int) -> bool:
+  """Whether `f` can be called with `count` positional arguments."""
+  try:
+    inspect.signature(f).bind(*range(count))
+  except TypeError:
+    return False
+  except ValueError:  # Builtins without a signature.
+    return True
+  return True
+
+
 def accepts_keyword(f: Callable[..., Any], name: str) -> bool:
   """Whether `f` declares a parameter called `name` (or takes **kwargs)."""
   try:
@@ -147,27 +165,53 @@ def legacy_xs(f: Callable[..., Any], args: tuple[Any, ...],
   return args, kwargs
 
 
-def take_sources(args: list[Any], kwargs: dict[str, Any],
-                 keys: Sequence[int | str]) -> list[Any]:
-  """Converts the selected arguments in place and returns them as sources.
+def _is_structure(value: Any) -> bool:
+  """Whether one selected argument of an `eager` transformer is a structure.
 
-  tf.contrib.eager's rule: one Tensor passed at two selected places is two
-  sources, so `gradients_function(lambda x, y: x * y)(one, one)` is
-  `[1., 1.]`; later occurrences become identity copies.
+  A dict or namedtuple is; a list or tuple is when it holds a Tensor or a
+  variable (`model.trainable_variables`, say). tf.contrib.eager's rule for
+  the rest: a list of plain numbers is one Tensor.
   """
-  sources = []
+  if isinstance(value, dict) or (isinstance(value, tuple) and
+                                 hasattr(value, '_fields')):
+    return True
+  return isinstance(value, (list, tuple)) and any(
+      is_tensor_like(leaf) for leaf in _nest.flatten(value))
+
+
+def take_sources(args: list[Any], kwargs: dict[str, Any],
+                 keys: Sequence[int | str]) -> tuple[list[Any], list[Any]]:
+  """Converts the selected arguments in place; returns them and the sources.
+
+  Returns the selected arguments as `f` receives them, one per key (a
+  structure stays a structure, with its leaves converted), and their flat
+  leaves, the sources. tf.contrib.eager's rule: one Tensor passed at two
+  selected places is two sources, so `gradients_function(lambda x, y: x *
+  y)(one, one)` is `[1., 1.]`; later occurrences become identity copies.
+  """
+  selected, sources = [], []
   seen: set[int] = set()
+
+  def take(leaf: Any) -> Any:
+    leaf = to_source(leaf)
+    if id(leaf) in seen:
+      leaf = tf.identity(leaf)
+    seen.add(id(leaf))
+    sources.append(leaf)
+    return leaf
+
   for key in keys:
-    value = to_tensor(args[key] if isinstance(key, int) else kwargs[key])
-    if id(value) in seen:
-      value = tf.identity(value)
-    seen.add(id(value))
+    value = args[key] if isinstance(key, int) else kwargs[key]
+    if _is_structure(value):
+      value = _nest.pack(value, [take(leaf) for leaf in _nest.flatten(value)])
+    else:
+      value = take(value)
     if isinstance(key, int):
       args[key] = value
     else:
       kwargs[key] = value
-    sources.append(value)
-  return sources
+    selected.append(value)
+  return selected, sources
 
 
 def _children(obj: Any) -> list[Any]:
@@ -252,7 +296,7 @@ def user_variables(variables: Sequence[tf.Variable], f: Callable[..., Any],
   return [owners.get(id(v), v) for v in variables]
 
 
-def _signature(f: Callable[..., Any]) -> inspect.Signature | None:
+def signature_of(f: Callable[..., Any]) -> inspect.Signature | None:
   """`f`'s signature, looking through Keras layers to their `call`."""
   try:
     signature = inspect.signature(f)
@@ -285,7 +329,7 @@ class ParamSelector:
     self._api = api
     self._names = None
     self._positions = None
-    signature = _signature(f)
+    signature = signature_of(f)
     self._parameters = (tuple(signature.parameters.values())
                         if signature is not None else None)
     if params is None:
@@ -303,6 +347,15 @@ class ParamSelector:
           f'{api}: params must be all strings or all integers; got '
           f'{params!r}. Name parameters of {_errors.callable_name(f)}, '
           'e.g. params=["x"], or give their positions, e.g. params=[0].')
+
+  def describe(self) -> str:
+    """The selected parameters, in words (for docstrings)."""
+    if self._names is not None:
+      return 'parameters ' + ', '.join(f'`{n}`' for n in self._names)
+    if self._positions is not None:
+      return 'the positional arguments at ' + ', '.join(
+          str(p) for p in self._positions)
+    return 'every positional argument'
 
   def _listing(self) -> str:
     if self._parameters is None:

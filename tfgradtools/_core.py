@@ -43,10 +43,9 @@ def _flat_targets(f: Callable[..., Any], y: Any, api: str) -> list[Any]:
   return targets
 
 
-def _call(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any],
-          has_aux: bool, api: str) -> tuple[Any, Any, list[Any]]:
-  """`f(*args, **kwargs)` split into value, aux and flat targets."""
-  out = f(*args, **kwargs)
+def _split(f: Callable[..., Any], out: Any, has_aux: bool,
+           api: str) -> tuple[Any, Any, list[Any]]:
+  """`f`'s result split into value, aux and flat targets."""
   if has_aux:
     if not isinstance(out, (tuple, list)) or len(out) != 2:
       raise _errors.bad_aux_output(f, api, out)
@@ -54,6 +53,37 @@ def _call(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any],
   else:
     y, aux = out, None
   return y, aux, _flat_targets(f, y, api)
+
+
+def _call(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any],
+          has_aux: bool, api: str) -> tuple[Any, Any, list[Any]]:
+  """`f(*args, **kwargs)` split into value, aux and flat targets."""
+  return _split(f, f(*args, **kwargs), has_aux, api)
+
+
+def converted_like(part: Any, like: Any, *, api: str, arg_name: str,
+                   like_name: str, index: int | None) -> Any:
+  """`part` of a cotangent or tangent as a Tensor like `like`, or an error.
+
+  Python numbers take `like`'s dtype; a Tensor of another dtype or shape is
+  an error naming `arg_name` (part `index` of it), `like_name` and both
+  dtypes or shapes.
+  """
+  if not tf.is_tensor(part):
+    part = tf.convert_to_tensor(part, dtype_hint=like.dtype)
+  if part.dtype != like.dtype or not part.shape.is_compatible_with(
+      like.shape):
+    raise _errors.mismatched_part(api, arg_name, part, like, like_name, index)
+  return part
+
+
+def _check_scalar(recorded: Recorded, what: str, instead: str) -> None:
+  """Second derivatives here are of scalar functions only."""
+  if any(t.shape.rank != 0 for t in recorded._targets):
+    raise TypeError(
+        f'{recorded._api}: f must return a scalar to take its {what}, got '
+        f'{_errors.describe(recorded.value)}; reduce it first (e.g. '
+        f'`tf.reduce_sum`) or use {instead}.')
 
 
 def _unconnected(source: Any, unconnected: tf.UnconnectedGradients) -> Any:
@@ -91,15 +121,13 @@ class Recorded:
       raise _errors.mismatched_cotangent(self._api, arg_name, self.value,
                                          cotangent)
     converted = []
-    for target, part in zip(self._targets, flat):
+    for i, (target, part) in enumerate(zip(self._targets, flat)):
       if part is None:
         raise _errors.mismatched_cotangent(self._api, arg_name, self.value,
                                            cotangent)
-      part = tf.convert_to_tensor(part, dtype_hint=target.dtype)
-      if not part.shape.is_compatible_with(target.shape):
-        raise _errors.mismatched_cotangent(self._api, arg_name, self.value,
-                                           cotangent)
-      converted.append(part)
+      converted.append(converted_like(
+          part, target, api=self._api, arg_name=arg_name,
+          like_name="f's value", index=i if len(flat) > 1 else None))
     return converted
 
   def vjp(self, cotangent: Any = None, *,
@@ -144,12 +172,25 @@ def _unconnected_jacobian(target: Any, source: Any,
   return None
 
 
-def _watch_list(sources: Sequence[Any], api: str) -> list[Any]:
-  """What to watch for each source; `None` where no gradient can flow."""
+def _watch_list(sources: Sequence[Any], api: str,
+                dense_only: bool = False) -> list[Any]:
+  """What to watch for each source; `None` where no gradient can flow.
+
+  Building a graph, an eager Tensor captured from outside (a constant made
+  before a `tf.function`, say) is watched as its capture in the graph, the
+  Tensor the graph's ops read. Composite sources other than
+  `tf.RaggedTensor`s cannot be differentiated; `dense_only` (forward mode,
+  Jacobians) refuses those too.
+  """
+  building_graph = not tf.executing_eagerly()
   watched = []
   for source in sources:
     target = _args.watchable(source)
-    if not hasattr(target, 'dtype') or _args.has_trainable_variables(target):
+    if isinstance(target, tf.Tensor):
+      if building_graph and not tf.is_symbolic_tensor(target):
+        target = tf.convert_to_tensor(target)
+    elif not (_args.is_variable(target) or
+              (isinstance(target, tf.RaggedTensor) and not dense_only)):
       raise _errors.not_a_source(api, source)
     watched.append(target if _args.is_differentiable(target) else None)
   return watched
@@ -209,7 +250,7 @@ def differentiate(f: Callable[..., Any], prepare: Prepare, *, api: str,
                       unconnected)
     jacobian = derivative != 'vjp'
     recorded = _record(f, prepare, api, scope, use_gradient_tape or jacobian,
-                       has_aux, persistent=jacobian)
+                       has_aux, persistent=jacobian, dense_only=jacobian)
     if jacobian:
       return recorded, recorded._jacobian(unconnected,
                                           derivative == 'batch_jacobian')
@@ -220,17 +261,14 @@ def _hessian(f, prepare, api, scope, use_gradient_tape, has_aux,
              unconnected):
   """The Jacobian (on a persistent outer tape) of the gradient."""
   args, kwargs, sources = prepare()
-  watched = [w for w in _watch_list(sources, api) if w is not None]
+  watched = [w for w in _watch_list(sources, api, dense_only=True)
+             if w is not None]
   outer = tf.GradientTape(persistent=True, watch_accessed_variables=False)
   with outer:
     outer.watch(watched)
     recorded = _record(f, lambda: (args, kwargs, sources), api, scope,
                        use_gradient_tape, has_aux, persistent=False)
-    if any(t.shape.rank != 0 for t in recorded._targets):
-      raise TypeError(
-          f'{api}: f must return a scalar to take its Hessian, got '
-          f'{_errors.describe(recorded.value)}; reduce it first (e.g. '
-          '`tf.reduce_sum`) or use jacobian.')
+    _check_scalar(recorded, 'Hessian', 'jacobian')
     grads = recorded._vjp(None, unconnected, 'output_gradients')
   outer_recording = _engines.TapeRecording(outer, persistent=True)
   rows = []
@@ -271,23 +309,23 @@ def forward(f: Callable[..., Any], prepare: Prepare, tangents: Any, *,
     args, kwargs, sources = prepare()
     if sources is None:
       raise ValueError(f'{api}: forward mode needs explicit sources.')
-    watched = _watch_list(sources, api)
+    watched = _watch_list(sources, api, dense_only=True)
     if len(tangents) != len(sources):
       raise _errors.mismatched_tangents(api, sources, tangents)
     primals, pushed = [], []
-    for source, target, tangent in zip(sources, watched, tangents):
+    for i, (target, tangent) in enumerate(zip(watched, tangents)):
       if target is not None:
-        tangent = tf.convert_to_tensor(tangent, dtype_hint=target.dtype)
-        if not tangent.shape.is_compatible_with(source.shape):
-          raise _errors.mismatched_tangents(api, sources, tangents)
         primals.append(target)
-        pushed.append(tangent)
+        pushed.append(converted_like(
+            tangent, target, api=api, arg_name='tangents',
+            like_name='primals', index=i if len(sources) > 1 else None))
 
     def run():
       if not hvp:
         return _call(f, args, kwargs, has_aux, api)
       recorded = _record(f, lambda: (args, kwargs, sources), api, scope,
                          use_gradient_tape, has_aux, persistent=False)
+      _check_scalar(recorded, 'Hessian-vector product', 'jvp')
       return (recorded.value, recorded.aux,
               recorded._vjp(None, unconnected, 'output_gradients'))
 
@@ -300,21 +338,42 @@ def forward(f: Callable[..., Any], prepare: Prepare, tangents: Any, *,
     return y, aux, derivatives
 
 
-def _record(f, prepare, api, scope, use_gradient_tape, has_aux, persistent):
+def _record(f, prepare, api, scope, use_gradient_tape, has_aux, persistent,
+            dense_only=False):
+  """Runs `f` under the engine; see `record`."""
   args, kwargs, sources = prepare()
-  discover = sources is None
-  if discover or _engines.uses_tape(use_gradient_tape):
-    engine = _engines.record_with_tape
-  else:
-    engine = _engines.record_symbolically
-  watched = [] if discover else _watch_list(sources, api)
+  if sources is None:
+    return _record_discovering(f, args, kwargs, api, scope, has_aux,
+                               persistent)
+  watched = _watch_list(sources, api, dense_only)
+  engine = (_engines.record_with_tape if _engines.uses_tape(use_gradient_tape)
+            else _engines.record_symbolically)
   (y, aux, targets), recording = engine(
       lambda: _call(f, args, kwargs, has_aux, api),
-      [w for w in watched if w is not None],
-      persistent=persistent, watch_accessed_variables=discover)
-  if discover:
-    watched = list(recording.watched_variables())
-    if not watched:
-      raise _errors.no_variables_read(f, api)
-    sources = _args.user_variables(watched, f, args, kwargs)
+      [w for w in watched if w is not None], persistent=persistent)
+  return Recorded(y, aux, targets, sources, watched, recording, scope, api)
+
+
+def _record_discovering(f, args, kwargs, api, scope, has_aux, persistent):
+  """Runs `f` on a tape that finds the trainable variables it reads.
+
+  As in TensorFlow, reading no variable is the error reported first, before
+  anything about `f`'s value.
+  """
+  def run():
+    out = f(*args, **kwargs)
+    try:
+      return _split(f, out, has_aux, api), None
+    except (TypeError, ValueError) as error:
+      return None, error
+
+  (split, error), recording = _engines.record_with_tape(
+      run, [], persistent=persistent, watch_accessed_variables=True)
+  watched = list(recording.watched_variables())
+  if not watched:
+    raise _errors.no_variables_read(f, api)
+  if error is not None:
+    raise error
+  y, aux, targets = split
+  sources = _args.user_variables(watched, f, args, kwargs)
   return Recorded(y, aux, targets, sources, watched, recording, scope, api)

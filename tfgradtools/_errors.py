@@ -18,6 +18,20 @@ def callable_name(f: Any) -> str:
   return name.rpartition('<locals>.')[2]
 
 
+def unpartial(f: Any) -> Any:
+  """What a (nested) `functools.partial` calls in the end."""
+  while isinstance(f, functools.partial):
+    f = f.func
+  return f
+
+
+def function_name(f: Any) -> str:
+  """`f.__name__`, or the name of what a partial or callable object calls."""
+  f = unpartial(f)
+  name = getattr(f, '__name__', None)
+  return name if isinstance(name, str) else type(f).__name__
+
+
 def describe(value: Any) -> str:
   """`value`'s type and a repr cut to a readable length."""
   text = repr(value)
@@ -36,9 +50,10 @@ def check_callable(f: Any, api: str) -> None:
 
 
 def returned_none(f: Callable[..., Any], api: str) -> ValueError:
+  # TensorFlow's own sentence, which code matches (case-sensitively).
   return ValueError(
-      f'{api}: cannot differentiate a function that returns None; did you '
-      f'forget to return a value from {callable_name(f)}?')
+      f'{api}: Cannot differentiate a function that returns None; did you '
+      f'forget to return a value from {function_name(f)}?')
 
 
 def returned_non_tensor(f: Callable[..., Any], api: str,
@@ -67,6 +82,32 @@ def mismatched_cotangent(api: str, arg_name: str, y: Any,
       'for ones.')
 
 
+def mismatched_part(api: str, arg_name: str, part: Any, like: Any,
+                    like_name: str,
+                    index: int | None) -> TypeError | ValueError:
+  """`part` of `arg_name` has another dtype or shape than `like`."""
+  of = '' if index is None else f'part {index} of '
+  if part.dtype != like.dtype:
+    return TypeError(
+        f'{api}: {of}`{arg_name}` has dtype {part.dtype.name}, but {of}'
+        f'{like_name} has dtype {like.dtype.name}. Pass `{arg_name}` of '
+        f'dtype {like.dtype.name} (e.g. with `tf.cast`).')
+  return ValueError(
+      f'{api}: {of}`{arg_name}` has shape {part.shape}, but {of}{like_name} '
+      f'has shape {like.shape}. Pass `{arg_name}` of that shape.')
+
+
+def unpacked_mismatch(api: str, f: Callable[..., Any], count: int,
+                      kind: str) -> TypeError:
+  return TypeError(
+      f'{api}: the single {kind} argument was unpacked into {count} '
+      f'positional arguments of {callable_name(f)}, as tfp.math does (one '
+      f'list or tuple argument holds the arguments), but '
+      f'{callable_name(f)} does not take them. To pass one Tensor, pass '
+      f'`tf.constant([...])`; to pass the {kind} itself (as a {kind} of '
+      'Tensors), use auto_unpack_single_arg=False.')
+
+
 def no_arguments(api: str) -> ValueError:
   return ValueError(
       f'{api}: gradient is not defined unless at least one of `args` or '
@@ -83,11 +124,26 @@ def no_variables_read(f: Callable[..., Any], api: str) -> ValueError:
 
 
 def not_a_source(api: str, source: Any) -> TypeError:
-  return TypeError(
-      f'{api}: cannot differentiate with respect to {describe(source)}. '
-      'Pass Tensors, NumPy arrays, Python numbers or variables; for a '
-      '`tf.Module` or Keras layer use value_and_gradient_with_auto_expansion, '
-      'which differentiates its trainable variables.')
+  """`source` is something no derivative can be taken with respect to."""
+  kind = type(source).__name__
+  if kind == 'SparseTensor':
+    fix = ('TensorFlow cannot differentiate with respect to a tf.SparseTensor: '
+           'pass its `values` and rebuild it inside `f` with '
+           '`tf.SparseTensor(indices, values, dense_shape)`.')
+  elif kind == 'RaggedTensor':
+    fix = ('TensorFlow\'s Jacobians and forward mode do not support '
+           'tf.RaggedTensor sources: pass `r.flat_values` and rebuild it '
+           'inside `f` with `r.with_flat_values(values)`, or use '
+           'value_and_gradient, which accepts ragged tensors.')
+  elif hasattr(source, 'trainable_variables'):
+    fix = ('For a `tf.Module` or Keras layer use '
+           'value_and_gradient_with_auto_expansion, which differentiates its '
+           'trainable variables.')
+  else:
+    fix = ('Pass Tensors, NumPy arrays, Python numbers, variables or '
+           'tf.RaggedTensors.')
+  return TypeError(f'{api}: cannot differentiate with respect to '
+                   f'{describe(source)}. {fix}')
 
 
 def mismatched_tangents(api: str, primals: Any, tangents: Any) -> ValueError:

@@ -15,12 +15,15 @@ and returns the differentiation for later; `implicit_gradients` is
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Callable, Sequence, TypeAlias
+from typing import Any, Callable, Sequence
+
+import tensorflow as tf
 
 from tfgradtools import _args
 from tfgradtools import _core
 from tfgradtools import _errors
+from tfgradtools import _nest
+from tfgradtools import _wrap
 
 __all__ = [
     'gradients_function',
@@ -30,31 +33,53 @@ __all__ = [
     'value_and_gradients_function',
 ]
 
-Params: TypeAlias = 'Sequence[str] | Sequence[int] | None'
+
+class _Call:
+  """One call of a transformed function: its arguments and sources.
+
+  `prepare` (run by the core, inside its name scope) converts the selected
+  arguments; `gradients` gives each selected parameter its gradient,
+  structured like the argument (a structure stays a structure).
+  """
+
+  __slots__ = ('_args', '_kwargs', '_keys', '_selected')
+
+  def __init__(self, selector: _args.ParamSelector, args: tuple[Any, ...],
+               kwargs: dict[str, Any]):
+    self._args = args
+    self._kwargs = kwargs
+    self._keys = selector.select(len(args), kwargs)
+    self._selected: list[Any] = []
+
+  def prepare(self) -> tuple[list[Any], dict[str, Any], list[Any]]:
+    args, kwargs = list(self._args), dict(self._kwargs)
+    self._selected, sources = _args.take_sources(args, kwargs, self._keys)
+    return args, kwargs, sources
+
+  def gradients(self, flat: list[Any]) -> list[Any]:
+    return _nest.pack(self._selected, flat)
 
 
-def _selected_arguments(f: Callable[..., Any], params: Params, api: str
-                        ) -> Callable[[tuple[Any, ...], dict[str, Any]],
-                                      _core.Prepare]:
-  """Checks `f` and `params` once; the result prepares a call's sources."""
+def _selector(f: Callable[..., Any], params: Any,
+              api: str) -> _args.ParamSelector:
+  """Checks `f` and `params` once, when `f` is transformed."""
   _errors.check_callable(f, api)
-  selector = _args.ParamSelector(f, params, api)
-
-  def prepare_call(args, kwargs):
-    def prepare():
-      call_args, call_kwargs = list(args), dict(kwargs)
-      keys = selector.select(len(args), kwargs)
-      return call_args, call_kwargs, _args.take_sources(call_args,
-                                                        call_kwargs, keys)
-    return prepare
-
-  return prepare_call
+  return _args.ParamSelector(f, params, api)
 
 
-def make_vjp(f: Callable[..., Any], params: Params = None,
+def _summary(f: Callable[..., Any], api: str, computes: str,
+             returns: str) -> str:
+  """The head of a transformed function's docstring."""
+  name = _errors.function_name(f)
+  return (f'{computes.format(f=name)}\n\nReturned by '
+          f'`tfgradtools.eager.{api}({name})`: {returns.format(f=name)}')
+
+
+def make_vjp(f: Callable[..., Any],
+             params: Sequence[str] | Sequence[int] | None = None,
              persistent: bool = True, *, use_gradient_tape: bool = False,
              name: str | None = None,
-             unconnected_gradients: _args.UnconnectedGradientsLike = 'none'
+             unconnected_gradients: str | tf.UnconnectedGradients = 'none'
              ) -> Callable[..., tuple[Any, Callable[..., list[Any]]]]:
   """Returns a function computing `f` and its vector-Jacobian product.
 
@@ -92,27 +117,35 @@ def make_vjp(f: Callable[..., Any], params: Params = None,
   """
   api = 'make_vjp'
   unconnected = _args.as_unconnected_gradients(unconnected_gradients)
-  prepare_call = _selected_arguments(f, params, api)
+  selector = _selector(f, params, api)
   scope = name or api
 
-  @functools.wraps(f)
   def value_and_vjp(*args, **kwargs):
-    recorded = _core.record(f, prepare_call(args, kwargs), api=api,
-                            name=scope, use_gradient_tape=use_gradient_tape,
+    call = _Call(selector, args, kwargs)
+    recorded = _core.record(f, call.prepare, api=api, name=scope,
+                            use_gradient_tape=use_gradient_tape,
                             persistent=persistent)
 
     def vjp(dy=None):
-      return recorded.vjp(dy, unconnected=unconnected, arg_name='dy')
+      """Gradients of `sum(dy * value)`, one per selected parameter."""
+      return call.gradients(
+          recorded.vjp(dy, unconnected=unconnected, arg_name='dy'))
 
     return recorded.value, vjp
 
-  return value_and_vjp
+  return _wrap.transformed(value_and_vjp, f, _summary(
+      f, api, f'Computes `{{f}}` and a function for its vector-Jacobian '
+      f'products with respect to {selector.describe()}.',
+      'takes `{f}`\'s arguments and returns `({f}(...), vjp)`, where '
+      '`vjp(dy=None)` returns the gradients of `sum(dy * value)`, one per '
+      'selected parameter, each structured like its argument.'))
 
 
 def value_and_gradients_function(
-    f: Callable[..., Any], params: Params = None, *,
+    f: Callable[..., Any],
+    params: Sequence[str] | Sequence[int] | None = None, *,
     use_gradient_tape: bool = False, name: str | None = None,
-    unconnected_gradients: _args.UnconnectedGradientsLike = 'none'
+    unconnected_gradients: str | tf.UnconnectedGradients = 'none'
 ) -> Callable[..., tuple[Any, list[Any]]]:
   """Returns a function that computes `f` and its gradients.
 
@@ -152,33 +185,46 @@ def value_and_gradients_function(
     TypeError: `f` is not callable.
     ValueError: `params` mixes names and positions or names no parameter.
   """
-  return _value_and_gradients_function(
-      f, params, api='value_and_gradients_function', name=name,
-      use_gradient_tape=use_gradient_tape,
+  api = 'value_and_gradients_function'
+  value_and_gradients, selector = _value_and_gradients_function(
+      f, params, api=api, name=name, use_gradient_tape=use_gradient_tape,
       unconnected_gradients=unconnected_gradients)
+  return _wrap.transformed(value_and_gradients, f, _summary(
+      f, api, f'Computes `{{f}}` and its gradients with respect to '
+      f'{selector.describe()}.',
+      _RETURNS.format(what='`({f}(...), gradients)`')), ['dy'])
+
+
+_RETURNS = ('takes `{{f}}`\'s arguments, plus the keyword-only `dy` (weights '
+            'of the parts of `{{f}}`\'s value, the vector of the '
+            'vector-Jacobian product; default ones), and returns {what}: a '
+            'list with one gradient per selected parameter, each structured '
+            'like its argument.')
 
 
 def _value_and_gradients_function(f, params, *, api, name, use_gradient_tape,
                                   unconnected_gradients):
+  """The transformer both gradient functions are: the value and gradients."""
   unconnected = _args.as_unconnected_gradients(unconnected_gradients)
-  prepare_call = _selected_arguments(f, params, api)
+  selector = _selector(f, params, api)
   scope = name or api
 
-  @functools.wraps(f)
   def value_and_gradients(*args, dy=None, **kwargs):
+    call = _Call(selector, args, kwargs)
     recorded, grads = _core.differentiate(
-        f, prepare_call(args, kwargs), api=api, name=scope,
+        f, call.prepare, api=api, name=scope,
         use_gradient_tape=use_gradient_tape, cotangent=dy,
         unconnected=unconnected, arg_name='dy')
-    return recorded.value, grads
+    return recorded.value, call.gradients(grads)
 
-  return value_and_gradients
+  return value_and_gradients, selector
 
 
 def gradients_function(
-    f: Callable[..., Any], params: Params = None, *,
+    f: Callable[..., Any],
+    params: Sequence[str] | Sequence[int] | None = None, *,
     use_gradient_tape: bool = False, name: str | None = None,
-    unconnected_gradients: _args.UnconnectedGradientsLike = 'none'
+    unconnected_gradients: str | tf.UnconnectedGradients = 'none'
 ) -> Callable[..., list[Any]]:
   """Returns a function that computes the gradients of `f`.
 
@@ -197,22 +243,24 @@ def gradients_function(
   >>> float(tfe.gradients_function(lambda x, y: grad_fn(x, y)[0])(2., 3.)[0])
   36.0
   """
-  value_and_gradients = _value_and_gradients_function(
-      f, params, api='gradients_function', name=name,
-      use_gradient_tape=use_gradient_tape,
+  api = 'gradients_function'
+  value_and_gradients, selector = _value_and_gradients_function(
+      f, params, api=api, name=name, use_gradient_tape=use_gradient_tape,
       unconnected_gradients=unconnected_gradients)
 
-  @functools.wraps(f)
   def gradients(*args, dy=None, **kwargs):
     return value_and_gradients(*args, dy=dy, **kwargs)[1]
 
-  return gradients
+  return _wrap.transformed(gradients, f, _summary(
+      f, api, f'Computes the gradients of `{{f}}` with respect to '
+      f'{selector.describe()}.', _RETURNS.format(what='the gradients')),
+                           ['dy'])
 
 
 def implicit_value_and_gradients(
     f: Callable[..., Any], *, use_gradient_tape: bool = False,
     name: str | None = None,
-    unconnected_gradients: _args.UnconnectedGradientsLike = 'none'
+    unconnected_gradients: str | tf.UnconnectedGradients = 'none'
 ) -> Callable[..., tuple[Any, list[tuple[Any, Any]]]]:
   """Returns a function computing `f` and its gradients w.r.t. variables.
 
@@ -250,17 +298,20 @@ def implicit_value_and_gradients(
     ValueError (when called): `f` read no trainable variable.
   """
   del use_gradient_tape  # Discovering variables needs a tape in any regime.
-  return _implicit_value_and_gradients(
-      f, api='implicit_value_and_gradients', name=name,
-      unconnected_gradients=unconnected_gradients)
+  api = 'implicit_value_and_gradients'
+  value_and_gradients = _implicit_value_and_gradients(
+      f, api=api, name=name, unconnected_gradients=unconnected_gradients)
+  return _wrap.transformed(value_and_gradients, f, _summary(
+      f, api, _IMPLICIT.format(what='`{f}` and its gradients'),
+      _PAIRS.format(what='`({f}(...), [(gradient, variable), ...])`')))
 
 
 def _implicit_value_and_gradients(f, *, api, name, unconnected_gradients):
+  """The transformer both implicit functions are: value and (grad, var)s."""
   _errors.check_callable(f, api)
   unconnected = _args.as_unconnected_gradients(unconnected_gradients)
   scope = name or api
 
-  @functools.wraps(f)
   def value_and_gradients(*args, **kwargs):
     recorded, grads = _core.differentiate(
         f, lambda: (args, kwargs, None), api=api, name=scope,
@@ -270,10 +321,16 @@ def _implicit_value_and_gradients(f, *, api, name, unconnected_gradients):
   return value_and_gradients
 
 
+_IMPLICIT = ('Computes {what} with respect to the trainable variables `{{f}}` '
+             'reads.')
+_PAIRS = ('takes `{{f}}`\'s arguments and returns {what}, with '
+          '`[(gradient, variable), ...]` in the variables\' creation order.')
+
+
 def implicit_gradients(
     f: Callable[..., Any], *, use_gradient_tape: bool = False,
     name: str | None = None,
-    unconnected_gradients: _args.UnconnectedGradientsLike = 'none'
+    unconnected_gradients: str | tf.UnconnectedGradients = 'none'
 ) -> Callable[..., list[tuple[Any, Any]]]:
   """Returns a function computing the gradients of `f` w.r.t. variables.
 
@@ -290,12 +347,13 @@ def implicit_gradients(
   [(6.0, True)]
   """
   del use_gradient_tape  # Discovering variables needs a tape in any regime.
+  api = 'implicit_gradients'
   value_and_gradients = _implicit_value_and_gradients(
-      f, api='implicit_gradients', name=name,
-      unconnected_gradients=unconnected_gradients)
+      f, api=api, name=name, unconnected_gradients=unconnected_gradients)
 
-  @functools.wraps(f)
   def gradients(*args, **kwargs):
     return value_and_gradients(*args, **kwargs)[1]
 
-  return gradients
+  return _wrap.transformed(gradients, f, _summary(
+      f, api, _IMPLICIT.format(what='the gradients of `{f}`'),
+      _PAIRS.format(what='`[(gradient, variable), ...]`')))

@@ -42,7 +42,7 @@ def value_and_gradient(
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
     name: str | None = None,
-    unconnected_gradients: _args.UnconnectedGradientsLike = 'none',
+    unconnected_gradients: str | tf.UnconnectedGradients = 'none',
     **kwargs: Any) -> tuple[Any, ...]:
   """Computes `f(*args, **kwargs)` and its gradients with respect to them.
 
@@ -123,7 +123,7 @@ def value_and_gradient_with_auto_expansion(
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
     name: str | None = None,
-    unconnected_gradients: _args.UnconnectedGradientsLike = 'none',
+    unconnected_gradients: str | tf.UnconnectedGradients = 'none',
     **kwargs: Any) -> tuple[Any, ...]:
   """`value_and_gradient`, differentiating modules by their variables.
 
@@ -159,7 +159,7 @@ def value_and_batch_jacobian(
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
     name: str | None = None,
-    unconnected_gradients: _args.UnconnectedGradientsLike = 'none',
+    unconnected_gradients: str | tf.UnconnectedGradients = 'none',
     **kwargs: Any) -> tuple[Any, ...]:
   """Computes `f(*args, **kwargs)` and its batch Jacobian.
 
@@ -210,7 +210,7 @@ def batch_jacobian(
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
     name: str | None = None,
-    unconnected_gradients: _args.UnconnectedGradientsLike = 'none',
+    unconnected_gradients: str | tf.UnconnectedGradients = 'none',
     **kwargs: Any) -> Any:
   """The batch Jacobian of `f(*args, **kwargs)`, without its value.
 
@@ -236,7 +236,7 @@ def value_and_jacobian(
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
     name: str | None = None,
-    unconnected_gradients: _args.UnconnectedGradientsLike = 'none',
+    unconnected_gradients: str | tf.UnconnectedGradients = 'none',
     **kwargs: Any) -> tuple[Any, ...]:
   """Computes `f(*args, **kwargs)` and its full Jacobian.
 
@@ -274,7 +274,7 @@ def value_and_jacobian(
 def jacobian(f: Callable[..., Any], *args: Any,
              auto_unpack_single_arg: bool = True, has_aux: bool = False,
              name: str | None = None,
-             unconnected_gradients: _args.UnconnectedGradientsLike = 'none',
+             unconnected_gradients: str | tf.UnconnectedGradients = 'none',
              **kwargs: Any) -> Any:
   """The full Jacobian of `f(*args, **kwargs)`, without its value.
 
@@ -294,7 +294,7 @@ def value_and_hessian(
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
     name: str | None = None,
-    unconnected_gradients: _args.UnconnectedGradientsLike = 'none',
+    unconnected_gradients: str | tf.UnconnectedGradients = 'none',
     **kwargs: Any) -> tuple[Any, ...]:
   """Computes the scalar `f(*args, **kwargs)` and its Hessian.
 
@@ -349,7 +349,7 @@ def hessian(f: Callable[..., Any], *args: Any,
             use_gradient_tape: bool = False,
             auto_unpack_single_arg: bool = True, has_aux: bool = False,
             name: str | None = None,
-            unconnected_gradients: _args.UnconnectedGradientsLike = 'none',
+            unconnected_gradients: str | tf.UnconnectedGradients = 'none',
             **kwargs: Any) -> Any:
   """The Hessian of the scalar `f(*args, **kwargs)`, without its value.
 
@@ -371,7 +371,7 @@ def value_and_jvp(
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
     name: str | None = None,
-    unconnected_gradients: _args.UnconnectedGradientsLike = 'none') -> tuple[Any,
+    unconnected_gradients: str | tf.UnconnectedGradients = 'none') -> tuple[Any,
                                                                        Any]:
   """Computes `f(*primals)` and its Jacobian-vector product, in forward mode.
 
@@ -422,7 +422,7 @@ def value_and_jvp(
 def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *,
         auto_unpack_single_arg: bool = True, has_aux: bool = False,
         name: str | None = None,
-        unconnected_gradients: _args.UnconnectedGradientsLike = 'none') -> Any:
+        unconnected_gradients: str | tf.UnconnectedGradients = 'none') -> Any:
   """The Jacobian-vector product of `f` at `primals`, without the value.
 
   As `value_and_jvp` (default name scope `'jvp'`); returns `jvp`, or
@@ -443,7 +443,7 @@ def value_and_hvp(
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
     name: str | None = None,
-    unconnected_gradients: _args.UnconnectedGradientsLike = 'none') -> tuple[Any,
+    unconnected_gradients: str | tf.UnconnectedGradients = 'none') -> tuple[Any,
                                                                        Any]:
   """Computes the scalar `f(*primals)` and its Hessian-vector product.
 
@@ -487,7 +487,7 @@ def hvp(f: Callable[..., Any], primals: Any, tangents: Any, *,
         use_gradient_tape: bool = False,
         auto_unpack_single_arg: bool = True, has_aux: bool = False,
         name: str | None = None,
-        unconnected_gradients: _args.UnconnectedGradientsLike = 'none') -> Any:
+        unconnected_gradients: str | tf.UnconnectedGradients = 'none') -> Any:
   """The Hessian-vector product of `f` at `primals`, without the value.
 
   As `value_and_hvp` (default name scope `'hvp'`); returns `hvp`, or
@@ -520,9 +520,12 @@ class _Call:
     args, kwargs = _args.legacy_xs(f, args, kwargs)
     if not args and not kwargs:
       raise _errors.no_arguments(api)
+    packed = args[0] if args else None
     args, self.unpacked = _args.unpack_packed_args(args, kwargs,
                                                    auto_unpack_single_arg)
     self.f = f
+    self.api = api
+    self.packed_kind = type(packed).__name__
     self.structure = (args, kwargs)
     self.expand_modules = expand_modules
     self.bases = []
@@ -555,6 +558,18 @@ class _Call:
       d_args = d_args[0] if len(args) == 1 else list(d_args)
     return ((d_args,) if args else ()) + ((d_kwargs,) if kwargs else ())
 
+  def run(self, differentiate):
+    """`differentiate()`, explaining a failed call of unpacked arguments."""
+    try:
+      return differentiate()
+    except TypeError as error:
+      args = self.structure[0]
+      if self.unpacked and _args.takes_arguments(self.f) and not (
+          _args.accepts_positional(self.f, len(args))):
+        raise _errors.unpacked_mismatch(self.api, self.f, len(args),
+                                        self.packed_kind) from error
+      raise
+
   def result(self, value, aux, has_aux, flat):
     head = ((value, aux),) if has_aux else (value,)
     return head + self.derivatives(flat)
@@ -569,11 +584,11 @@ def _value_and_derivative(f, args, kwargs, *, api, name, expand_modules,
                auto_unpack_single_arg=auto_unpack_single_arg,
                expand_modules=expand_modules)
   unconnected = _args.as_unconnected_gradients(unconnected_gradients)
-  recorded, flat = _core.differentiate(
+  recorded, flat = call.run(lambda: _core.differentiate(
       f, call.prepare, api=api, name=name,
       use_gradient_tape=use_gradient_tape, has_aux=has_aux,
       cotangent=output_gradients, unconnected=unconnected,
-      derivative=derivative)
+      derivative=derivative))
   if derivative == 'hessian':
     flat = [call.derivatives(row) for row in flat]
     flat = [row[0] if len(row) == 1 else row for row in flat]
@@ -590,8 +605,8 @@ def _value_and_forward(f, primals, tangents, *, api, name,
       (tangents,), {}, auto_unpack_single_arg and call.unpacked)
   flat_tangents = call.flat_like_sources((unpacked_tangents, {}), api)
   unconnected = _args.as_unconnected_gradients(unconnected_gradients)
-  value, aux, flat = _core.forward(
+  value, aux, flat = call.run(lambda: _core.forward(
       f, call.prepare, flat_tangents, api=api, name=name, has_aux=has_aux,
-      unconnected=unconnected, use_gradient_tape=use_gradient_tape, hvp=hvp)
+      unconnected=unconnected, use_gradient_tape=use_gradient_tape, hvp=hvp))
   derivative = call.derivatives(flat)[0] if hvp else _nest.pack(value, flat)
   return ((value, aux) if has_aux else value), derivative
