@@ -3,11 +3,14 @@
 Everything runs in one process: for each workload (small, many arguments,
 large) and mode (eager, tf.function, jit_compile), each implementation's
 per-call time is the median over interleaved rounds. Ratios are
-tfgradtools / hand-written `tf.GradientTape` code and tfgradtools /
-`tfp.math`. In a graph, hand-written means `tf.gradients`, the engine tfgradtools uses
-there. It also counts the traced ops (against hand-written code with the same
-engine) and the traces; then the resident-memory growth
-over 10,000 eager calls, and what the direct tape backward pass saves.
+tfgradtools / hand-written `tf.GradientTape` code, tfgradtools / `tfp.math`
+and, for the small function, tfgradtools / the floor (the value and the
+closed-form derivatives, no autodiff). In a graph, hand-written means
+`tf.gradients`, the engine tfgradtools uses there. It also counts the
+traced ops (against hand-written code with the same engine) and the traces;
+then the resident-memory growth over 10,000 eager calls, `hvp` against
+forming the Hessian, eager second-order calls against hand-written tape
+code, and the eager small call by each path.
 
     python benchmarks/run.py            # full run (a few minutes)
     python benchmarks/run.py --quick    # under a minute, for development
@@ -36,8 +39,10 @@ from tensorflow.python.eager import backprop  # pylint: disable=g-import-not-at-
 import tfgradtools.eager as tfe  # pylint: disable=g-import-not-at-top
 import tfgradtools.math as tfm  # pylint: disable=g-import-not-at-top
 from tfgradtools import _fast_tape  # pylint: disable=g-import-not-at-top
+from tfgradtools import _traced  # pylint: disable=g-import-not-at-top
 
 Impls = dict[str, Callable[..., Any]]
+FLOOR = 'no autodiff (floor)'
 
 
 def seed_f(x, y):
@@ -71,8 +76,15 @@ def positional_impls(f) -> Impls:
   }
 
 
+def seed_f_floor(x, y):
+  """The value and the closed-form derivatives, with no autodiff at all."""
+  return seed_f(x, y), [3. * x * x * y - y * y, x * x * x - 2. * x * y]
+
+
 def small_workload():
-  return [tf.constant(2.), tf.constant(3.)], positional_impls(seed_f), seed_f
+  impls = positional_impls(seed_f)
+  impls[FLOOR] = seed_f_floor
+  return [tf.constant(2.), tf.constant(3.)], impls, seed_f
 
 
 def many_workload():
@@ -237,19 +249,28 @@ def memory_growth(calls: int) -> dict[str, float]:
   return growth
 
 
-def fast_tape_saving(rounds: int, seconds: float) -> dict[str, float]:
-  """Eager small-call time with the direct backward pass and without it."""
+def eager_paths(rounds: int, seconds: float) -> dict[str, float]:
+  """The eager small call by each path: the cached trace (the default for a
+  pure `f`), and eagerly with the direct backward pass and without it."""
   args, impls, _ = small_workload()
-  ours = {'direct tape backward pass': impls['tfgradtools.math']}
-  with_fast = time_impls(ours, args, rounds, seconds)
-  saved = _fast_tape._TAPE_GRADIENT  # pylint: disable=protected-access
-  _fast_tape._TAPE_GRADIENT = None  # pylint: disable=protected-access
+  ours = impls['tfgradtools.math']
+  times = time_impls({'cached trace (pure f, the default)': ours}, args,
+                     rounds, seconds)
+  traced_call = _traced.call
+  _traced.call = lambda *_: (False, None)  # Every call eager.
   try:
-    without = time_impls({'public GradientTape.gradient':
-                          impls['tfgradtools.math']}, args, rounds, seconds)
+    times.update(time_impls({'eager, direct tape backward pass': ours},
+                            args, rounds, seconds))
+    saved = _fast_tape._TAPE_GRADIENT  # pylint: disable=protected-access
+    _fast_tape._TAPE_GRADIENT = None  # pylint: disable=protected-access
+    try:
+      times.update(time_impls({'eager, public GradientTape.gradient': ours},
+                              args, rounds, seconds))
+    finally:
+      _fast_tape._TAPE_GRADIENT = saved  # pylint: disable=protected-access
   finally:
-    _fast_tape._TAPE_GRADIENT = saved  # pylint: disable=protected-access
-  return {**with_fast, **without}
+    _traced.call = traced_call
+  return times
 
 
 def chain(x):
@@ -329,6 +350,101 @@ def hvp_against_hessian(sizes: tuple[int, ...], repeats: int,
   return rows
 
 
+class ImpureChain:
+  """`chain` as a method reading an attribute: not cached, so eager."""
+
+  def __init__(self):
+    self.offset = 0.
+
+  def __call__(self, x):
+    return chain(x + self.offset)
+
+
+def hand_double_tape_hvp(f, x, v):
+  with tf.GradientTape() as outer:
+    outer.watch(x)
+    with tf.GradientTape() as inner:
+      inner.watch(x)
+      y = f(x)
+    grad = inner.gradient(y, x)
+  return outer.gradient(grad, x, output_gradients=v)
+
+
+def hand_tape_jacobian(f, x, batch=False):
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    y = f(x)
+  return tape.batch_jacobian(y, x) if batch else tape.jacobian(y, x)
+
+
+def hand_tape_hessian(f, x):
+  with tf.GradientTape() as outer:
+    outer.watch(x)
+    with tf.GradientTape() as inner:
+      inner.watch(x)
+      y = f(x)
+    grad = inner.gradient(y, x)
+  return outer.jacobian(grad, x)
+
+
+def _median_seconds(compute: Callable[[], Any], repeats: int) -> float:
+  compute()  # The first call (a trace, where one is cached) is not timed.
+  samples = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    tf.nest.flatten(compute())[-1].numpy()
+    samples.append(time.perf_counter() - start)
+  return statistics.median(samples)
+
+
+def first_call_seconds(compute: Callable[[], Any]) -> float:
+  start = time.perf_counter()
+  tf.nest.flatten(compute())[-1].numpy()
+  return time.perf_counter() - start
+
+
+def second_order_rows(sizes: tuple[int, ...], repeats: int
+                      ) -> list[tuple[str, str, int, float, float, float,
+                                      float]]:
+  """Eager hvp, jacobian, hessian and batch_jacobian against hand-written
+  tape code, for a pure `f` (cached trace) and an impure one (eager).
+
+  Returns rows `(call, f, n, ours s, hand s, one gradient s, first call s)`.
+  """
+  rows = []
+  elementwise = lambda t: tf.sin(t) * t  # pylint: disable=unnecessary-lambda-assignment
+  for n in sizes:
+    x = tf.random.stateless_normal([n], [0, 1])
+    v = tf.random.stateless_normal([n], [2, 3])
+    batch = tf.random.stateless_normal([8, n], [4, 5])
+    for kind, f in (('pure', chain), ('impure', ImpureChain())):
+      gradient = _median_seconds(lambda: tfm.value_and_gradient(f, x),
+                                 repeats * 3)
+      calls = {
+          'hvp': (lambda: tfm.hvp(f, x, v),
+                  lambda: hand_double_tape_hvp(f, x, v)),
+          'hessian': (lambda: tfm.hessian(f, x),
+                      lambda: hand_tape_hessian(f, x)),
+          'jacobian': (lambda: tfm.jacobian(
+              lambda t: tf.sin(f(t) * t), x),
+                       lambda: hand_tape_jacobian(
+                           lambda t: tf.sin(f(t) * t), x)),
+      }
+      if kind == 'pure':
+        calls['jacobian'] = (lambda: tfm.jacobian(elementwise, x),
+                             lambda: hand_tape_jacobian(elementwise, x))
+        calls['batch_jacobian'] = (
+            lambda: tfm.batch_jacobian(elementwise, batch),
+            lambda: hand_tape_jacobian(elementwise, batch, batch=True))
+      for name, (ours, hand) in calls.items():
+        if name != 'hvp' and n > 1_000:
+          continue  # n x n Jacobians: minutes for the hand-written code.
+        first = first_call_seconds(ours)
+        rows.append((name, kind, n, _median_seconds(ours, repeats),
+                     _median_seconds(hand, repeats), gradient, first))
+  return rows
+
+
 def main() -> None:
   tf.get_logger().setLevel('ERROR')  # pfor's retracing notes, among others.
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -346,8 +462,8 @@ def main() -> None:
         f'{platform.processor() or platform.machine()}, '
         f'{os.cpu_count()} cores\n')
   print('| workload | mode | implementation | µs per call | '
-        '/ hand-written | / tfp.math |')
-  print('|---|---|---|---:|---:|---:|')
+        '/ hand-written | / tfp.math | / floor |')
+  print('|---|---|---|---:|---:|---:|---:|')
   op_names = ('hand-written', 'tfp.math', 'tfgradtools.math',
               'tfgradtools.eager')
   op_rows = []
@@ -371,9 +487,11 @@ def main() -> None:
       for name, seconds_per_call in timed.items():
         ratio_hand = seconds_per_call / timed['hand-written']
         ratio_tfp = seconds_per_call / timed['tfp.math']
+        ratio_floor = (f'{seconds_per_call / timed[FLOOR]:.2f}'
+                       if FLOOR in timed else '')
         print(f'| {workload_name} | {mode} | {name} | '
               f'{seconds_per_call * 1e6:,.1f} | {ratio_hand:.2f} | '
-              f'{ratio_tfp:.2f} |')
+              f'{ratio_tfp:.2f} | {ratio_floor} |')
 
   print('\n| traced graph | engine | ' + ' | '.join(op_names) +
         ' |\n|---|---|' + '---:|' * len(op_names))
@@ -396,8 +514,19 @@ def main() -> None:
     print(f'| {n:,} | {t_hvp * 1e3:,.1f} | {t_hess * 1e3:,.1f} | '
           f'{t_hess / t_hvp:,.0f} | {m_hvp:+.1f} | {m_hess:+.1f} |')
 
-  print('\n| eager small call, tfgradtools.math | µs per call |\n|---|---:|')
-  for name, seconds_per_call in fast_tape_saving(rounds, seconds).items():
+  print('\n| eager call | f | n | tfgradtools ms | hand-written ms | '
+        '/ hand-written | in gradient calls | first call ms |\n'
+        '|---|---|---:|---:|---:|---:|---:|---:|')
+  second_sizes = (10, 1_000) if args.quick else (10, 100, 1_000, 10_000)
+  for name, kind, n, ours, hand, gradient, first in second_order_rows(
+      second_sizes, 3 if args.quick else 7):
+    print(f'| {name} | {kind} | {n:,} | {ours * 1e3:,.2f} | '
+          f'{hand * 1e3:,.2f} | {ours / hand:.2f} | {ours / gradient:.1f} | '
+          f'{first * 1e3:,.1f} |')
+
+  print('\n| eager small call, tfgradtools.math, by path | µs per call |'
+        '\n|---|---:|')
+  for name, seconds_per_call in eager_paths(rounds, seconds).items():
     print(f'| {name} | {seconds_per_call * 1e6:,.1f} |')
 
 

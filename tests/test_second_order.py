@@ -168,3 +168,93 @@ def test_reexported():
   for name in ('jvp', 'value_and_jvp', 'hvp', 'value_and_hvp', 'jacobian',
                'value_and_jacobian', 'hessian', 'value_and_hessian'):
     assert getattr(tfgradtools, name) is getattr(tfm, name)
+
+
+JACOBIAN_OPTIONS = [{}, {'experimental_use_pfor': False},
+                    {'experimental_use_pfor': True, 'parallel_iterations': 2},
+                    {'experimental_use_pfor': False, 'parallel_iterations': 1}]
+
+
+@pytest.mark.parametrize('options', JACOBIAN_OPTIONS,
+                         ids=lambda o: '-'.join(f'{k}={v}' for k, v in
+                                                o.items()) or 'default')
+def test_jacobian_options_as_in_gradient_tape(evaluate, options):
+  """`experimental_use_pfor` and `parallel_iterations` change the method,
+  never the result."""
+  def make():
+    def body():
+      x = tf.constant(X0)
+      batch = tf.constant(np.stack([X0, 2 * X0]))
+      return (tfm.jacobian(lambda t: tf.sin(t) * t, x, **options),
+              tfm.hessian(logsumexp, x, **options),
+              tfm.value_and_hessian(rosenbrock, tf.constant([1.5, -0.5]),
+                                    **options)[1],
+              tfm.batch_jacobian(lambda t: t * t, batch, **options))
+    return body
+  jac, hess, rosen, batch = evaluate(make)
+  helpers.assert_all_close(jac, np.diag(np.cos(X0) * X0 + np.sin(X0)))
+  helpers.assert_all_close(hess, logsumexp_hessian(X0), atol=1e-6)
+  helpers.assert_all_close(rosen, rosenbrock_hessian(1.5, -0.5), rtol=1e-5)
+  helpers.assert_all_close(batch, [np.diag(2 * X0), np.diag(4 * X0)])
+
+
+def _refuse_vectorised_jacobians(monkeypatch):
+  def refuse(*args, **kwargs):
+    raise AssertionError('tf.GradientTape.(batch_)jacobian was called')
+  monkeypatch.setattr(tf.GradientTape, 'jacobian', refuse)
+  monkeypatch.setattr(tf.GradientTape, 'batch_jacobian', refuse)
+
+
+def test_small_eager_jacobians_are_loops_of_backward_passes(monkeypatch):
+  """No vectorised Jacobian (which traces a function on every eager call)
+  for a few rows; results equal to the vectorised ones."""
+  x = tf.constant(X0)
+  batch = tf.reshape(tf.range(24, dtype=tf.float32), [2, 3, 4]) / 10.
+  w = tf.Variable(tf.ones([5, 3]))
+  vectorised = tf.function(lambda: (
+      tfm.jacobian(lambda t: tf.sin(t) * tf.reduce_sum(t), x),
+      tfm.hessian(rosenbrock, tf.constant([1.5, -0.5])),
+      tfm.hessian(lambda a, b: tf.reduce_sum(a * a * b), x, 2. * x),
+      tfm.batch_jacobian(lambda t: tf.sin(t) * t[:, :1], batch),
+      tfm.jacobian(lambda v: tf.gather(v, [0, 2, 2]), w)))()
+  _refuse_vectorised_jacobians(monkeypatch)
+  looped = (tfm.jacobian(lambda t: tf.sin(t) * tf.reduce_sum(t), x),
+            tfm.hessian(rosenbrock, tf.constant([1.5, -0.5])),
+            tfm.hessian(lambda a, b: tf.reduce_sum(a * a * b), x, 2. * x),
+            tfm.batch_jacobian(lambda t: tf.sin(t) * t[:, :1], batch),
+            tfm.jacobian(lambda v: tf.gather(v, [0, 2, 2]), w))
+  assert looped[3].shape == (2, 3, 4, 3, 4)
+  assert looped[4].shape == (3, 3, 5, 3)
+  helpers.assert_all_close(helpers.to_numpy(looped),
+                           helpers.to_numpy(vectorised), atol=1e-6)
+  helpers.assert_all_close(looped[1], rosenbrock_hessian(1.5, -0.5),
+                           rtol=1e-5)
+
+
+def test_looped_jacobians_of_unconnected_sources(monkeypatch):
+  _refuse_vectorised_jacobians(monkeypatch)
+  f = lambda x, y: tf.sin(x)  # pylint: disable=unnecessary-lambda-assignment
+  x, y = tf.constant([1., 2.]), tf.constant([3., 4., 5.])
+  assert tfm.jacobian(f, x, y)[1] is None
+  helpers.assert_all_close(
+      tfm.jacobian(f, x, y, unconnected_gradients='zero')[1], np.zeros([2, 3]))
+  hessian = tfm.hessian(lambda x, y: tf.reduce_sum(x * x), x, y,
+                        unconnected_gradients='zero')
+  helpers.assert_all_close(hessian, [[np.diag([2., 2.]), np.zeros([2, 3])],
+                                     [np.zeros([3, 2]), np.zeros([3, 3])]])
+
+
+def test_larger_eager_jacobians_are_vectorised(monkeypatch):
+  calls = []
+  original = tf.GradientTape.jacobian
+
+  def spy(self, *args, **kwargs):
+    calls.append(kwargs.get('experimental_use_pfor', True))
+    return original(self, *args, **kwargs)
+
+  monkeypatch.setattr(tf.GradientTape, 'jacobian', spy)
+  x = tf.linspace(-1., 1., 65)
+  jac = tfm.jacobian(tf.sin, x)
+  helpers.assert_all_close(jac, np.diag(np.cos(x.numpy())), atol=1e-6)
+  tfm.jacobian(tf.sin, tf.constant([1., 2.]), experimental_use_pfor=False)
+  assert calls == [True, False]

@@ -11,13 +11,15 @@ differentiates in one step (also the Hessian); `forward` is forward mode
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import tensorflow as tf
 
 from tfgradtools import _args
 from tfgradtools import _engines
 from tfgradtools import _errors
+from tfgradtools import _nest
+from tfgradtools import _traced
 
 Prepare = Callable[[], tuple[Sequence[Any], dict[str, Any],
                              Sequence[Any] | None]]
@@ -151,15 +153,17 @@ class Recorded:
     return [next(grads) if w is not None else _unconnected(s, unconnected)
             for s, w in zip(self.sources, self._watched)]
 
-  def _jacobian(self, unconnected: tf.UnconnectedGradients,
-                batch: bool) -> list[Any]:
+  def _jacobian(self, unconnected: tf.UnconnectedGradients, batch: bool,
+                use_pfor: bool, parallel_iterations: int | None
+                ) -> list[Any]:
     """`d value / d source` for each source (batched over axis 0 if `batch`)."""
     if len(self._targets) != 1:
       raise TypeError(
           f'{self._api}: f must return a single Tensor to take its Jacobian, '
           f'got {_errors.describe(self.value)}.')
     target = self._targets[0]
-    return [self._recording.jacobian(target, w, unconnected, batch)
+    return [self._recording.jacobian(target, w, unconnected, batch, use_pfor,
+                                     parallel_iterations)
             if w is not None else _unconnected_jacobian(target, s, unconnected)
             for s, w in zip(self.sources, self._watched)]
 
@@ -228,9 +232,14 @@ def differentiate(f: Callable[..., Any], prepare: Prepare, *, api: str,
                   unconnected: tf.UnconnectedGradients = (
                       tf.UnconnectedGradients.NONE),
                   derivative: str = 'vjp',
-                  arg_name: str = 'output_gradients'
+                  arg_name: str = 'output_gradients',
+                  use_pfor: bool = True,
+                  parallel_iterations: int | None = None
                   ) -> tuple[Recorded, list[Any]]:
   """`record`, then one derivative of `f`'s value, in one name scope.
+
+  Eagerly, a pure `f` is differentiated by a cached graph function instead
+  (`_traced`), with the same result.
 
   Args:
     f, prepare, api, name, use_gradient_tape, has_aux: as in `record`.
@@ -240,25 +249,110 @@ def differentiate(f: Callable[..., Any], prepare: Prepare, *, api: str,
       tape, as in tfp.math), or `'hessian'` (a Jacobian of the gradient):
       a list of derivatives per source, one per source for the Hessian.
     arg_name: the cotangent's name in error messages.
+    use_pfor, parallel_iterations: for Jacobians, as in
+      `tf.GradientTape.jacobian`.
 
   Returns:
     The `Recorded` call and a list with one derivative per source.
   """
   with tf.name_scope(name) as scope:
+    if tf.executing_eagerly():
+      args, kwargs, sources = prepare()
+      options = dict(api=api, name=name, use_gradient_tape=use_gradient_tape,
+                     has_aux=has_aux, unconnected=unconnected,
+                     derivative=derivative, arg_name=arg_name,
+                     use_pfor=use_pfor,
+                     parallel_iterations=parallel_iterations)
+
+      def run(traced_prepare, traced_cotangent):
+        recorded, derivatives = differentiate(
+            f, traced_prepare, cotangent=traced_cotangent, **options)
+        return recorded.value, recorded.aux, derivatives
+
+      traced = _traced_call(f, args, kwargs, sources, cotangent, run, options)
+      if traced is not None:
+        return Value(traced[0], traced[1]), traced[2]
+      prepare = lambda: (args, kwargs, sources)  # pylint: disable=unnecessary-lambda-assignment
     if derivative == 'hessian':
       return _hessian(f, prepare, api, scope, use_gradient_tape, has_aux,
-                      unconnected)
+                      unconnected, use_pfor, parallel_iterations)
     jacobian = derivative != 'vjp'
     recorded = _record(f, prepare, api, scope, use_gradient_tape or jacobian,
                        has_aux, persistent=jacobian, dense_only=jacobian)
     if jacobian:
-      return recorded, recorded._jacobian(unconnected,
-                                          derivative == 'batch_jacobian')
+      return recorded, recorded._jacobian(
+          unconnected, derivative == 'batch_jacobian', use_pfor,
+          parallel_iterations)
     return recorded, recorded._vjp(cotangent, unconnected, arg_name)
 
 
+class Value(NamedTuple):
+  """`f`'s value (and aux), where no `Recorded` call is left."""
+  value: Any
+  aux: Any = None
+
+
+def _traced_call(f, args, kwargs, sources, extra, run, options):
+  """`run(prepare, extra)` for a pure `f`, as a cached graph function.
+
+  Eagerly, `_traced` traces the graph version of a derivative once per
+  function, state and signature, and each call then runs one graph
+  function instead of every op and gradient function from Python. Only
+  where every argument is an eager Tensor or a Python number or string,
+  the sources are among the arguments (the same Tensor twice is one input,
+  as it is one source) and `extra` (cotangents, tangents) is eager
+  Tensors.
+
+  Returns:
+    `run`'s result, or `None` where it was not traced: the caller then
+    computes eagerly.
+  """
+  structure = (args, kwargs)
+  inputs: list[Any] = []
+  index: dict[int, int] = {}
+  spec = []
+  for leaf in _nest.flatten(structure):
+    if _is_eager_tensor(leaf):
+      spec.append(index.setdefault(id(leaf), len(inputs)))
+      if spec[-1] == len(inputs):
+        inputs.append(leaf)
+    elif isinstance(leaf, _traced.VALUE_TYPES):
+      spec.append((type(leaf), leaf))
+    else:
+      return None
+  flat_extra = [] if extra is None else _nest.flatten(extra)
+  if sources is None or any(id(s) not in index for s in sources) or not all(
+      _is_eager_tensor(e) for e in flat_extra):
+    return None
+  source_inputs = [index[id(s)] for s in sources]
+
+  def compute(symbolic):
+    leaves = [symbolic[i] if isinstance(i, int) else i[1] for i in spec]
+    symbolic_args, symbolic_kwargs = _nest.pack(structure, leaves)
+    symbolic_sources = [symbolic[i] for i in source_inputs]
+    symbolic_extra = (None if extra is None else
+                      _nest.pack(extra, symbolic[len(inputs):]))
+    return run(lambda: (symbolic_args, symbolic_kwargs, symbolic_sources),
+               symbolic_extra)
+
+  key = (_nest.structure_key(structure), tuple(spec), tuple(source_inputs),
+         _nest.structure_key(extra), tuple(sorted(options.items())))
+  traced, result = _traced.call(f, key, [*inputs, *flat_extra], compute)
+  return result if traced else None
+
+
+def _is_eager_tensor(x: Any) -> bool:
+  return isinstance(x, tf.Tensor) and not tf.is_symbolic_tensor(x)
+
+
+def _dense(grads: list[Any]) -> list[Any]:
+  """Gradients to differentiate again: dense (a gather's is sparse)."""
+  return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+          for g in grads]
+
+
 def _hessian(f, prepare, api, scope, use_gradient_tape, has_aux,
-             unconnected):
+             unconnected, use_pfor, parallel_iterations):
   """The Jacobian (on a persistent outer tape) of the gradient."""
   args, kwargs, sources = prepare()
   watched = [w for w in _watch_list(sources, api, dense_only=True)
@@ -269,7 +363,7 @@ def _hessian(f, prepare, api, scope, use_gradient_tape, has_aux,
     recorded = _record(f, lambda: (args, kwargs, sources), api, scope,
                        use_gradient_tape, has_aux, persistent=False)
     _check_scalar(recorded, 'Hessian', 'jacobian')
-    grads = recorded._vjp(None, unconnected, 'output_gradients')
+    grads = _dense(recorded._vjp(None, unconnected, 'output_gradients'))
   outer_recording = _engines.TapeRecording(outer, persistent=True)
   rows = []
   for grad, source_i, watched_i in zip(grads, sources, recorded._watched):
@@ -280,7 +374,8 @@ def _hessian(f, prepare, api, scope, use_gradient_tape, has_aux,
         row.append(_unconnected_jacobian(shape_of, source_j, unconnected))
       else:
         row.append(outer_recording.jacobian(grad, watched_j, unconnected,
-                                            batch=False))
+                                            False, use_pfor,
+                                            parallel_iterations))
     rows.append(row)
   return recorded, rows
 
@@ -293,13 +388,19 @@ def forward(f: Callable[..., Any], prepare: Prepare, tangents: Any, *,
             ) -> tuple[Any, Any, list[Any]]:
   """Forward mode: the JVP of `f`, or (`hvp`) the HVP of its value.
 
+  The Hessian is never formed. A graph gets the HVP forward-over-reverse
+  (the gradient, taken with the regime's engine, pushed forward along the
+  tangents): fewer ops than reverse-over-reverse. Eagerly, a pure `f` runs
+  the graph version as a cached function (`_traced`); otherwise, as
+  TensorFlow's eager forward accumulator costs several gradients, the HVP
+  is reverse-over-reverse: the Hessian is symmetric, so `H @ v` is the
+  gradient's vector-Jacobian product with `v`, on a second tape.
+
   Args:
     f, prepare, api, name, has_aux, use_gradient_tape: as in `record`.
     tangents: a flat list of tangents, one per source.
     unconnected: the derivative where no tangent reaches.
-    hvp: push the tangents through the reverse-mode gradient instead
-      (forward-over-reverse), giving the Hessian-vector product without
-      forming the Hessian.
+    hvp: compute the Hessian-vector product of `f`'s scalar value.
 
   Returns:
     `(value, aux, derivatives)`: one JVP per flat part of the value, or one
@@ -307,27 +408,43 @@ def forward(f: Callable[..., Any], prepare: Prepare, tangents: Any, *,
   """
   with tf.name_scope(name) as scope:
     args, kwargs, sources = prepare()
-    if sources is None:
-      raise ValueError(f'{api}: forward mode needs explicit sources.')
     watched = _watch_list(sources, api, dense_only=True)
     if len(tangents) != len(sources):
       raise _errors.mismatched_tangents(api, sources, tangents)
-    primals, pushed = [], []
-    for i, (target, tangent) in enumerate(zip(watched, tangents)):
-      if target is not None:
-        primals.append(target)
-        pushed.append(converted_like(
-            tangent, target, api=api, arg_name='tangents',
-            like_name='primals', index=i if len(sources) > 1 else None))
+    pushed = [None if target is None else converted_like(
+        tangent, target, api=api, arg_name='tangents', like_name='primals',
+        index=i if len(sources) > 1 else None)
+              for i, (target, tangent) in enumerate(zip(watched, tangents))]
+    primals = [w for w in watched if w is not None]
+    pushed = [t for t in pushed if t is not None]
+    if tf.executing_eagerly() and len(primals) == len(sources):
+      options = dict(api=api, name=name, has_aux=has_aux,
+                     unconnected=unconnected,
+                     use_gradient_tape=use_gradient_tape, hvp=hvp)
+      traced = _traced_call(
+          f, args, kwargs, sources, pushed,
+          lambda traced_prepare, traced_tangents: forward(
+              f, traced_prepare, traced_tangents, **options), options)
+      if traced is not None:
+        return traced
+
+    def gradient():
+      recorded = _record(f, lambda: (args, kwargs, sources), api, scope,
+                         use_gradient_tape, has_aux, persistent=False)
+      _check_scalar(recorded, 'Hessian-vector product', 'jvp')
+      return recorded, _dense(recorded._vjp(None, unconnected,
+                                            'output_gradients'))
+
+    if hvp and tf.executing_eagerly():
+      (recorded, grads), outer = _engines.record_with_tape(gradient, primals)
+      return recorded.value, recorded.aux, _vjp_of_gradient(
+          outer, grads, sources, watched, pushed, unconnected)
 
     def run():
       if not hvp:
         return _call(f, args, kwargs, has_aux, api)
-      recorded = _record(f, lambda: (args, kwargs, sources), api, scope,
-                         use_gradient_tape, has_aux, persistent=False)
-      _check_scalar(recorded, 'Hessian-vector product', 'jvp')
-      return (recorded.value, recorded.aux,
-              recorded._vjp(None, unconnected, 'output_gradients'))
+      recorded, grads = gradient()
+      return recorded.value, recorded.aux, grads
 
     (y, aux, outputs), acc = _engines.record_forward(run, primals, pushed)
     like: Sequence[Any] = sources if hvp else outputs
@@ -336,6 +453,24 @@ def forward(f: Callable[..., Any], prepare: Prepare, tangents: Any, *,
         else acc.jvp(out, unconnected_gradients=unconnected)
         for out, reference in zip(outputs, like)]
     return y, aux, derivatives
+
+
+def _vjp_of_gradient(outer: Any, grads: list[Any], sources: Sequence[Any],
+                     watched: list[Any], tangents: list[Any],
+                     unconnected: tf.UnconnectedGradients) -> list[Any]:
+  """`H @ tangents` as the VJP of the gradient recorded on `outer`."""
+  targets, cotangents = [], []
+  for grad, tangent in zip((g for g, w in zip(grads, watched)
+                            if w is not None), tangents):
+    if grad is not None:
+      targets.append(grad)
+      cotangents.append(tangent)
+  primals = [w for w in watched if w is not None]
+  if not targets:
+    return [_unconnected(s, unconnected) for s in sources]
+  products = iter(outer.gradient(targets, primals, cotangents, unconnected))
+  return [next(products) if w is not None else _unconnected(s, unconnected)
+          for s, w in zip(sources, watched)]
 
 
 def _record(f, prepare, api, scope, use_gradient_tape, has_aux, persistent,

@@ -31,6 +31,19 @@ def uses_tape(use_gradient_tape: bool) -> bool:
   return use_gradient_tape or tf.executing_eagerly()
 
 
+# Up to how many rows a Jacobian is taken eagerly by a loop of backward
+# passes rather than vectorised (see `TapeRecording.jacobian`); where the
+# two cost the same on `benchmarks/run.py`'s Jacobian and Hessian rows.
+LOOPED_JACOBIAN_ROWS = 64
+
+
+def _rows(target: tf.Tensor, batch: bool) -> int:
+  """How many vector-Jacobian products a (batch) Jacobian takes."""
+  shape = target.shape[1:] if batch else target.shape
+  rows = shape.num_elements()
+  return LOOPED_JACOBIAN_ROWS + 1 if rows is None else rows
+
+
 class TapeRecording:
   """A backward pass over the operations recorded on a `tf.GradientTape`."""
 
@@ -59,15 +72,51 @@ class TapeRecording:
     return grads
 
   def jacobian(self, target: tf.Tensor, source: Any,
-               unconnected: tf.UnconnectedGradients, batch: bool) -> Any:
-    """The (batch) Jacobian of `target` with respect to `source`."""
+               unconnected: tf.UnconnectedGradients, batch: bool,
+               use_pfor: bool = True,
+               parallel_iterations: int | None = None) -> Any:
+    """The (batch) Jacobian of `target` with respect to `source`.
+
+    `use_pfor` and `parallel_iterations` mean what they mean for
+    `tf.GradientTape.jacobian`. Eagerly, a Jacobian of few rows is a loop
+    of vector-Jacobian products on this (persistent) tape: TensorFlow's
+    vectorised Jacobian traces a new function on every eager call, which
+    costs as much as a hundred backward passes.
+    """
+    if (use_pfor and self._persistent and tf.executing_eagerly() and
+        _rows(target, batch) <= LOOPED_JACOBIAN_ROWS):
+      return self._looped_jacobian(target, source, unconnected, batch)
     method = self._tape.batch_jacobian if batch else self._tape.jacobian
-    try:
-      return method(target, source, unconnected_gradients=unconnected)
-    except ValueError:
-      # pfor cannot vectorise every op: fall back to a while loop, as tfp does.
-      return method(target, source, unconnected_gradients=unconnected,
-                    experimental_use_pfor=False)
+    if use_pfor:
+      try:
+        return method(target, source, unconnected_gradients=unconnected,
+                      parallel_iterations=parallel_iterations)
+      except ValueError:
+        pass  # pfor cannot vectorise every op: a while loop, as tfp does.
+    return method(target, source, unconnected_gradients=unconnected,
+                  parallel_iterations=parallel_iterations,
+                  experimental_use_pfor=False)
+
+  def _looped_jacobian(self, target: tf.Tensor, source: Any,
+                       unconnected: tf.UnconnectedGradients,
+                       batch: bool) -> Any:
+    """The Jacobian, one vector-Jacobian product per row."""
+    row_shape = target.shape[1:] if batch else target.shape
+    rows = row_shape.num_elements()
+    basis = tf.unstack(tf.reshape(tf.eye(rows, dtype=target.dtype),
+                                  [rows, *row_shape]), num=rows)
+    if batch:
+      basis = [tf.broadcast_to(e, target.shape) for e in basis]
+    products = []
+    for cotangent in basis:
+      (product,) = self.gradient([target], [source], [cotangent],
+                                 unconnected)
+      if product is None:  # Every row is, when one is: no path to `source`.
+        return None
+      products.append(tf.convert_to_tensor(product))  # IndexedSlices.
+    source_shape = products[0].shape[1:] if batch else products[0].shape
+    jacobian = tf.stack(products, axis=1 if batch else 0)
+    return tf.reshape(jacobian, [*target.shape, *source_shape])
 
   def watched_variables(self) -> tuple[tf.Variable, ...]:
     return self._tape.watched_variables()

@@ -55,3 +55,16 @@ def _pack(structure: Any, leaves: Iterator[Any]) -> Any:
     return tf.nest.pack_sequence_as(structure,
                                     [next(leaves) for _ in range(count)])
   return next(leaves)
+
+
+def structure_key(structure: Any) -> Any:
+  """A hashable description of `structure` with its leaves left out."""
+  kind = type(structure)
+  if kind is list or kind is tuple:
+    return (kind, tuple(structure_key(item) for item in structure))
+  if kind is dict:
+    return (dict, tuple((key, structure_key(structure[key]))
+                        for key in sorted(structure)))
+  if tf.nest.is_nested(structure):
+    return (kind, repr(tf.nest.map_structure(lambda _: None, structure)))
+  return None

@@ -158,6 +158,8 @@ def value_and_batch_jacobian(
     *args: Any,
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
+    experimental_use_pfor: bool = True,
+    parallel_iterations: int | None = None,
     name: str | None = None,
     unconnected_gradients: str | tf.UnconnectedGradients = 'none',
     **kwargs: Any) -> tuple[Any, ...]:
@@ -167,7 +169,9 @@ def value_and_batch_jacobian(
   Jacobian of each argument is `(batch, n, m)`: `jac[b, i, j] = dy[b, i] /
   dx[b, j]`. The calling rules and the structure of the result are those of
   `value_and_gradient`. It is vectorised with `pfor`, falling back to a
-  while loop where `pfor` cannot vectorise an op, and always uses a tape.
+  while loop where `pfor` cannot vectorise an op, and always uses a tape;
+  eagerly, a Jacobian of at most 64 rows per example is a loop of backward
+  passes, which costs less than tracing the vectorised one.
 
   Example:
 
@@ -185,6 +189,13 @@ def value_and_batch_jacobian(
       Default value: `True`.
     has_aux: `f` returns `(y, aux)`; only `y` is differentiated.
       Default value: `False`.
+    experimental_use_pfor: vectorise the Jacobian with `pfor` (falling
+      back to a while loop where it cannot), as in
+      `tf.GradientTape.jacobian`; `False` always uses a while loop.
+      Default value: `True`.
+    parallel_iterations: how many iterations of the while loop may run in
+      parallel, as in `tf.GradientTape.jacobian`.
+      Default value: `None`.
     name: name scope of the ops created.
       Default value: `None` (i.e. `'value_and_batch_jacobian'`).
     unconnected_gradients: as in `value_and_gradient`.
@@ -201,7 +212,8 @@ def value_and_batch_jacobian(
       output_gradients=None, use_gradient_tape=True,
       auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
       unconnected_gradients=unconnected_gradients,
-      derivative='batch_jacobian')
+      derivative='batch_jacobian', use_pfor=experimental_use_pfor,
+      parallel_iterations=parallel_iterations)
 
 
 def batch_jacobian(
@@ -209,6 +221,8 @@ def batch_jacobian(
     *args: Any,
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
+    experimental_use_pfor: bool = True,
+    parallel_iterations: int | None = None,
     name: str | None = None,
     unconnected_gradients: str | tf.UnconnectedGradients = 'none',
     **kwargs: Any) -> Any:
@@ -226,7 +240,8 @@ def batch_jacobian(
   """
   return _without_value(value_and_batch_jacobian(
       f, *args, auto_unpack_single_arg=auto_unpack_single_arg,
-      has_aux=has_aux, name=name or 'batch_jacobian',
+      has_aux=has_aux, experimental_use_pfor=experimental_use_pfor,
+      parallel_iterations=parallel_iterations, name=name or 'batch_jacobian',
       unconnected_gradients=unconnected_gradients, **kwargs), has_aux)
 
 
@@ -235,6 +250,8 @@ def value_and_jacobian(
     *args: Any,
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
+    experimental_use_pfor: bool = True,
+    parallel_iterations: int | None = None,
     name: str | None = None,
     unconnected_gradients: str | tf.UnconnectedGradients = 'none',
     **kwargs: Any) -> tuple[Any, ...]:
@@ -268,11 +285,14 @@ def value_and_jacobian(
       name=name or 'value_and_jacobian', expand_modules=False,
       output_gradients=None, use_gradient_tape=True,
       auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
-      unconnected_gradients=unconnected_gradients, derivative='jacobian')
+      unconnected_gradients=unconnected_gradients, derivative='jacobian',
+      use_pfor=experimental_use_pfor, parallel_iterations=parallel_iterations)
 
 
 def jacobian(f: Callable[..., Any], *args: Any,
              auto_unpack_single_arg: bool = True, has_aux: bool = False,
+             experimental_use_pfor: bool = True,
+             parallel_iterations: int | None = None,
              name: str | None = None,
              unconnected_gradients: str | tf.UnconnectedGradients = 'none',
              **kwargs: Any) -> Any:
@@ -283,7 +303,8 @@ def jacobian(f: Callable[..., Any], *args: Any,
   """
   return _without_value(value_and_jacobian(
       f, *args, auto_unpack_single_arg=auto_unpack_single_arg,
-      has_aux=has_aux, name=name or 'jacobian',
+      has_aux=has_aux, experimental_use_pfor=experimental_use_pfor,
+      parallel_iterations=parallel_iterations, name=name or 'jacobian',
       unconnected_gradients=unconnected_gradients, **kwargs), has_aux)
 
 
@@ -293,6 +314,8 @@ def value_and_hessian(
     use_gradient_tape: bool = False,
     auto_unpack_single_arg: bool = True,
     has_aux: bool = False,
+    experimental_use_pfor: bool = True,
+    parallel_iterations: int | None = None,
     name: str | None = None,
     unconnected_gradients: str | tf.UnconnectedGradients = 'none',
     **kwargs: Any) -> tuple[Any, ...]:
@@ -303,8 +326,8 @@ def value_and_hessian(
   that one block; for several, it mirrors the arguments twice (a list of
   lists for positional arguments), as JAX's `hessian` does. The gradient is
   taken with the engine `value_and_gradient` would use, and differentiated
-  again on a tape. For a Hessian-vector product, `hvp` never forms the
-  Hessian.
+  again on a tape (as `value_and_jacobian` does). For a Hessian-vector
+  product, `hvp` never forms the Hessian.
 
   Example:
 
@@ -328,6 +351,13 @@ def value_and_hessian(
       Default value: `True`.
     has_aux: `f` returns `(y, aux)`; only `y` is differentiated.
       Default value: `False`.
+    experimental_use_pfor: vectorise the Jacobian with `pfor` (falling
+      back to a while loop where it cannot), as in
+      `tf.GradientTape.jacobian`; `False` always uses a while loop.
+      Default value: `True`.
+    parallel_iterations: how many iterations of the while loop may run in
+      parallel, as in `tf.GradientTape.jacobian`.
+      Default value: `None`.
     name: name scope of the ops created.
       Default value: `None` (i.e. `'value_and_hessian'`).
     unconnected_gradients: as in `value_and_gradient`.
@@ -342,12 +372,15 @@ def value_and_hessian(
       name=name or 'value_and_hessian', expand_modules=False,
       output_gradients=None, use_gradient_tape=use_gradient_tape,
       auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
-      unconnected_gradients=unconnected_gradients, derivative='hessian')
+      unconnected_gradients=unconnected_gradients, derivative='hessian',
+      use_pfor=experimental_use_pfor, parallel_iterations=parallel_iterations)
 
 
 def hessian(f: Callable[..., Any], *args: Any,
             use_gradient_tape: bool = False,
             auto_unpack_single_arg: bool = True, has_aux: bool = False,
+            experimental_use_pfor: bool = True,
+            parallel_iterations: int | None = None,
             name: str | None = None,
             unconnected_gradients: str | tf.UnconnectedGradients = 'none',
             **kwargs: Any) -> Any:
@@ -359,8 +392,9 @@ def hessian(f: Callable[..., Any], *args: Any,
   return _without_value(value_and_hessian(
       f, *args, use_gradient_tape=use_gradient_tape,
       auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
-      name=name or 'hessian', unconnected_gradients=unconnected_gradients,
-      **kwargs), has_aux)
+      experimental_use_pfor=experimental_use_pfor,
+      parallel_iterations=parallel_iterations, name=name or 'hessian',
+      unconnected_gradients=unconnected_gradients, **kwargs), has_aux)
 
 
 def value_and_jvp(
@@ -414,8 +448,9 @@ def value_and_jvp(
   """
   return _value_and_forward(
       f, primals, tangents, api='value_and_jvp',
-      name=name or 'value_and_jvp', auto_unpack_single_arg=auto_unpack_single_arg,
-      has_aux=has_aux, unconnected_gradients=unconnected_gradients,
+      name=name or 'value_and_jvp',
+      auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
+      unconnected_gradients=unconnected_gradients,
       use_gradient_tape=False, hvp=False)
 
 
@@ -478,8 +513,9 @@ def value_and_hvp(
   """
   return _value_and_forward(
       f, primals, tangents, api='value_and_hvp',
-      name=name or 'value_and_hvp', auto_unpack_single_arg=auto_unpack_single_arg,
-      has_aux=has_aux, unconnected_gradients=unconnected_gradients,
+      name=name or 'value_and_hvp',
+      auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
+      unconnected_gradients=unconnected_gradients,
       use_gradient_tape=use_gradient_tape, hvp=True)
 
 
@@ -578,7 +614,8 @@ class _Call:
 def _value_and_derivative(f, args, kwargs, *, api, name, expand_modules,
                           output_gradients, use_gradient_tape,
                           auto_unpack_single_arg, has_aux,
-                          unconnected_gradients, derivative):
+                          unconnected_gradients, derivative, use_pfor=True,
+                          parallel_iterations=None):
   """The shared driver: tfp.math's calling conventions over the core."""
   call = _Call(f, args, kwargs, api=api,
                auto_unpack_single_arg=auto_unpack_single_arg,
@@ -588,7 +625,8 @@ def _value_and_derivative(f, args, kwargs, *, api, name, expand_modules,
       f, call.prepare, api=api, name=name,
       use_gradient_tape=use_gradient_tape, has_aux=has_aux,
       cotangent=output_gradients, unconnected=unconnected,
-      derivative=derivative))
+      derivative=derivative, use_pfor=use_pfor,
+      parallel_iterations=parallel_iterations))
   if derivative == 'hessian':
     flat = [call.derivatives(row) for row in flat]
     flat = [row[0] if len(row) == 1 else row for row in flat]
