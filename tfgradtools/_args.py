@@ -6,7 +6,6 @@ marked with a comment naming it.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import sys
 import weakref
@@ -212,88 +211,6 @@ def take_sources(args: list[Any], kwargs: dict[str, Any],
       kwargs[key] = value
     selected.append(value)
   return selected, sources
-
-
-def _children(obj: Any) -> list[Any]:
-  """The objects a search for Keras variables looks at next from `obj`."""
-  if isinstance(obj, (list, tuple, set, frozenset)):
-    return list(obj)
-  if isinstance(obj, dict):
-    return list(obj.values())
-  if isinstance(obj, functools.partial):
-    return [obj.func, *obj.args, *obj.keywords.values()]
-  if inspect.ismethod(obj):
-    return [obj.__self__, obj.__func__]
-  if inspect.isfunction(obj):
-    cells = [c.cell_contents for c in obj.__closure__ or ()
-             if _cell_is_set(c)]
-    names = obj.__code__.co_names
-    return cells + [obj.__globals__[n] for n in names if n in obj.__globals__
-                    and not inspect.ismodule(obj.__globals__[n])]
-  if isinstance(obj, _variable_owner_types()):
-    return list(obj.variables)
-  attributes = getattr(obj, '__dict__', None)  # e.g. a trainer's self.model.
-  children = list(attributes.values()) if isinstance(attributes, dict) else []
-  call = inspect.getattr_static(type(obj), '__call__', None)
-  return children + ([call] if inspect.isfunction(call) else [])
-
-
-def _variable_owner_types() -> tuple[Any, ...]:
-  """tf.Module and, once Keras is imported, Keras 3 layers (and models)."""
-  keras = sys.modules.get('keras')
-  layer = getattr(keras, 'Layer', None) if keras is not None else None
-  return (tf.Module, layer) if layer is not None else (tf.Module,)
-
-
-def _cell_is_set(cell: Any) -> bool:
-  try:
-    _ = cell.cell_contents
-  except ValueError:  # An empty cell.
-    return False
-  return True
-
-
-# How many objects a search for Keras variables visits at most, so that a
-# large container among a function's globals cannot make a call slow.
-_SEARCH_BUDGET = 100_000
-
-
-def _keras_variables_reachable(roots: Sequence[Any]) -> dict[int, Any]:
-  """Keras 3 variables reachable from `roots`, by their inner tf.Variable."""
-  keras_variable = _keras_variable_type()
-  if keras_variable is None:
-    return {}
-  found: dict[int, Any] = {}
-  seen: set[int] = set()
-  pending = list(roots)
-  while pending and len(seen) < _SEARCH_BUDGET:
-    obj = pending.pop()
-    if id(obj) in seen or inspect.ismodule(obj) or isinstance(
-        obj, (str, bytes, int, float, type, tf.Tensor, tf.Variable)):
-      continue
-    seen.add(id(obj))
-    if isinstance(obj, keras_variable):
-      found[id(obj.value)] = obj
-    else:
-      pending.extend(_children(obj))
-  return found
-
-
-def user_variables(variables: Sequence[tf.Variable], f: Callable[..., Any],
-                   args: Sequence[Any], kwargs: dict[str, Any]) -> list[Any]:
-  """Each of `variables`, or the Keras 3 variable that wraps it.
-
-  Optimizers take back the objects their user created, so implicit gradients
-  are paired with the Keras variable, not the `tf.Variable` inside it. A
-  Keras variable keeps no link from its `tf.Variable` back to itself, so the
-  Keras variables are looked for where `f` can reach them: its arguments, its
-  closure and the globals it names, bound objects and their attributes, and
-  the layers, models and modules among those (with their variables),
-  recursively. A variable
-  found nowhere is returned as the `tf.Variable` the tape saw.
-  """
-  owners = _keras_variables_reachable([f, list(args), dict(kwargs)])
-  return [owners.get(id(v), v) for v in variables]
 
 
 def signature_of(f: Callable[..., Any]) -> inspect.Signature | None:

@@ -20,6 +20,7 @@ from tfgradtools import _engines
 from tfgradtools import _errors
 from tfgradtools import _nest
 from tfgradtools import _traced
+from tfgradtools import _variable_owners
 
 Prepare = Callable[[], tuple[Sequence[Any], dict[str, Any],
                              Sequence[Any] | None]]
@@ -235,7 +236,7 @@ def differentiate(f: Callable[..., Any], prepare: Prepare, *, api: str,
                   arg_name: str = 'output_gradients',
                   use_pfor: bool = True,
                   parallel_iterations: int | None = None
-                  ) -> tuple[Recorded, list[Any]]:
+                  ) -> tuple[Recorded | Value, list[Any]]:
   """`record`, then one derivative of `f`'s value, in one name scope.
 
   Eagerly, a pure `f` is differentiated by a cached graph function instead
@@ -253,7 +254,8 @@ def differentiate(f: Callable[..., Any], prepare: Prepare, *, api: str,
       `tf.GradientTape.jacobian`.
 
   Returns:
-    The `Recorded` call and a list with one derivative per source.
+    The `Recorded` call (a `Value` where a cached graph computed it) and a
+    list with one derivative per source.
   """
   with tf.name_scope(name) as scope:
     if tf.executing_eagerly():
@@ -408,6 +410,8 @@ def forward(f: Callable[..., Any], prepare: Prepare, tangents: Any, *,
   """
   with tf.name_scope(name) as scope:
     args, kwargs, sources = prepare()
+    if sources is None:
+      raise ValueError(f'{api}: forward mode needs explicit sources.')
     watched = _watch_list(sources, api, dense_only=True)
     if len(tangents) != len(sources):
       raise _errors.mismatched_tangents(api, sources, tangents)
@@ -510,5 +514,5 @@ def _record_discovering(f, args, kwargs, api, scope, has_aux, persistent):
   if error is not None:
     raise error
   y, aux, targets = split
-  sources = _args.user_variables(watched, f, args, kwargs)
+  sources = _variable_owners.user_variables(watched, f, args, kwargs)
   return Recorded(y, aux, targets, sources, watched, recording, scope, api)

@@ -190,7 +190,7 @@ _keys_lock = threading.Lock()
 _local = threading.local()
 
 
-def _worth_tracing(f: types.FunctionType) -> bool:
+def _worth_tracing(f: Any) -> bool:
   """Counts a new key for `f`'s code; whether it still gets traces."""
   with _keys_lock:
     count = _keys_per_code.get(f.__code__, 0) + 1
