@@ -188,7 +188,7 @@ def test_a_variable_found_nowhere_warns_once_per_function():
   def loss(x):
     return tf.reduce_sum(namespace.model(x) ** 2)
 
-  with pytest.warns(_variable_owners.VariableNotFoundWarning,
+  with pytest.warns(tfe.VariableNotFoundWarning,
                     match=r"implicit_gradients: loss read the variable\(s\) "
                     r"'.*kernel.*'.*pass it as an argument") as record:
     pairs = tfe.implicit_gradients(loss)(X)
@@ -254,7 +254,7 @@ def test_containers_are_looked_into_up_to_a_bound():
     return tf.reduce_sum(model(x)) * lookup.w + 0. * len(holder['data'])
 
   before = _variable_owners._objects_searched  # pylint: disable=protected-access
-  with pytest.warns(_variable_owners.VariableNotFoundWarning):
+  with pytest.warns(tfe.VariableNotFoundWarning):
     tfe.implicit_gradients(loss)(X)
   searched = _variable_owners._objects_searched - before  # pylint: disable=protected-access
   assert searched <= 3 * _variable_owners.MAX_ITEMS + 200, searched

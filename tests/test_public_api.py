@@ -20,9 +20,11 @@ EAGER = ['gradients_function', 'implicit_gradients',
 
 def test_module_names():
   assert sorted(tfgradtools.math.__all__) == MATH
-  assert sorted(tfgradtools.eager.__all__) == EAGER
-  assert sorted(tfgradtools.__all__) == sorted(MATH + EAGER +
-                                               ['eager', 'math'])
+  assert sorted(tfgradtools.eager.__all__) == sorted(
+      EAGER + ['VariableNotFoundWarning'])
+  assert sorted(tfgradtools.__all__) == sorted(
+      MATH + EAGER + ['VariableNotFoundWarning', 'eager', 'math'])
+  assert issubclass(tfgradtools.VariableNotFoundWarning, UserWarning)
 
 
 def test_top_level_reexports_are_the_same_objects():

@@ -8,6 +8,8 @@ every execution regime: eager, `tf.function` (also with XLA), TF1 graphs and
 
 from tfgradtools import eager as eager
 from tfgradtools import math as math
+from tfgradtools.eager import (
+    VariableNotFoundWarning as VariableNotFoundWarning)
 from tfgradtools.eager import gradients_function as gradients_function
 from tfgradtools.eager import implicit_gradients as implicit_gradients
 from tfgradtools.eager import (
@@ -33,6 +35,7 @@ from tfgradtools.math import value_and_jvp as value_and_jvp
 __version__ = '0.1.0'
 
 __all__ = [
+    'VariableNotFoundWarning',
     'batch_jacobian',
     'eager',
     'gradients_function',

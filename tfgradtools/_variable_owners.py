@@ -40,7 +40,16 @@ MAX_OBJECTS = 100_000  # Objects looked at by one search.
 
 
 class VariableNotFoundWarning(UserWarning):
-  """A watched variable's owner could not be found from `f`."""
+  """`implicit_*` could not find the Keras variable behind a `tf.Variable`.
+
+  The pair then holds the `tf.Variable`; the message says which and how to
+  make its owner reachable from `f`. To silence it:
+
+  >>> import warnings
+  >>> import tfgradtools.eager as tfe
+  >>> with warnings.catch_warnings():
+  ...   warnings.simplefilter('ignore', tfe.VariableNotFoundWarning)
+  """
 
 
 class _Owners:

@@ -24,8 +24,11 @@ from tfgradtools import _core
 from tfgradtools import _errors
 from tfgradtools import _nest
 from tfgradtools import _wrap
+from tfgradtools._variable_owners import (
+    VariableNotFoundWarning as VariableNotFoundWarning)
 
 __all__ = [
+    'VariableNotFoundWarning',
     'gradients_function',
     'implicit_gradients',
     'implicit_value_and_gradients',
