@@ -18,12 +18,15 @@ EAGER = ['gradients_function', 'implicit_gradients',
          'value_and_gradients_function']
 
 
+FLAT = ['FlatObjective', 'flat_objective']
+
+
 def test_module_names():
-  assert sorted(tfgradtools.math.__all__) == MATH
+  assert sorted(tfgradtools.math.__all__) == sorted(MATH + FLAT)
   assert sorted(tfgradtools.eager.__all__) == sorted(
       EAGER + ['VariableNotFoundWarning'])
   assert sorted(tfgradtools.__all__) == sorted(
-      MATH + EAGER + ['VariableNotFoundWarning', 'eager', 'math'])
+      MATH + EAGER + FLAT + ['VariableNotFoundWarning', 'eager', 'math'])
   assert issubclass(tfgradtools.VariableNotFoundWarning, UserWarning)
 
 

@@ -17,7 +17,9 @@ from tfgradtools.eager import (
 from tfgradtools.eager import make_vjp as make_vjp
 from tfgradtools.eager import (
     value_and_gradients_function as value_and_gradients_function)
+from tfgradtools.math import FlatObjective as FlatObjective
 from tfgradtools.math import batch_jacobian as batch_jacobian
+from tfgradtools.math import flat_objective as flat_objective
 from tfgradtools.math import hessian as hessian
 from tfgradtools.math import hvp as hvp
 from tfgradtools.math import jacobian as jacobian
@@ -35,9 +37,11 @@ from tfgradtools.math import value_and_jvp as value_and_jvp
 __version__ = '0.1.0'
 
 __all__ = [
+    'FlatObjective',
     'VariableNotFoundWarning',
     'batch_jacobian',
     'eager',
+    'flat_objective',
     'gradients_function',
     'hessian',
     'hvp',

@@ -16,9 +16,12 @@ from tfgradtools import _args
 from tfgradtools import _core
 from tfgradtools import _errors
 from tfgradtools import _nest
+from tfgradtools._flat import FlatObjective as FlatObjective
 
 __all__ = [
+    'FlatObjective',
     'batch_jacobian',
+    'flat_objective',
     'hessian',
     'hvp',
     'jacobian',
@@ -534,6 +537,69 @@ def hvp(f: Callable[..., Any], primals: Any, tangents: Any, *,
       auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
       name=name or 'hvp', unconnected_gradients=unconnected_gradients),
                         has_aux)
+
+
+def flat_objective(f: Callable[..., Any], params: Any, *,
+                   use_gradient_tape: bool = False,
+                   name: str | None = None) -> FlatObjective:
+  """`f` over its parameters flattened into one vector, for optimizers.
+
+  `scipy.optimize.minimize` and `tfp.optimizer.lbfgs_minimize` want one
+  flat vector; `params` may be a list, tuple, dict or nested structure of
+  Tensors or variables (Keras 3 variables too), or a Keras model or
+  `tf.Module` (its `trainable_variables`). How `f` is called:
+
+  * Tensors: `f(params)`, with the structure rebuilt from the flat vector.
+  * Variables, a model or a module: the flat vector is assigned to the
+    variables, then `f` is called as declared: `f()` if it takes no
+    arguments, else `f(params)` with `params` as passed (the model, say).
+
+  The flat vector has the widest float dtype among the parameters
+  (`float64` if any part is, else `float32`); each part is cast back to its
+  own dtype. A call costs `value_and_gradient` plus one split and one
+  concat (and, for variables, the assignments).
+
+  Example:
+
+  >>> import numpy as np
+  >>> import scipy.optimize
+  >>> import tensorflow as tf
+  >>> import tfgradtools.math as tfm
+  >>> w = [tf.Variable([[1., 2.]]), tf.Variable([0.])]
+  >>> objective = tfm.flat_objective(
+  ...     lambda: tf.reduce_sum((w[0] - 3.) ** 2) + (w[1][0] + 1.) ** 2, w)
+  >>> result = scipy.optimize.minimize(
+  ...     objective.numpy_value_and_gradient, objective.numpy_initial_position,
+  ...     jac=True, method='L-BFGS-B')
+  >>> objective.assign(result.x)
+  >>> np.round(w[0].numpy(), 3).tolist(), np.round(w[1].numpy(), 3).tolist()
+  ([[3.0, 3.0]], [-1.0])
+
+  Args:
+    f: Python callable returning a scalar Tensor.
+    params: what to optimize: a structure of Tensors or variables, or a
+      Keras model or `tf.Module`.
+    use_gradient_tape: as in `value_and_gradient`.
+      Default value: `False`.
+    name: name scope of the ops created.
+      Default value: `None` (i.e. `'flat_objective'`).
+
+  Returns:
+    A `FlatObjective`: `initial_position`, `flatten`, `unflatten`,
+    `value_and_gradient(x)` and `hvp(x, v)` over the flat vector (for
+    `tfp.optimizer`, eagerly or in `tf.function`), their NumPy `float64`
+    forms `numpy_value_and_gradient` and `numpy_hvp` (for
+    `scipy.optimize.minimize(..., jac=True, hessp=...)`), and
+    `assign(x)` to write a solution back into the variables. Gradients of
+    parameters `f` does not use are zeros.
+
+  Raises:
+    TypeError: `f` is not callable, `params` mixes variables and Tensors,
+      holds non-float parts, or holds Tensors and `f` takes no argument.
+    ValueError: `params` is empty or has parts of unknown shape.
+  """
+  return FlatObjective(f, params, use_gradient_tape=use_gradient_tape,
+                       name=name)
 
 
 def _without_value(result, has_aux):
