@@ -15,7 +15,7 @@ NOTEBOOKS = sorted((pathlib.Path(__file__).parent.parent / 'notebooks')
 def test_there_are_notebooks():
   assert [p.name for p in NOTEBOOKS] == [
       '01_quickstart.ipynb', '02_migrating.ipynb', '03_graph_mode.ipynb',
-      '04_pictures.ipynb', '05_second_order.ipynb']
+      '04_pictures.ipynb', '05_second_order.ipynb', '06_optimizers.ipynb']
 
 
 @pytest.mark.parametrize('path', NOTEBOOKS, ids=lambda p: p.stem)
@@ -36,5 +36,6 @@ def test_runs_in_a_fresh_kernel(path):
   outputs = [o for c in notebook.cells if c.cell_type == 'code'
              for o in c.outputs]
   assert not [o for o in outputs if o.output_type == 'error']
-  pictures = {'04_pictures': 2, '05_second_order': 1}.get(path.stem, 0)
+  pictures = {'04_pictures': 2, '05_second_order': 1,
+              '06_optimizers': 1}.get(path.stem, 0)
   assert sum('image/png' in o.get('data', {}) for o in outputs) == pictures
