@@ -255,3 +255,15 @@ def test_second_order_of_a_non_scalar_function(api):
                      r'Hessian.*reduce it first'):
     api(tf.sin, *args)
   assert no_tape_recording()
+
+
+def test_implicit_of_a_function_returning_none_and_reading_nothing():
+  """Both facts are in the message: the variables (reported first, SPEC)
+  and TensorFlow's None sentence, which code matches."""
+  for transform in (tfe.implicit_gradients, tfe.implicit_value_and_gradients):
+    with pytest.raises(ValueError) as info:
+      transform(_forgets_to_return)(1.)
+    assert 'no trainable variables were accessed' in str(info.value)
+    assert ('Cannot differentiate a function that returns None; did you '
+            'forget to return a value from _forgets_to_return?') in str(
+                info.value)

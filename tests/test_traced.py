@@ -3,13 +3,16 @@ trace; a change of code or captured state never meets a stale one."""
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import helpers
+import tfgradtools.eager as tfe
 import tfgradtools.math as tfm
 from tfgradtools import _traced
 
@@ -82,15 +85,52 @@ def test_closure_values_are_part_of_the_key():
 
 
 def test_closure_cells_are_read_at_every_call():
-  scale = tf.constant(1.)
+  scale = 1.
 
   def f(x):
     return tf.reduce_sum(scale * x * x)
 
   first = tfm.hessian(f, X)
-  scale = tf.constant(5.)  # pylint: disable=unused-variable
+  scale = 5.  # pylint: disable=unused-variable
   helpers.assert_all_close(first, 2 * np.eye(3))
   helpers.assert_all_close(tfm.hessian(f, X), 10 * np.eye(3))
+  assert traces() == 2
+
+
+def test_captured_tensors_and_variables_are_not_traced():
+  """A trace would keep them alive, and read a captured Tensor as a
+  constant even where it is also the argument."""
+  tensor, variable = tf.constant(2.), tf.Variable(2.)
+  assert _traced.fingerprint(lambda x: x * tensor) is None
+  assert _traced.fingerprint(lambda x: x * variable) is None
+
+
+@pytest.mark.parametrize('api, expected', [
+    (lambda f, x: tfm.value_and_gradient(f, x)[1], lambda x: 3 * x * x),
+    (lambda f, x: tfe.gradients_function(f)(x)[0], lambda x: 3 * x * x),
+    (tfm.jacobian, lambda x: 3 * x * x),
+    (lambda f, x: tfm.jvp(f, x, tf.ones([])), lambda x: 3 * x * x),
+    (tfm.hessian, lambda x: 6 * x),
+    (lambda f, x: tfm.hvp(f, x, tf.ones([])), lambda x: 6 * x),
+])
+def test_argument_also_read_from_the_closure(api, expected):
+  """`x` is the argument and, through the closure, a factor: the gradient
+  flows through both, as on a tape."""
+  x = tf.constant(2.)
+  f = lambda a: a * a * x  # pylint: disable=unnecessary-lambda-assignment
+  for _ in range(2):
+    helpers.assert_all_close(api(f, x), expected(2.))
+
+
+def test_the_cache_keeps_no_tensor_of_the_user_alive():
+  def run():
+    big = tf.ones([1000, 1000])
+    tfm.value_and_gradient(lambda x: tf.reduce_sum(x * big), tf.constant(1.))
+    tfm.hessian(lambda x: tf.reduce_sum(x * x), tf.ones([3]) * 2.)
+    return weakref.ref(big)
+  reference = run()
+  gc.collect()
+  assert reference() is None
 
 
 def test_rebinding_globals_is_seen(monkeypatch):
@@ -144,13 +184,12 @@ def test_globals_of_called_functions_are_part_of_the_key(monkeypatch):
                            np.diag(6 * X.numpy()))
 
 
-def test_variables_are_read_when_the_function_runs():
+def test_variables_are_read_at_every_call():
   w = tf.Variable([1., 1., 1.])
   f = lambda x: tf.reduce_sum(w * x * x)  # pylint: disable=unnecessary-lambda-assignment
   helpers.assert_all_close(tfm.hessian(f, X), 2 * np.eye(3))
   w.assign([1., 2., 3.])
   helpers.assert_all_close(tfm.hessian(f, X), np.diag([2., 4., 6.]))
-  assert traces() == 1
 
 
 class Model:

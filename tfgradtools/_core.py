@@ -496,21 +496,22 @@ def _record(f, prepare, api, scope, use_gradient_tape, has_aux, persistent,
 def _record_discovering(f, args, kwargs, api, scope, has_aux, persistent):
   """Runs `f` on a tape that finds the trainable variables it reads.
 
-  As in TensorFlow, reading no variable is the error reported first, before
-  anything about `f`'s value.
+  Reading no variable is the error reported first, before anything about
+  `f`'s value; where `f` also returned `None`, the message also says so in
+  TensorFlow's words (TensorFlow reports that first).
   """
   def run():
     out = f(*args, **kwargs)
     try:
-      return _split(f, out, has_aux, api), None
+      return _split(f, out, has_aux, api), None, out is None
     except (TypeError, ValueError) as error:
-      return None, error
+      return None, error, out is None
 
-  (split, error), recording = _engines.record_with_tape(
+  (split, error, returned_none), recording = _engines.record_with_tape(
       run, [], persistent=persistent, watch_accessed_variables=True)
   watched = list(recording.watched_variables())
   if not watched:
-    raise _errors.no_variables_read(f, api)
+    raise _errors.no_variables_read(f, api, returned_none)
   if error is not None:
     raise error
   y, aux, targets = split

@@ -115,12 +115,17 @@ def no_arguments(api: str) -> ValueError:
       f'to, e.g. `{api}(f, x)` or `{api}(f, [x, y])`.')
 
 
-def no_variables_read(f: Callable[..., Any], api: str) -> ValueError:
+def no_variables_read(f: Callable[..., Any], api: str,
+                      returned_none: bool = False) -> ValueError:
+  also = (' It also returned None: Cannot differentiate a function that '
+          'returns None; did you forget to return a value from '
+          f'{function_name(f)}?' if returned_none else '')
   return ValueError(
       f'{api}: no trainable variables were accessed while {callable_name(f)} '
       'was being computed. Read a trainable `tf.Variable` or Keras variable '
       'inside it (build Keras layers before the call), or use '
-      '`gradients_function` to differentiate with respect to arguments.')
+      '`gradients_function` to differentiate with respect to arguments.'
+      + also)
 
 
 def not_a_source(api: str, source: Any) -> TypeError:

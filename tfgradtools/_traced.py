@@ -12,15 +12,17 @@ Purity is decided from what `f` reaches, and that is the cache key, so a
 change of code or captured state can never meet a stale trace: `f`'s code
 object, its defaults and closure, and the globals its code names (for the
 functions among them, recursively) must all be numbers, strings, bytes,
-`None`, tuples of such, small NumPy arrays (keyed by value), Tensors and
-variables (keyed by identity; a variable is read when the function runs),
-TensorFlow, NumPy and `math` modules, or pure builtins such as `len`. A
-function that stores globals, names `random` (Python's randomness would be
-frozen at trace time) or reaches anything else — a list, a Keras model, an
-object's attributes, `print` — is differentiated eagerly, as is one whose
-tracing fails, one whose result holds Python values (a trace would turn
-them into Tensors), and one whose code keeps bringing new state (a closure
-over each step's batch), after a few traces.
+`None`, tuples of such, small NumPy arrays (keyed by value), TensorFlow,
+NumPy and `math` modules, or pure builtins such as `len`. The cache holds
+nothing of the user's but code and such values. A function that stores
+globals, names `random` (Python's randomness would be frozen at trace time)
+or reaches anything else — a Tensor or variable (a trace would keep it
+alive, and read a captured Tensor as a constant even where it is also an
+argument), a list, a Keras model, an object's attributes, `print` — is
+differentiated eagerly, as is one whose tracing fails, one whose result
+holds Python values (a trace would turn them into Tensors), and one whose
+code keeps bringing new state (a closure over each step's numbers), after
+a few traces.
 """
 
 from __future__ import annotations
@@ -58,22 +60,17 @@ class _Impure(Exception):
 class _Fingerprint:
   """A hashable description of everything a function's result depends on.
 
-  Tensors and variables enter by identity; `keep` holds them so that no
-  other object can take their `id` while the cache entry lives.
+  It holds no object of the user's but code and values: Tensors and
+  variables are impure here, as a trace would keep them alive and read a
+  captured Tensor as a constant, even where it is also an argument.
   """
 
   def __init__(self):
-    self.keep: list[Any] = []
     self._functions: set[int] = set()
 
   def of(self, obj: Any, depth: int = 0) -> Hashable:
     if isinstance(obj, VALUE_TYPES):
       return (type(obj), obj)
-    if isinstance(obj, (tf.Tensor, tf.Variable)):
-      if isinstance(obj, tf.Tensor) and tf.is_symbolic_tensor(obj):
-        raise _Impure(obj)
-      self.keep.append(obj)
-      return ('tensor', id(obj))
     if isinstance(obj, tuple):
       return tuple(self.of(item, depth) for item in obj)
     if isinstance(obj, np.ndarray) and obj.size <= _MAX_ARRAY_SIZE:
@@ -139,16 +136,14 @@ def _read_names(code: types.CodeType) -> frozenset[str] | None:
   return None if 'random' in names else frozenset(names)
 
 
-def fingerprint(f: Any) -> tuple[Hashable, list[Any]] | None:
-  """`f`'s cache key and the objects to keep alive with it, or `None`."""
+def fingerprint(f: Any) -> Hashable | None:
+  """`f`'s cache key, or `None` if `f` is not pure."""
   if not isinstance(f, types.FunctionType):
     return None
-  described = _Fingerprint()
   try:
-    key = described.of(f)
+    return _Fingerprint().of(f)
   except (_Impure, ValueError):  # ValueError: an empty closure cell.
     return None
-  return key, described.keep
 
 
 class _Cache:
@@ -221,14 +216,14 @@ def call(f: Callable[..., Any], options: Hashable, inputs: list[Any],
   described = fingerprint(f)
   if described is None:
     return False, None
-  key = (described[0], options)
+  key = (described, options)
   entry = _CACHE.get(key)
   if entry is _UNTRACEABLE:
     return False, None
   if entry is None:
     if not _worth_tracing(f):
       return False, None
-    entry = _Entry(compute, described[1])
+    entry = _Entry(compute)
     _CACHE.put(key, entry)
   try:
     return True, entry(inputs)
@@ -248,9 +243,8 @@ class _Entry:
 
   _MAX_SIGNATURES = 16
 
-  def __init__(self, compute: Callable[[list[Any]], Any], keep: list[Any]):
+  def __init__(self, compute: Callable[[list[Any]], Any]):
     self.function = tf.function(_marking_tracing(compute), autograph=False)
-    self._keep = keep  # See `_Fingerprint.keep`.
     self._concrete: dict[Hashable, Any] = {}
 
   def __call__(self, inputs: list[Any]) -> Any:
