@@ -540,7 +540,7 @@ def test_readme_lists_every_name():
   text = README.read_text()
   section = text[text.index('## Migrating old code'):text.index('## Errors')]
   for name in _names.EAGER_RULES:
-    assert f'`tf.contrib.eager.{name}' in section, name
+    assert f'`tfe.{name}' in section, name
   for name in _names.MATH_RULES:
     assert f'`tfp.math.{name}' in section, name
 

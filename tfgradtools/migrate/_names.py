@@ -62,8 +62,8 @@ _CLUSTER = Report(
     'no TF2 equivalent; connect with tf.config.experimental_connect_to_cluster'
     '(cluster_resolver)')
 _DEVICE_POLICY = Report(
-    "no TF2 constant; call tf.config.experimental.set_device_policy("
-    "'explicit' | 'warn' | 'silent')")
+    "no TF2 constant; call tf.config.experimental.set_device_policy() with "
+    "'explicit', 'warn' or 'silent'")
 _EXECUTION_MODE = Report(
     'no TF2 equivalent; call tf.config.experimental.set_synchronous_execution'
     '(enable), or run a block in `with tf.experimental.async_scope():`')
