@@ -444,6 +444,12 @@ def test_unrelated_code_stays_byte_for_byte(tmp_path, newline):
      'import tensorflow\nimport tfgradtools.eager as tfe\ntf = 1\n'
      'm = tensorflow.keras.metrics.SparseCategoricalAccuracy()\n'
      'g = tfe.implicit_gradients(f)\n'),
+    # An old spelling of the module; a plain `import tensorflow` is enough.
+    ('import tensorflow\nimport tensorflow.contrib.eager\n'
+     'from tensorflow.contrib.eager.python import tfe\n'
+     'g = tfe.gradients_function(tensorflow.sin)\n',
+     'import tensorflow\nfrom tfgradtools import eager as tfe\n'
+     'g = tfe.gradients_function(tensorflow.sin)\n'),
     # A call form that does not fit is reported instead.
     ('import tensorflow.contrib.eager as tfe\nit = tfe.Iterator(ds)\n'
      'make = tfe.Iterator\n',
@@ -452,6 +458,33 @@ def test_unrelated_code_stays_byte_for_byte(tmp_path, newline):
 ])
 def test_imports_follow_what_the_code_still_needs(tmp_path, old, new):
   assert migrate_text(tmp_path, old)[0] == new
+
+
+def test_tfp_imports_of_gradient_functions_move_and_others_stay(tmp_path):
+  code = ('from tensorflow_probability.python import math as tfm\n'
+          'from tensorflow_probability.math import (value_and_gradient,\n'
+          '                                         softplus_inverse)\n'
+          'j = tfm.batch_jacobian(f, x)\n'
+          'v = value_and_gradient(f, softplus_inverse(x))\n')
+  assert migrate_text(tmp_path, code, '--tfp')[:2] == (
+      'from tfgradtools import math as tfm\n'
+      'from tensorflow_probability.math import (softplus_inverse)\n'
+      'from tfgradtools.math import value_and_gradient\n'
+      'j = tfm.batch_jacobian(f, x)\n'
+      'v = value_and_gradient(f, softplus_inverse(x))\n', 0)
+
+
+def test_star_imports_and_the_module_as_a_value_are_reported(tmp_path):
+  code = ('from tensorflow.contrib.eager import *\n'
+          'import tensorflow.contrib.eager as tfe\n'
+          'modules = [tfe]\n')
+  new_code, status, err = migrate_text(tmp_path, code)
+  assert (new_code, status) == (code, 1)
+  path = tmp_path / 'program.py'
+  assert err.splitlines()[:2] == [
+      f'{path}:1:1: from tf.contrib.eager import *: '
+      + _names.STAR_IMPORT.advice,
+      f'{path}:3:12: tf.contrib.eager: ' + _names.AS_VALUE.advice]
 
 
 def test_tfm_taken_gradient_calls_use_the_package(tmp_path):

@@ -167,6 +167,9 @@ class Program:
                (u.kind is Kind.ALIAS and self.fate(u.alias) is Fate.KEEP)
                for u in uses)
     module = old_module(binding.path, self.tfp)
+    if module == _names.MATH and binding.path != module and not self.rebinds(
+        binding):
+      return Fate.KEEP   # Another tfp.math function: TFP still has it.
     if module is not None:
       if kept:
         return Fate.KEEP

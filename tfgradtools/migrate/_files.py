@@ -73,7 +73,7 @@ def find(paths: list[str]) -> tuple[list[pathlib.Path], list[str]]:
       errors.append(f'{name}: not a .py or .ipynb file')
     else:
       errors.append(f'{name}: no such file or directory')
-  return found, errors
+  return list(dict.fromkeys(found)), errors
 
 
 def read(path: pathlib.Path) -> Program:

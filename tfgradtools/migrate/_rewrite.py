@@ -215,7 +215,9 @@ class _Rewriter(cst.CSTTransformer):
       elif fate is Fate.SUBMODULE:
         kept.append(alias.with_changes(name=cst.Name(binding.name)))
       elif fate is Fate.REBIND:
-        moved.append((alias, program.new_path(binding), binding.name))
+        moved.append((_renamed_alias(alias, program.new_path(binding),
+                                     binding.name),
+                      program.new_path(binding), binding.name))
     if isinstance(original, cst.Import):
       new = [_import_as(path, name) for _, path, name in moved]
       if not kept and len(new) == 1:
@@ -237,6 +239,19 @@ class _Rewriter(cst.CSTTransformer):
       return None, lines
     kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
     return updated.with_changes(names=kept), lines
+
+
+def _renamed_alias(alias: cst.ImportAlias, path: str, name: str
+                   ) -> cst.ImportAlias:
+  """`alias` importing the last part of `path` as `name`, as it was if it
+  already does (`from tensorflow.contrib.eager.python import tfe` becomes
+  `... import eager as tfe`)."""
+  imported = path.rpartition('.')[2]
+  if isinstance(alias.name, cst.Name) and alias.name.value == imported:
+    return alias
+  return alias.with_changes(
+      name=cst.Name(imported),
+      asname=None if name == imported else cst.AsName(name=cst.Name(name)))
 
 
 def _import_as(path: str, name: str) -> cst.Import:
