@@ -288,7 +288,8 @@ def test_tfp_goes_only_when_nothing_else_uses_it(migrated):
 
 
 def test_without_tfp_flag_tfp_code_is_left_alone(tmp_path):
-  code = 'import tensorflow_probability as tfp\ny = tfp.math.value_and_gradient(f, x)\n'
+  code = ('import tensorflow_probability as tfp\n'
+          'y = tfp.math.value_and_gradient(f, x)\n')
   assert migrate_text(tmp_path, code)[:2] == (code, 0)
 
 
@@ -309,7 +310,8 @@ def test_notebook_keeps_outputs_metadata_and_ipython_lines(migrated):
   setup = new.cells[1].source.splitlines()
   assert setup[:2] == ['!pip install -q tensorflow==1.12.0',
                        '%matplotlib inline']
-  assert setup[-1] == 'import tfgradtools.eager as tfe # Shorthand for some symbols'
+  assert setup[-1] == (
+      'import tfgradtools.eager as tfe # Shorthand for some symbols')
 
 
 def test_ipython_lines_of_every_kind_are_kept(tmp_path):
@@ -347,7 +349,8 @@ def test_dry_run_prints_a_diff_and_changes_nothing(tmp_path):
       '-tfe.enable_eager_execution()',
       '+tf.compat.v1.enable_eager_execution()', ' ', ' ',
       ' # f(x, y) = (x ^ 3) * y - x * (y ^ 2)']
-  assert err == '1 file(s) checked, 1 to migrate (dry run: --write applies), 0 place(s) need attention\n'
+  assert err == ('1 file(s) checked, 1 to migrate (dry run: --write '
+                 'applies), 0 place(s) need attention\n')
 
 
 def test_report_positions_follow_the_file_on_disk(tmp_path):
@@ -497,14 +500,14 @@ def test_tfm_taken_gradient_calls_use_the_package(tmp_path):
       'tfm = "something else"\n'
       'y, dy = tfgradtools.value_and_gradient(lambda x: x * x, 3.)\n', 0)
   namespace = {}
-  exec(compile(new_code, 'program.py', 'exec'), namespace)  # pylint: disable=exec-used
+  exec(compile(new_code, 'program.py', 'exec'), namespace)
   assert (float(namespace['y']), float(namespace['dy'])) == (9., 6.)
 
 
 def test_a_file_that_does_not_parse_is_reported_and_others_still_run(
     tmp_path):
-  (tmp_path / 'a_broken.py').write_text('import tensorflow.contrib.eager as tfe\n'
-                                        'def f(:\n  pass\n')
+  (tmp_path / 'a_broken.py').write_text(
+      'import tensorflow.contrib.eager as tfe\ndef f(:\n  pass\n')
   shutil.copy(CORPUS / 'seed_gradients_function.py', tmp_path / 'b_seed.py')
   status, out, err = run_command('--write', tmp_path)
   assert status == 1
@@ -556,14 +559,15 @@ def test_directories_skip_hidden_and_other_files(tmp_path):
       (tmp_path / name).write_text('x = 1\n')
   status, out, err = run_command(tmp_path)
   assert (status, out) == (0, '')
-  assert err == '3 file(s) checked, 0 to migrate (dry run: --write applies), 0 place(s) need attention\n'
+  assert err == ('3 file(s) checked, 0 to migrate (dry run: --write '
+                 'applies), 0 place(s) need attention\n')
 
 
 def test_every_mapped_name_exists_in_tensorflow_2():
   dataset = tf.data.Dataset.range(3)
   for name, rule in _names.EAGER_RULES.items():
     if isinstance(rule, _names.Renamed):
-      value = eval(rule.target.format(tf='tf', args='dataset'),  # pylint: disable=eval-used
+      value = eval(rule.target.format(tf='tf', args='dataset'),
                    {'tf': tf, 'dataset': dataset})
       assert value is not None, name
   assert list(iter(dataset)) == [0, 1, 2]

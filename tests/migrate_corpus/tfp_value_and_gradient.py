@@ -1,4 +1,4 @@
-"""tfp.math gradient calls from the TFP reference pages, and the old xs= form."""
+"""tfp.math gradient calls from TFP's reference pages, and the old xs= form."""
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp

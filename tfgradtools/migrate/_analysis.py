@@ -42,6 +42,7 @@ class Fate(enum.Enum):
 
 
 def normalise(path: str) -> str:
+  """`path` with an old module's other spelling replaced by its usual one."""
   for old, new in _names.OLD_SPELLINGS.items():
     if path == old or path.startswith(old + '.'):
       return new + path[len(old):]
@@ -56,11 +57,11 @@ def old_module(path: str, tfp: bool) -> str | None:
   return None
 
 
-def dotted(node: cst.BaseExpression) -> str:
-  if isinstance(node, cst.Name):
-    return node.value
-  assert isinstance(node, cst.Attribute), node
-  return f'{dotted(node.value)}.{node.attr.value}'
+def dotted(node: cst.Name | cst.Attribute) -> str:
+  """The dotted name of an import: `tensorflow.contrib.eager`."""
+  if isinstance(node, cst.Attribute):
+    return f'{dotted(node.value)}.{node.attr.value}'
+  return node.value
 
 
 @dataclasses.dataclass(eq=False)

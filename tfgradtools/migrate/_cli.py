@@ -82,8 +82,8 @@ def run(argv: list[str] | None = None) -> int:
       print(f'{path}: cannot read: {error}', file=sys.stderr)
       entries += 1
       continue
-    units, report = migrate(program, args.tfp, args.tf_upgrade_v2,
-                            args.write)
+    units, report = migrate_program(program, args.tfp, args.tf_upgrade_v2,
+                                    args.write)
     if units != program.units:
       changed += 1
       if args.write:
@@ -104,8 +104,8 @@ def run(argv: list[str] | None = None) -> int:
   return USAGE if errors else ATTENTION if entries else OK
 
 
-def migrate(program: _files.Program, tfp: bool, tf_upgrade_v2: bool,
-            write: bool) -> tuple[list[str | None], list[Entry]]:
+def migrate_program(program: _files.Program, tfp: bool, tf_upgrade_v2: bool,
+                    write: bool) -> tuple[list[str | None], list[Entry]]:
   """The program's migrated units, and the report on them.
 
   Positions refer to the file as the command leaves it: the original in a
