@@ -1,117 +1,194 @@
-"""What each old name becomes: `tf.contrib.eager` and `tfp.math` gradients.
+"""What each old name becomes: tfgradtools, a TensorFlow 2 name, or a report.
 
-Each entry of `CONTRIB_EAGER` is one of:
-
-* `TRANSFORMER` — a gradient transformer, now in `tfgradtools.eager`;
-* a `Rename` — the TF2 expression that replaces the name (`{tf}` stands for
-  the file's TensorFlow alias), or, with `call`, that replaces a call of it
-  without arguments;
-* an `Unmapped` — no TF2 equivalent: the name is left and reported with
-  what to do.
+The `tf.contrib.eager` names are those TensorFlow 1.15 exported
+(`tensorflow/contrib/eager/python/tfe.py`), plus `make_vjp`, which
+`tfgradtools.eager` provides beside the four transformers.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+EAGER = 'tensorflow.contrib.eager'
+MATH = 'tensorflow_probability.math'
+TENSORFLOW = 'tensorflow'
+PROBABILITY = 'tensorflow_probability'
+TFGRADTOOLS = 'tfgradtools'
+# Other spellings of the old modules, normalised to the names above.
+OLD_SPELLINGS = {
+    'tensorflow.contrib.eager.python.tfe': EAGER,
+    'tensorflow_probability.python.math': MATH,
+}
+# Where the gradient functions go, and the alias a new import uses.
+NEW_MODULES = {EAGER: 'tfgradtools.eager', MATH: 'tfgradtools.math'}
+NEW_ALIASES = {EAGER: 'tfe', MATH: 'tfm'}
+# How reports spell the old modules.
+SHORT = {EAGER: 'tf.contrib.eager', MATH: 'tfp.math'}
+
 
 @dataclasses.dataclass(frozen=True)
-class Rename:
-  expression: str
-  call: bool = False  # Replaces `name()`, not the name: it is an expression.
+class Gradient:
+  """A gradient function: the same name in `tfgradtools.eager`/`.math`."""
 
 
 @dataclasses.dataclass(frozen=True)
-class Unmapped:
+class Renamed:
+  """A TensorFlow 2 expression, with `{tf}` for the TensorFlow module.
+
+  With `arity` set, the rule rewrites only a call with that many positional
+  arguments and no keywords, the whole call becoming `target` (`{args}`
+  holds the arguments); other uses are reported with `advice`.
+  """
+  target: str
+  arity: int | None = None
+  advice: str = ''
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+  """No TensorFlow 2 equivalent: left in place, reported with `advice`."""
   advice: str
 
 
-TRANSFORMER = 'tfgradtools.eager'
+Rule = Gradient | Renamed | Report
 
-TRANSFORMERS = ('gradients_function', 'value_and_gradients_function',
-                'implicit_gradients', 'implicit_value_and_gradients',
-                'make_vjp')
+_CHECK_NUMERICS = Report(
+    'no TF2 equivalent; tf.debugging.enable_check_numerics() raises on the '
+    'first inf or NaN')
+_CHECKPOINT = Report(
+    'no TF2 equivalent; save and restore with tf.train.Checkpoint(**objects)'
+    '.save(prefix) and .restore(path)')
+_CLUSTER = Report(
+    'no TF2 equivalent; connect with tf.config.experimental_connect_to_cluster'
+    '(cluster_resolver)')
+_DEVICE_POLICY = Report(
+    "no TF2 constant; call tf.config.experimental.set_device_policy() with "
+    "'explicit', 'warn' or 'silent'")
+_EXECUTION_MODE = Report(
+    'no TF2 equivalent; call tf.config.experimental.set_synchronous_execution'
+    '(enable), or run a block in `with tf.experimental.async_scope():`')
+_GRAPH_AND_EAGER_TESTS = Report(
+    'no public TF2 equivalent; TF2 tests run eagerly: test graph mode by '
+    'calling the code inside a tf.function')
+_VARIABLE_STORE = Report(
+    'no TF2 equivalent; keep variables as attributes of a tf.Module or a '
+    'Keras layer')
 
-_CHECK_NUMERICS = Unmapped('TF2 has no execution callbacks; use '
-                           'tf.debugging.enable_check_numerics() to catch '
-                           'NaN and Inf')
-_ASYNC = Unmapped('TF2 runs eagerly and synchronously by default; use '
-                  'tf.config.experimental.set_synchronous_execution to '
-                  'change it')
-_PLACEMENT = Unmapped('use tf.config.set_soft_device_placement instead of '
-                      'device placement policies')
-
-CONTRIB_EAGER: dict[str, object] = {
-    **{name: TRANSFORMER for name in TRANSFORMERS},
-    'GradientTape': Rename('{tf}.GradientTape'),
-    'Variable': Rename('{tf}.Variable'),
-    'defun': Rename('{tf}.function'),
-    'function': Rename('{tf}.function'),
-    'py_func': Rename('{tf}.py_function'),
-    'custom_gradient': Rename('{tf}.custom_gradient'),
-    'Checkpoint': Rename('{tf}.train.Checkpoint'),
-    'Iterator': Rename('iter'),
-    'executing_eagerly': Rename('{tf}.executing_eagerly'),
-    'in_eager_mode': Rename('{tf}.executing_eagerly'),
-    'enable_eager_execution': Rename('{tf}.compat.v1.enable_eager_execution'),
-    'num_gpus': Rename("len({tf}.config.list_physical_devices('GPU'))",
-                       call=True),
-    'list_devices': Rename('{tf}.config.list_logical_devices'),
-    'metrics': Rename('{tf}.keras.metrics'),
-    'Sequential': Rename('{tf}.keras.Sequential'),
-    'TensorSpec': Rename('{tf}.TensorSpec'),
-    'make_template': Rename('{tf}.compat.v1.make_template'),
-    'EagerVariableStore': Rename('{tf}.compat.v1.EagerVariableStore'),
-    'run': Rename('{tf}.compat.v1.app.run'),
-    'connect_to_remote_host': Rename('{tf}.config.experimental_connect_to_host'),
-    'Network': Unmapped('subclass tf.keras.Model (or tf.Module) instead'),
-    'Saver': Unmapped('use tf.train.Checkpoint(**objects).save / .restore'),
-    'save_network_checkpoint': Unmapped('use tf.train.Checkpoint(model=...)'
-                                        '.save'),
-    'restore_network_checkpoint': Unmapped('use tf.train.Checkpoint('
-                                           'model=...).restore'),
-    'restore_variables_on_create': Unmapped(
-        'restore with tf.train.Checkpoint(...).restore, which also restores '
-        'variables created later (deferred restoration)'),
-    'get_optimizer_variables': Unmapped('use optimizer.variables'),
-    'Checkpointable': Unmapped('subclass tf.Module (tracked by '
-                               'tf.train.Checkpoint)'),
-    'CheckpointableSaver': Unmapped('use tf.train.Checkpoint'),
-    'in_graph_mode': Unmapped('use `not tf.executing_eagerly()`'),
-    'enable_remote_eager_execution': Unmapped(
-        'TF2 is eager by default; connect with '
-        'tf.config.experimental_connect_to_cluster'),
-    'set_server_def': Unmapped('use tf.config.experimental_connect_to_cluster'),
-    'connect_to_cloud_tpu': Unmapped(
-        'use tf.distribute.cluster_resolver.TPUClusterResolver with '
-        'tf.config.experimental_connect_to_cluster'),
+EAGER_RULES: dict[str, Rule] = {
+    # The function transformers, in tfgradtools.eager.
+    'gradients_function': Gradient(),
+    'value_and_gradients_function': Gradient(),
+    'implicit_gradients': Gradient(),
+    'implicit_value_and_gradients': Gradient(),
+    'make_vjp': Gradient(),
+    # TensorFlow 2 names doing the same.
+    'Variable': Renamed('{tf}.Variable'),
+    'defun': Renamed('{tf}.function'),
+    'function': Renamed('{tf}.function'),
+    'GradientTape': Renamed('{tf}.GradientTape'),
+    'custom_gradient': Renamed('{tf}.custom_gradient'),
+    'Checkpoint': Renamed('{tf}.train.Checkpoint'),
+    'Checkpointable': Renamed('{tf}.Module'),
+    'executing_eagerly': Renamed('{tf}.executing_eagerly'),
+    'in_eager_mode': Renamed('{tf}.executing_eagerly'),
+    'enable_eager_execution': Renamed(
+        '{tf}.compat.v1.enable_eager_execution'),
+    'py_func': Renamed('{tf}.py_function'),
+    'TensorSpec': Renamed('{tf}.TensorSpec'),
+    'async_clear_error': Renamed('{tf}.experimental.async_clear_error'),
+    'connect_to_remote_host': Renamed(
+        '{tf}.config.experimental_connect_to_host'),
+    'metrics.Mean': Renamed('{tf}.keras.metrics.Mean'),
+    'metrics.Accuracy': Renamed('{tf}.keras.metrics.Accuracy'),
+    'metrics.BinaryAccuracy': Renamed('{tf}.keras.metrics.BinaryAccuracy'),
+    'metrics.CategoricalAccuracy': Renamed(
+        '{tf}.keras.metrics.CategoricalAccuracy'),
+    'metrics.SparseAccuracy': Renamed(
+        '{tf}.keras.metrics.SparseCategoricalAccuracy'),
+    'Iterator': Renamed(
+        'iter({args})', arity=1,
+        advice='iterate over the tf.data.Dataset itself: iter(dataset)'),
+    'num_gpus': Renamed(
+        "len({tf}.config.list_physical_devices('GPU'))", arity=0,
+        advice="use len(tf.config.list_physical_devices('GPU'))"),
+    # No equivalent: reported.
+    'metrics.Metric': Report(
+        'no drop-in; subclass tf.keras.metrics.Metric and implement '
+        'update_state() and result() instead of build() and call()'),
+    'list_devices': Report(
+        'no drop-in; tf.config.list_logical_devices() lists LogicalDevice '
+        'objects (the name is in .name)'),
+    'make_template': _VARIABLE_STORE,
+    'EagerVariableStore': _VARIABLE_STORE,
+    'get_optimizer_variables': Report(
+        'no TF2 equivalent; read optimizer.variables'),
+    'run': Report(
+        'no TF2 equivalent; TF2 executes eagerly: call main() directly or use '
+        'absl.app.run(main)'),
+    'enable_remote_eager_execution': _CLUSTER,
+    'set_server_def': _CLUSTER,
+    'connect_to_cloud_tpu': Report(
+        'no TF2 equivalent; use tf.distribute.cluster_resolver.'
+        'TPUClusterResolver and tf.tpu.experimental.initialize_tpu_system'),
     'add_execution_callback': _CHECK_NUMERICS,
     'clear_execution_callbacks': _CHECK_NUMERICS,
+    'ExecutionCallback': _CHECK_NUMERICS,
+    'errstate': _CHECK_NUMERICS,
     'inf_callback': _CHECK_NUMERICS,
     'inf_nan_callback': _CHECK_NUMERICS,
     'nan_callback': _CHECK_NUMERICS,
     'seterr': _CHECK_NUMERICS,
-    'errstate': _CHECK_NUMERICS,
-    'set_execution_mode': _ASYNC,
-    'execution_mode': _ASYNC,
-    'async_wait': _ASYNC,
-    'async_clear_error': _ASYNC,
-    'SYNC': _ASYNC,
-    'ASYNC': _ASYNC,
-    'DEVICE_PLACEMENT_EXPLICIT': _PLACEMENT,
-    'DEVICE_PLACEMENT_WARN': _PLACEMENT,
-    'DEVICE_PLACEMENT_SILENT': _PLACEMENT,
-    'run_test_in_graph_and_eager_modes': Unmapped(
-        'TF2 tests run eagerly; use tf.test.TestCase and tf.function for the '
-        'graph case'),
-    'run_all_tests_in_graph_and_eager_modes': Unmapped(
-        'TF2 tests run eagerly; use tf.test.TestCase and tf.function for the '
-        'graph case'),
+    'Saver': _CHECKPOINT,
+    'CheckpointableSaver': _CHECKPOINT,
+    'save_network_checkpoint': _CHECKPOINT,
+    'restore_network_checkpoint': _CHECKPOINT,
+    'restore_variables_on_create': Report(
+        'no TF2 equivalent; tf.train.Checkpoint(...).restore(path) restores '
+        'each variable when it is created'),
+    'Network': Report(
+        'no TF2 equivalent; subclass tf.keras.Model and assign layers to '
+        'attributes instead of calling track_layer()'),
+    'Sequential': Report(
+        'no drop-in; tf.keras.Sequential takes layers (wrap plain functions '
+        'in tf.keras.layers.Lambda)'),
+    'set_execution_mode': _EXECUTION_MODE,
+    'execution_mode': _EXECUTION_MODE,
+    'async_wait': _EXECUTION_MODE,
+    'SYNC': _EXECUTION_MODE,
+    'ASYNC': _EXECUTION_MODE,
+    'DEVICE_PLACEMENT_EXPLICIT': _DEVICE_POLICY,
+    'DEVICE_PLACEMENT_WARN': _DEVICE_POLICY,
+    'DEVICE_PLACEMENT_SILENT': _DEVICE_POLICY,
+    'run_test_in_graph_and_eager_modes': _GRAPH_AND_EAGER_TESTS,
+    'run_all_tests_in_graph_and_eager_modes': _GRAPH_AND_EAGER_TESTS,
 }
 
-UNKNOWN = Unmapped('not a tf.contrib.eager name tfgradtools.migrate knows; '
-                   'find its TF2 replacement by hand')
+# With --tfp; the other `tfp.math` functions stay as they are.
+MATH_RULES: dict[str, Rule] = {
+    'value_and_gradient': Gradient(),
+    'value_and_gradient_with_auto_expansion': Gradient(),
+    'value_and_batch_jacobian': Gradient(),
+    'batch_jacobian': Gradient(),
+}
 
-# The gradient functions of tfp.math that tfgradtools.math replaces.
-TFP_MATH = ('value_and_gradient', 'value_and_batch_jacobian',
-            'batch_jacobian', 'value_and_gradient_with_auto_expansion')
+UNKNOWN = Report(
+    'not a tf.contrib.eager name of TensorFlow 1.15; rewrite it by hand')
+AS_VALUE = Report('the module itself is used here; rewrite this by hand')
+STAR_IMPORT = Report(
+    'a star import hides which names are used; import them by name')
+
+
+def lookup(module: str, rest: str) -> tuple[str, Rule | None]:
+  """The rule for `module.rest`, and the name it is for.
+
+  `rest` may go on past the rule's name (`metrics.Mean.result` is
+  `metrics.Mean`'s). An unknown `tf.contrib.eager` name gets `UNKNOWN`; a
+  `tfp.math` name other than the gradient functions gets `None`.
+  """
+  rules = EAGER_RULES if module == EAGER else MATH_RULES
+  parts = rest.split('.')
+  for end in range(len(parts), 0, -1):
+    name = '.'.join(parts[:end])
+    if name in rules:
+      return name, rules[name]
+  return rest, UNKNOWN if module == EAGER else None

@@ -1,0 +1,616 @@
+"""`python -m tfgradtools.migrate`: old programs migrated, run, and checked."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import nbformat
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import helpers
+from tfgradtools import migrate
+from tfgradtools.migrate import _names
+
+CORPUS = pathlib.Path(__file__).parent / 'migrate_corpus'
+README = pathlib.Path(__file__).parent.parent / 'README.md'
+ALL_FLAGS = ['--tfp', '--tf-upgrade-v2']
+
+# What each corpus program sets that the tests check.
+CHECKED = {
+    'seed_gradients_function.py': ['x_grad', 'y_grad', 'x_gradgrad',
+                                   'y_grad_only'],
+    'seed_value_and_gradients.py': ['f_val', 'x_grad', 'y_grad', 'f_val_y',
+                                    'y_grad_by_name', 'scaled_val',
+                                    'scaled_dx', 'scaled_dy'],
+    'tfp_value_and_gradient.py': ['log_value', 'log_grad', 'packed_value',
+                                  'packed_grads', 'logs', 'log_grads',
+                                  'legacy_value', 'legacy_grads', 'jac'],
+    'tfp_with_distributions.py': ['nll', 'dnll_dmu', 'step'],
+    'training_loop.py': ['losses', 'final_weight', 'final_bias', 'steps'],
+    'aliases.py': ['d_cube', 'cube_value', 'd_cube_again', 'd_square',
+                   'd_sin', 'w_grad', 'same_variable'],
+    'automatic_differentiation.ipynb': ['x', 'd1', 'd2', 'w_grad'],
+}
+
+
+def run_command(*argv: str) -> tuple[int, str, str]:
+  """Runs the command in this process: (exit status, stdout, stderr)."""
+  out, err = io.StringIO(), io.StringIO()
+  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    status = migrate.main([str(a) for a in argv])
+  return status, out.getvalue(), err.getvalue()
+
+
+def migrate_text(tmp_path: pathlib.Path, code: str, *flags: str
+                 ) -> tuple[str, int, str]:
+  """Migrates `code` as a .py file with --write: (new code, status, stderr)."""
+  path = tmp_path / 'program.py'
+  path.write_bytes(code.encode())
+  status, _, err = run_command('--write', *flags, path)
+  return path.read_bytes().decode(), status, err
+
+
+def _run_programs(paths: dict[str, list[str]]) -> dict[str, dict]:
+  """Runs each migrated program (a notebook's code cells in order, IPython
+  lines masked) in one fresh process; returns the checked variables."""
+  return helpers.run_in_fresh_process(f'''
+      import pathlib, runpy
+      import nbformat
+      from tfgradtools.migrate import _files
+
+      result = {{}}
+      for path, names in {paths!r}.items():
+        if path.endswith('.ipynb'):
+          namespace = {{}}
+          for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == 'code' and not cell.source.startswith('%%'):
+              exec(compile(_files.mask(cell.source)[0], path, 'exec'),
+                   namespace)
+        else:
+          namespace = runpy.run_path(path)
+        result[pathlib.Path(path).name] = {{
+            name: np.asarray(namespace[name]).tolist() for name in names}}
+  ''', timeout=600)
+
+
+@pytest.fixture(scope='module')
+def migrated(tmp_path_factory):
+  """The corpus copied, migrated with --write and every flag, and run."""
+  directory = tmp_path_factory.mktemp('corpus') / 'corpus'
+  shutil.copytree(CORPUS, directory)
+  status, out, err = run_command('--write', *ALL_FLAGS, directory)
+  values = _run_programs({str(directory / name): names
+                          for name, names in CHECKED.items()})
+  return directory, status, out, err, values
+
+
+# The hand-written TensorFlow 2 computations the migrated programs must match.
+
+
+def _tape_gradients(f, *args):
+  args = [tf.constant(a, tf.float32) for a in args]
+  with tf.GradientTape() as tape:
+    tape.watch(args)
+    value = f(*args)
+  return value, tape.gradient(value, args)
+
+
+def _seed(x, y):
+  return x * x * x * y - x * y * y
+
+
+def _seed_numbers():
+  _, (dx, dy) = _tape_gradients(_seed, 2., 3.)
+  x, y = tf.constant(2.), tf.constant(3.)
+  with tf.GradientTape() as outer:
+    outer.watch(x)
+    with tf.GradientTape() as inner:
+      inner.watch(x)
+      value = _seed(x, y)
+    first = inner.gradient(value, x)
+  return dx, dy, outer.gradient(first, x)
+
+
+def expected_seed_gradients_function():
+  dx, dy, dxx = _seed_numbers()
+  return {'x_grad': dx, 'y_grad': dy, 'x_gradgrad': dxx, 'y_grad_only': dy}
+
+
+def expected_seed_value_and_gradients():
+  value, (dx, dy) = _tape_gradients(_seed, 2., 3.)
+  scale = tf.Variable(0.5)
+  scaled, (sdx, sdy) = _tape_gradients(lambda x, y: scale * _seed(x, y),
+                                       2., 3.)
+  return {'f_val': value, 'x_grad': dx, 'y_grad': dy, 'f_val_y': value,
+          'y_grad_by_name': dy, 'scaled_val': scaled, 'scaled_dx': sdx,
+          'scaled_dy': sdy}
+
+
+def expected_tfp_value_and_gradient():
+  log_value, (log_grad,) = _tape_gradients(tf.math.log, 2.)
+  packed_value, packed = _tape_gradients(lambda x, y: x * tf.math.log(y),
+                                         2., 3.)
+  logs, (log_grads,) = _tape_gradients(tf.math.log, [1., 2., 3.])
+  legacy_value, legacy = _tape_gradients(lambda a, b: a * a * b, 3., 4.)
+  batch = tf.constant(np.arange(6.).reshape(3, 2), tf.float32)
+  with tf.GradientTape() as tape:
+    tape.watch(batch)
+    mapped = tf.sin(batch) * batch[:, ::-1]
+  return {'log_value': log_value, 'log_grad': log_grad,
+          'packed_value': packed_value, 'packed_grads': packed,
+          'logs': logs, 'log_grads': log_grads,
+          'legacy_value': legacy_value, 'legacy_grads': legacy,
+          'jac': tape.batch_jacobian(mapped, batch)}
+
+
+def expected_tfp_with_distributions():
+  data = tf.constant([0.5, 1.5, 2.0, 4.0])
+  scale = 2.
+
+  def negative_log_likelihood(mu):   # The Normal density, by hand.
+    return tf.reduce_sum(tf.square(data - mu) / (2 * scale ** 2) +
+                         math.log(scale * math.sqrt(2 * math.pi)))
+  nll, (grad,) = _tape_gradients(negative_log_likelihood, 1.)
+  return {'nll': nll, 'dnll_dmu': grad, 'step': 1. - 0.5 * grad}
+
+
+def expected_training_loop():
+  inputs = np.linspace(-1., 1., 8).astype(np.float32)
+  targets = 3. * inputs - 1.
+  w, b = tf.Variable(0.5), tf.Variable(0.)
+  losses, steps = [], 0
+  for _ in range(3):
+    batch_losses = []
+    for start in (0, 4):
+      x, y = inputs[start:start + 4], targets[start:start + 4]
+      with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(w * x + b - y))
+      dw, db = tape.gradient(loss, [w, b])
+      w.assign_sub(0.1 * dw)
+      b.assign_sub(0.1 * db)
+      batch_losses.append(float(loss))
+      steps += 1
+    losses.append(np.mean(batch_losses))
+  return {'losses': losses, 'final_weight': w, 'final_bias': b,
+          'steps': steps}
+
+
+def expected_aliases():
+  cube_value, (d_cube,) = _tape_gradients(lambda x: x * x * x, 2.)
+  _, (d_square,) = _tape_gradients(lambda x: x * x, 5.)
+  _, (d_sin,) = _tape_gradients(tf.sin, 0.)
+  w = tf.Variable(4.)
+  with tf.GradientTape() as tape:
+    value = w * w
+  return {'d_cube': d_cube, 'cube_value': cube_value, 'd_cube_again': d_cube,
+          'd_square': d_square, 'd_sin': d_sin,
+          'w_grad': tape.gradient(value, w), 'same_variable': True}
+
+
+def expected_automatic_differentiation():
+  x = tf.linspace(-2 * math.pi, 2 * math.pi, 100)
+  with tf.GradientTape() as outer:
+    outer.watch(x)
+    with tf.GradientTape() as inner:
+      inner.watch(x)
+      value = tf.square(tf.sin(x))
+    d1 = inner.gradient(value, x)
+  w = tf.Variable(3.)
+  with tf.GradientTape() as tape:
+    loss = (w - 1.) ** 2
+  return {'x': x, 'd1': d1, 'd2': outer.gradient(d1, x),
+          'w_grad': tape.gradient(loss, w)}
+
+
+@pytest.mark.parametrize('name', sorted(CHECKED))
+def test_migrated_program_gives_the_hand_written_numbers(migrated, name):
+  expected = globals()['expected_' + name.split('.')[0]]()
+  expected = {key: helpers.to_numpy(value) for key, value in expected.items()}
+  actual = migrated[4][name]
+  assert sorted(actual) == sorted(expected)
+  for key, value in expected.items():
+    if np.asarray(value).dtype == bool:
+      assert actual[key] is bool(value), key
+    else:
+      helpers.assert_all_close(actual[key], value, rtol=1e-5, atol=1e-5)
+
+
+def test_migration_reports_what_needs_a_person(migrated):
+  directory, status, out, err, _ = migrated
+  assert status == 1
+  report = [line for line in err.splitlines() if re.match(r'\S+:\d+:\d+', line)]
+  assert report == [
+      f'{directory}/aliases.py:4:1: tf_upgrade_v2: error: The tf_upgrade_v2 '
+      'script detected an unaliased `import tensorflow`. The script can only '
+      'run when importing with `import tensorflow as tf`.',
+      f'{directory}/no_equivalent.py:7:1: tf.contrib.eager.seterr: '
+      + _names.EAGER_RULES['seterr'].advice,
+      f'{directory}/no_equivalent.py:11:9: tf.contrib.eager.Saver: '
+      + _names.EAGER_RULES['Saver'].advice,
+      f'{directory}/no_equivalent.py:12:11: tf.contrib.eager.list_devices: '
+      + _names.EAGER_RULES['list_devices'].advice,
+  ]
+  migrated_files = sorted(line.split()[-1] for line in out.splitlines())
+  assert migrated_files == sorted(str(directory / name) for name in [
+      *CHECKED, 'no_equivalent.py'])
+  assert err.splitlines()[-1] == (
+      '9 file(s) checked, 8 migrated, 4 place(s) need attention')
+
+
+def test_names_without_equivalent_stay_with_their_import(migrated):
+  code = (migrated[0] / 'no_equivalent.py').read_text()
+  assert code == textwrap.dedent('''\
+      """Names without a TF2 equivalent stay and are reported."""
+      import tensorflow as tf
+      import tfgradtools
+      import tensorflow.contrib.eager as tfe
+
+      tf.compat.v1.enable_eager_execution()
+      tfe.seterr(inf_or_nan='raise')
+
+      w = tf.Variable(1.0)
+      grad_fn = tfgradtools.gradients_function(lambda x: w * x)
+      saver = tfe.Saver([w])
+      devices = tfe.list_devices()
+  ''')
+
+
+def test_migrating_twice_changes_nothing(migrated):
+  directory = migrated[0]
+  before = {p: p.read_bytes() for p in directory.iterdir()}
+  status, out, err = run_command('--write', *ALL_FLAGS, directory)
+  assert (status, out) == (1, '')
+  assert err.splitlines()[-1].startswith('9 file(s) checked, 0 migrated')
+  assert {p: p.read_bytes() for p in directory.iterdir()} == before
+
+
+def test_tfp_goes_only_when_nothing_else_uses_it(migrated):
+  only_gradients = (migrated[0] / 'tfp_value_and_gradient.py').read_text()
+  assert 'tensorflow_probability' not in only_gradients
+  assert 'import tfgradtools.math as tfm\n' in only_gradients
+  with_distributions = (migrated[0] / 'tfp_with_distributions.py').read_text()
+  assert 'import tensorflow_probability as tfp\n' in with_distributions
+  assert 'tfd = tfp.distributions\n' in with_distributions
+  assert 'tfm.value_and_gradient(negative_log_likelihood, mu)' in (
+      with_distributions)
+
+
+def test_without_tfp_flag_tfp_code_is_left_alone(tmp_path):
+  code = ('import tensorflow_probability as tfp\n'
+          'y = tfp.math.value_and_gradient(f, x)\n')
+  assert migrate_text(tmp_path, code)[:2] == (code, 0)
+
+
+def test_notebook_keeps_outputs_metadata_and_ipython_lines(migrated):
+  old = nbformat.read(CORPUS / 'automatic_differentiation.ipynb', as_version=4)
+  new = nbformat.read(migrated[0] / 'automatic_differentiation.ipynb',
+                      as_version=4)
+  assert new.metadata == old.metadata
+  assert len(new.cells) == len(old.cells)
+  changed = []
+  for index, (a, b) in enumerate(zip(old.cells, new.cells)):
+    assert {k: v for k, v in a.items() if k != 'source'} == {
+        k: v for k, v in b.items() if k != 'source'}
+    if a.source != b.source:
+      assert a.cell_type == 'code'
+      changed.append(index + 1)
+  assert changed == [2, 6, 9]   # Not the markdown, nor the %%bash cell.
+  setup = new.cells[1].source.splitlines()
+  assert setup[:2] == ['!pip install -q tensorflow==1.12.0',
+                       '%matplotlib inline']
+  assert setup[-1] == (
+      'import tfgradtools.eager as tfe # Shorthand for some symbols')
+
+
+def test_ipython_lines_of_every_kind_are_kept(tmp_path):
+  source = ('files = !ls\n'
+            '!echo one \\\n'
+            '  two\n'
+            'tfe?\n'
+            'for i in range(2):\n'
+            '    %time tfe.Variable(i)\n'
+            'g = tfe.gradients_function(f)\n')
+  notebook = nbformat.v4.new_notebook(cells=[
+      nbformat.v4.new_code_cell('import tensorflow.contrib.eager as tfe'),
+      nbformat.v4.new_code_cell(source)])
+  path = tmp_path / 'magic.ipynb'
+  nbformat.write(notebook, path)
+  assert run_command('--write', path)[0] == 0
+  cells = nbformat.read(path, as_version=4).cells
+  assert cells[0].source == 'import tfgradtools.eager as tfe'
+  assert cells[1].source == source   # Only IPython uses tfe.Variable here.
+
+
+def test_dry_run_prints_a_diff_and_changes_nothing(tmp_path):
+  path = tmp_path / 'seed.py'
+  shutil.copy(CORPUS / 'seed_gradients_function.py', path)
+  before = path.read_bytes()
+  status, out, err = run_command(path)
+  assert path.read_bytes() == before
+  assert status == 0
+  assert out.splitlines() == [
+      f'--- {path}', f'+++ {path}', '@@ -4,9 +4,9 @@',
+      ' from __future__ import print_function', ' ',
+      ' import tensorflow as tf',
+      '-import tensorflow.contrib.eager as tfe',
+      '+import tfgradtools.eager as tfe', ' ',
+      '-tfe.enable_eager_execution()',
+      '+tf.compat.v1.enable_eager_execution()', ' ', ' ',
+      ' # f(x, y) = (x ^ 3) * y - x * (y ^ 2)']
+  assert err == ('1 file(s) checked, 1 to migrate (dry run: --write '
+                 'applies), 0 place(s) need attention\n')
+
+
+def test_report_positions_follow_the_file_on_disk(tmp_path):
+  """A dry run points into the original; --write into the migrated code."""
+  path = tmp_path / 'old.py'
+  shutil.copy(CORPUS / 'no_equivalent.py', path)
+  dry = run_command(path)[2].splitlines()[0]
+  written = run_command('--write', path)[2].splitlines()[0]
+  assert dry.startswith(f'{path}:6:1: tf.contrib.eager.seterr: ')
+  assert written.startswith(f'{path}:7:1: tf.contrib.eager.seterr: ')
+  assert path.read_text().splitlines()[6].startswith('tfe.seterr(')
+
+
+UNRELATED = '''\
+#!/usr/bin/env python
+# -*- coding: utf-8 -*-
+"""Mentions tfe.gradients_function in a docstring: not code."""
+import os, sys  # two at once
+import tensorflow as tf
+import tensorflow.contrib.eager as tfe   # eager!
+
+x  =  [1,2,
+       3]   # odd spacing, kept
+def   f( Variable , *, key = tfe . gradients_function ):
+    """tfe.Variable is a parameter name here."""
+    s = 'tfe.Variable(1.)'; t = f"{tfe.Variable}"
+    return obj.tfe.Variable, dict(Variable=Variable), \\
+        tfe.Variable(0.)
+	# a tab-indented comment
+y = tfe.gradients_function(lambda v: v)  # keep me
+'''
+
+UNRELATED_MIGRATED = '''\
+#!/usr/bin/env python
+# -*- coding: utf-8 -*-
+"""Mentions tfe.gradients_function in a docstring: not code."""
+import os, sys  # two at once
+import tensorflow as tf
+import tfgradtools.eager as tfe   # eager!
+
+x  =  [1,2,
+       3]   # odd spacing, kept
+def   f( Variable , *, key = tfe . gradients_function ):
+    """tfe.Variable is a parameter name here."""
+    s = 'tfe.Variable(1.)'; t = f"{tf.Variable}"
+    return obj.tfe.Variable, dict(Variable=Variable), \\
+        tf.Variable(0.)
+	# a tab-indented comment
+y = tfe.gradients_function(lambda v: v)  # keep me
+'''
+
+
+@pytest.mark.parametrize('newline', ['\n', '\r\n'], ids=['lf', 'crlf'])
+def test_unrelated_code_stays_byte_for_byte(tmp_path, newline):
+  code = UNRELATED.replace('\n', newline)
+  new_code, status, _ = migrate_text(tmp_path, code)
+  assert status == 0
+  assert new_code == UNRELATED_MIGRATED.replace('\n', newline)
+
+
+@pytest.mark.parametrize('old, new', [
+    # The alias only names gradient functions: it is rebound in place.
+    ('from tensorflow.contrib import eager as tfe\ng = tfe.make_vjp(f)\n',
+     'from tfgradtools import eager as tfe\ng = tfe.make_vjp(f)\n'),
+    ('from tensorflow.contrib.eager import gradients_function\n'
+     'g = gradients_function(f)\n',
+     'from tfgradtools.eager import gradients_function\n'
+     'g = gradients_function(f)\n'),
+    # Only TF2 names: the contrib import goes, TensorFlow comes in.
+    ('"""Doc."""\nfrom __future__ import print_function\n'
+     'import tensorflow.contrib.eager as tfe\n\n'
+     '@tfe.defun\ndef f(x):\n  return tfe.num_gpus() + x\n',
+     '"""Doc."""\nfrom __future__ import print_function\n'
+     'import tensorflow as tf\n\n'
+     '@tf.function\ndef f(x):\n  return '
+     "len(tf.config.list_physical_devices('GPU')) + x\n"),
+    # Comments above a removed import stay.
+    ('import tensorflow as tf\n# Eager mode.\n'
+     'from tensorflow.contrib.eager import Variable\nv = Variable(1.)\n',
+     'import tensorflow as tf\n# Eager mode.\nv = tf.Variable(1.)\n'),
+    # A from-import split: what stays, what moves, what goes.
+    ('import tensorflow as tf\n'
+     'from tensorflow.contrib.eager import (Saver, gradients_function as g,\n'
+     '                                      Variable)\n'
+     's = Saver(v)\nd = g(f)\nv = Variable(1.)\n',
+     'import tensorflow as tf\n'
+     'from tensorflow.contrib.eager import (Saver)\n'
+     'from tfgradtools.eager import gradients_function as g\n'
+     's = Saver(v)\nd = g(f)\nv = tf.Variable(1.)\n'),
+    # Chains through the package; `tf` taken by something else.
+    ('import tensorflow.contrib.eager\ntf = 1\n'
+     'm = tensorflow.contrib.eager.metrics.SparseAccuracy()\n'
+     'g = tensorflow.contrib.eager.implicit_gradients(f)\n',
+     'import tensorflow\nimport tfgradtools.eager as tfe\ntf = 1\n'
+     'm = tensorflow.keras.metrics.SparseCategoricalAccuracy()\n'
+     'g = tfe.implicit_gradients(f)\n'),
+    # An old spelling of the module; a plain `import tensorflow` is enough.
+    ('import tensorflow\nimport tensorflow.contrib.eager\n'
+     'from tensorflow.contrib.eager.python import tfe\n'
+     'g = tfe.gradients_function(tensorflow.sin)\n',
+     'import tensorflow\nfrom tfgradtools import eager as tfe\n'
+     'g = tfe.gradients_function(tensorflow.sin)\n'),
+    # A call form that does not fit is reported instead.
+    ('import tensorflow.contrib.eager as tfe\nit = tfe.Iterator(ds)\n'
+     'make = tfe.Iterator\n',
+     'import tensorflow.contrib.eager as tfe\nit = iter(ds)\n'
+     'make = tfe.Iterator\n'),
+])
+def test_imports_follow_what_the_code_still_needs(tmp_path, old, new):
+  assert migrate_text(tmp_path, old)[0] == new
+
+
+def test_tfp_imports_of_gradient_functions_move_and_others_stay(tmp_path):
+  code = ('from tensorflow_probability.python import math as tfm\n'
+          'from tensorflow_probability.math import (value_and_gradient,\n'
+          '                                         softplus_inverse)\n'
+          'j = tfm.batch_jacobian(f, x)\n'
+          'v = value_and_gradient(f, softplus_inverse(x))\n')
+  assert migrate_text(tmp_path, code, '--tfp')[:2] == (
+      'from tfgradtools import math as tfm\n'
+      'from tensorflow_probability.math import (softplus_inverse)\n'
+      'from tfgradtools.math import value_and_gradient\n'
+      'j = tfm.batch_jacobian(f, x)\n'
+      'v = value_and_gradient(f, softplus_inverse(x))\n', 0)
+
+
+def test_star_imports_and_the_module_as_a_value_are_reported(tmp_path):
+  code = ('from tensorflow.contrib.eager import *\n'
+          'import tensorflow.contrib.eager as tfe\n'
+          'modules = [tfe]\n')
+  new_code, status, err = migrate_text(tmp_path, code)
+  assert (new_code, status) == (code, 1)
+  path = tmp_path / 'program.py'
+  assert err.splitlines()[:2] == [
+      f'{path}:1:1: from tf.contrib.eager import *: '
+      + _names.STAR_IMPORT.advice,
+      f'{path}:3:12: tf.contrib.eager: ' + _names.AS_VALUE.advice]
+
+
+def test_tfm_taken_gradient_calls_use_the_package(tmp_path):
+  code = ('import tensorflow_probability as tfp\n'
+          'tfm = "something else"\n'
+          'y, dy = tfp.math.value_and_gradient(lambda x: x * x, 3.)\n')
+  new_code, status, _ = migrate_text(tmp_path, code, '--tfp')
+  assert (new_code, status) == (
+      'import tfgradtools\n'
+      'tfm = "something else"\n'
+      'y, dy = tfgradtools.value_and_gradient(lambda x: x * x, 3.)\n', 0)
+  namespace = {}
+  exec(compile(new_code, 'program.py', 'exec'), namespace)
+  assert (float(namespace['y']), float(namespace['dy'])) == (9., 6.)
+
+
+def test_a_file_that_does_not_parse_is_reported_and_others_still_run(
+    tmp_path):
+  (tmp_path / 'a_broken.py').write_text(
+      'import tensorflow.contrib.eager as tfe\ndef f(:\n  pass\n')
+  shutil.copy(CORPUS / 'seed_gradients_function.py', tmp_path / 'b_seed.py')
+  status, out, err = run_command('--write', tmp_path)
+  assert status == 1
+  assert err.splitlines()[0] == (
+      f'{tmp_path}/a_broken.py:2:7: syntax error: invalid syntax; '
+      'left unchanged')
+  assert out == f'migrated {tmp_path}/b_seed.py\n'
+  assert (tmp_path / 'a_broken.py').read_text().startswith(
+      'import tensorflow.contrib.eager')
+
+
+def test_a_cell_that_does_not_parse_is_reported_and_others_still_run(
+    tmp_path):
+  notebook = nbformat.v4.new_notebook(cells=[
+      nbformat.v4.new_code_cell('import tensorflow.contrib.eager as tfe'),
+      nbformat.v4.new_code_cell('print "python 2"'),
+      nbformat.v4.new_code_cell('g = tfe.gradients_function(f)')])
+  path = tmp_path / 'old.ipynb'
+  nbformat.write(notebook, path)
+  status, _, err = run_command('--write', path)
+  assert status == 1
+  assert err.startswith(f'{path}:cell 2:1:1: syntax error: Missing '
+                        'parentheses in call to \'print\'')
+  cells = nbformat.read(path, as_version=4).cells
+  assert [c.source for c in cells] == ['import tfgradtools.eager as tfe',
+                                       'print "python 2"',
+                                       'g = tfe.gradients_function(f)']
+
+
+def test_bad_paths_exit_with_2_and_the_others_still_run(tmp_path):
+  (tmp_path / 'notes.txt').write_text('tfe')
+  shutil.copy(CORPUS / 'seed_gradients_function.py', tmp_path / 'seed.py')
+  status, out, err = run_command(tmp_path / 'missing.py',
+                                 tmp_path / 'notes.txt', tmp_path / 'seed.py')
+  assert status == 2
+  assert err.splitlines()[:2] == [
+      f'error: {tmp_path}/missing.py: no such file or directory',
+      f'error: {tmp_path}/notes.txt: not a .py or .ipynb file']
+  assert out.startswith(f'--- {tmp_path}/seed.py\n')
+
+
+def test_directories_skip_hidden_and_other_files(tmp_path):
+  for name in ['a.py', 'b.ipynb', 'c.txt', '.ipynb_checkpoints/d.ipynb',
+               'sub/e.py', '__pycache__/f.py']:
+    (tmp_path / name).parent.mkdir(exist_ok=True)
+    if name.endswith('.ipynb'):
+      nbformat.write(nbformat.v4.new_notebook(), tmp_path / name)
+    else:
+      (tmp_path / name).write_text('x = 1\n')
+  status, out, err = run_command(tmp_path)
+  assert (status, out) == (0, '')
+  assert err == ('3 file(s) checked, 0 to migrate (dry run: --write '
+                 'applies), 0 place(s) need attention\n')
+
+
+def test_every_mapped_name_exists_in_tensorflow_2():
+  dataset = tf.data.Dataset.range(3)
+  for name, rule in _names.EAGER_RULES.items():
+    if isinstance(rule, _names.Renamed):
+      value = eval(rule.target.format(tf='tf', args='dataset'),
+                   {'tf': tf, 'dataset': dataset})
+      assert value is not None, name
+  assert list(iter(dataset)) == [0, 1, 2]
+
+
+def test_readme_lists_every_name():
+  text = README.read_text()
+  section = text[text.index('## Migrating old code'):text.index('## Errors')]
+  for name in _names.EAGER_RULES:
+    assert f'`tfe.{name}' in section, name
+  for name in _names.MATH_RULES:
+    assert f'`tfp.math.{name}' in section, name
+
+
+def test_without_libcst_the_command_says_how_to_install_it(tmp_path):
+  """Also: `import tfgradtools` never needs libcst."""
+  script = textwrap.dedent('''
+      import runpy, sys
+      sys.modules['libcst'] = None   # `import libcst` now fails.
+      import tfgradtools
+      sys.argv = ['migrate', 'old.py']
+      runpy.run_module('tfgradtools.migrate', run_name='__main__')
+  ''')
+  completed = subprocess.run(
+      [sys.executable, '-c', script], capture_output=True, text=True,
+      timeout=300, cwd=tmp_path, check=False,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
+  assert completed.returncode == 2
+  assert completed.stderr.splitlines()[-2:] == [
+      'tfgradtools.migrate needs libcst, which is not installed.',
+      'Install the migrate extra: python -m pip install '
+      '"tfgradtools[migrate]"']
+
+
+def test_main_example_runs():
+  import doctest  # pylint: disable=g-import-not-at-top
+  failures, tried = doctest.testmod(migrate, verbose=False,
+                                    optionflags=doctest.ELLIPSIS)
+  assert tried >= 4 and failures == 0
+
+
+def test_help_documents_the_exit_status(capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    migrate.main(['--help'])
+  assert exit_info.value.code == 0
+  assert '0  nothing needs a person' in capsys.readouterr().out

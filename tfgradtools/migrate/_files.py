@@ -1,0 +1,153 @@
+"""Reads and writes the programs: `.py` files and notebooks' code cells.
+
+A program is a list of code units: a `.py` file is one, a notebook has one
+per code cell. IPython syntax (`%magic`, `!shell`, `help?`) is not Python:
+a cell whose first line is a `%%` cell magic is left alone, and in other
+cells such lines are masked as `pass` while the code is rewritten, then put
+back as they were.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import io
+import pathlib
+import re
+import tokenize
+from typing import Callable
+
+SUFFIXES = ('.py', '.ipynb')
+_IPYTHON_LINE = re.compile(
+    r'\s*([%!?]|.*\?$|[\w.,\s\[\]()]+=\s*[%!])')
+_PLACEHOLDER = '{indent}pass  # tfgradtools.migrate: IPython line {index}'
+_PLACEHOLDER_LINE = re.compile(
+    r'\s*pass  # tfgradtools\.migrate: IPython line (\d+)$')
+
+
+@dataclasses.dataclass
+class Program:
+  """A file's code units, and how to put new code back into the file."""
+  path: pathlib.Path
+  units: list[str | None]     # None: a unit left alone (a %% cell)
+  labels: list[str]           # how a report names each unit: '' or 'cell 3'
+  encoding: str = 'utf-8'
+  notebook: object = None     # the nbformat notebook
+  cells: list[int] = dataclasses.field(default_factory=list)
+
+  def write(self, units: list[str | None]) -> None:
+    if self.notebook is None:
+      self.path.write_bytes(units[0].encode(self.encoding))
+      return
+    import nbformat  # pylint: disable=g-import-not-at-top
+    for index, code in zip(self.cells, units):
+      if code is not None:
+        self.notebook.cells[index].source = code
+    nbformat.write(self.notebook, str(self.path))
+
+  def diff(self, units: list[str | None]) -> str:
+    """A unified diff per changed unit (per cell for a notebook)."""
+    if self.notebook is None:
+      return unified_diff(self.units[0], units[0], str(self.path))
+    # A cell has no final newline to speak of: compare cells as lines.
+    return ''.join(
+        unified_diff(old + '\n', new + '\n', f'{self.path}:{label}')
+        for label, old, new in zip(self.labels, self.units, units)
+        if old != new)
+
+
+def find(paths: list[str]) -> tuple[list[pathlib.Path], list[str]]:
+  """The `.py` and `.ipynb` files under `paths`, and error messages."""
+  found, errors = [], []
+  for name in paths:
+    path = pathlib.Path(name)
+    if path.is_dir():
+      found += sorted(
+          p for p in path.rglob('*')
+          if p.suffix in SUFFIXES and p.is_file() and not any(
+              part.startswith('.') or part == '__pycache__'
+              for part in p.relative_to(path).parts))
+    elif path.is_file() and path.suffix in SUFFIXES:
+      found.append(path)
+    elif path.exists():
+      errors.append(f'{name}: not a .py or .ipynb file')
+    else:
+      errors.append(f'{name}: no such file or directory')
+  return list(dict.fromkeys(found)), errors
+
+
+def read(path: pathlib.Path) -> Program:
+  """Reads a `.py` file (keeping its encoding and newlines) or a notebook."""
+  if path.suffix == '.py':
+    raw = path.read_bytes()
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
+    return Program(path, [raw.decode(encoding)], [''], encoding)
+  import nbformat  # pylint: disable=g-import-not-at-top
+  notebook = nbformat.read(str(path), as_version=nbformat.NO_CONVERT)
+  if notebook.nbformat < 4:
+    raise ValueError(f'notebook format {notebook.nbformat} is not supported; '
+                     'save it again with Jupyter')
+  cells = [i for i, cell in enumerate(notebook.cells)
+           if cell.cell_type == 'code']
+  units = [None if notebook.cells[i].source.lstrip().startswith('%%')
+           else notebook.cells[i].source for i in cells]
+  return Program(path, units, [f'cell {i + 1}' for i in cells],
+                 notebook=notebook, cells=cells)
+
+
+def mask(code: str) -> tuple[str, list[str]]:
+  """`code` with IPython lines replaced by placeholders, and those lines."""
+  lines = code.splitlines(keepends=True)
+  masked, originals = [], []
+  continued, indent = False, ''
+  for line in lines:
+    if continued or _IPYTHON_LINE.match(line.rstrip('\r\n')):
+      if not continued:   # A continuation line keeps its first line's indent.
+        indent = line[:len(line) - len(line.lstrip())]
+      ending = line[len(line.rstrip('\r\n')):]
+      masked.append(_PLACEHOLDER.format(indent=indent,
+                                        index=len(originals)) + ending)
+      originals.append(line)
+      continued = line.rstrip('\r\n').endswith('\\')
+    else:
+      masked.append(line)
+  return ''.join(masked), originals
+
+
+def unmask(code: str, originals: list[str]) -> str:
+  """Puts the lines `mask` replaced back."""
+  if not originals:
+    return code
+  lines = code.splitlines(keepends=True)
+  for i, line in enumerate(lines):
+    found = _PLACEHOLDER_LINE.match(line.rstrip('\r\n'))
+    if found:
+      original = originals[int(found.group(1))]
+      ending = line[len(line.rstrip('\r\n')):]
+      lines[i] = original.rstrip('\r\n') + ending
+  return ''.join(lines)
+
+
+def unified_diff(old: str, new: str, name: str) -> str:
+  """A unified diff of two texts, marking a missing final newline."""
+  lines = []
+  for line in difflib.unified_diff(old.splitlines(keepends=True),
+                                   new.splitlines(keepends=True),
+                                   name, name):
+    lines.append(line)
+    if not line.endswith('\n'):
+      lines.append('\n\\ No newline at end of file\n')
+  return ''.join(lines)
+
+
+def line_map(old: str, new: str) -> Callable[[int], int]:
+  """Maps a line number of `new` to the matching line of `old`."""
+  opcodes = difflib.SequenceMatcher(
+      None, old.splitlines(), new.splitlines(), autojunk=False).get_opcodes()
+
+  def to_old(line: int) -> int:
+    for _, i1, i2, j1, j2 in opcodes:
+      if j1 < line <= j2:
+        return i1 + line - j1 if i2 - i1 == j2 - j1 else i1 + 1
+    return line
+  return to_old

@@ -1,0 +1,274 @@
+"""Rewrites a program's old names, imports included, and nothing else.
+
+Every node the migration does not touch is printed back by libcst as it was
+read, so comments and formatting survive byte for byte. Gradient functions go
+to `tfgradtools` (an alias that only named gradient functions is rebound in
+place: `import tensorflow.contrib.eager as tfe` becomes `import
+tfgradtools.eager as tfe` and its uses stay as they are); names with a
+TensorFlow 2 equivalent become it; an import nothing needs any more goes.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import libcst as cst
+
+from tfgradtools.migrate import _analysis
+from tfgradtools.migrate import _names
+from tfgradtools.migrate._analysis import Fate, Kind
+
+_Replace = Callable[[cst.CSTNode], cst.CSTNode]
+_EMPTY = cst.Module(body=[])
+
+
+def rewrite(program: _analysis.Program) -> list[str | None]:
+  """The code of each unit after migration (`None` for unparsed units)."""
+  plan = _Plan(program)
+  return [None if unit is None else
+          unit.module.visit(_Rewriter(plan, index)).code
+          for index, unit in enumerate(program.units)]
+
+
+def _code(node: cst.CSTNode) -> str:
+  return _EMPTY.code_for_node(node)
+
+
+def _statement(code: str) -> cst.SimpleStatementLine:
+  return cst.parse_statement(code + '\n')
+
+
+class _Plan:
+  """Decides every edit: uses, binding statements and new imports."""
+
+  def __init__(self, program: _analysis.Program):
+    self.program = program
+    self._new_imports: dict[str, int] = {}   # statement → its rank
+    self.uses: dict[cst.CSTNode, _Replace] = {}
+    for use in program.uses:
+      replace = self._replacement(use)
+      if replace is not None:
+        self.uses[use.node] = replace
+    self.bindings = {b.node: b for b in program.bindings}
+    self.edited = {b.statement for b in program.bindings
+                   if program.fate(b) is not Fate.KEEP}
+    self.anchor, self.before = self._anchor()
+
+  def _replacement(self, use: _analysis.Use) -> _Replace | None:
+    rule = use.rule
+    if use.kind is Kind.GRADIENT:
+      if self.program.fate(use.binding) is Fate.REBIND:
+        return None
+      return _expression(f'{self._new_ref(use.module)}.{use.rest}')
+    if use.kind is Kind.RENAMED:
+      return _expression(rule.target.format(tf=self._tf_ref()) +
+                         use.rest[len(use.name):])
+    if use.kind is Kind.CALL:
+      tf = self._tf_ref() if '{tf}' in rule.target else ''
+      return lambda call: _with_parens(call, cst.parse_expression(
+          rule.target.format(tf=tf, args=', '.join(
+              _code(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT))
+              for arg in call.args))))
+    return None
+
+  def _import(self, statement: str, name: str, rank: int) -> str:
+    """Adds `statement` (binding `name`); new imports are sorted by rank."""
+    self._new_imports[statement] = rank
+    return name
+
+  def _tf_ref(self) -> str:
+    """The name TensorFlow is imported as; an import if there is none."""
+    imports = [b for b in self.program.bindings
+               if b.path == _names.TENSORFLOW and b.top_level]
+    if imports:   # The usual `tf` if there is one.
+      return min(imports, key=lambda b: b.name != 'tf').name
+    if 'tf' not in self.program.identifiers:
+      return self._import('import tensorflow as tf', 'tf', 0)
+    return self._import('import tensorflow', 'tensorflow', 0)
+
+  def _new_ref(self, module: str) -> str:
+    """The name tfgradtools' `eager` or `math` is reached by."""
+    new = _names.NEW_MODULES[module]
+    for binding in self.program.bindings:
+      if binding.top_level and (
+          binding.path == new or
+          (binding.path == module and
+           self.program.fate(binding) is Fate.REBIND)):
+        return binding.name
+    alias = _names.NEW_ALIASES[module]
+    if alias not in self.program.identifiers:
+      return self._import(f'import {new} as {alias}', alias, 1)
+    for binding in self.program.bindings:
+      if binding.path == _names.TFGRADTOOLS:
+        return binding.name
+    return self._import('import tfgradtools', _names.TFGRADTOOLS, 2)
+
+  def _anchor(self) -> tuple[tuple[int, cst.CSTNode] | None, bool]:
+    """Where new imports go: beside the first top-level import of a module
+    we know (before it if it goes or is rebound), else at the top."""
+    first = min((b for b in self.program.bindings if b.top_level),
+                key=lambda b: (b.unit, b.line), default=None)
+    if first is None:
+      return None, True
+    return (first.unit, first.statement), self.program.fate(first) in (
+        Fate.REMOVE, Fate.REBIND)
+
+  def import_lines(self) -> list[cst.SimpleStatementLine]:
+    return [_statement(s) for s in sorted(self._new_imports,
+                                          key=self._new_imports.get)]
+
+
+def _with_parens(old: cst.CSTNode, new: cst.CSTNode) -> cst.CSTNode:
+  return new.with_changes(lpar=old.lpar, rpar=old.rpar)
+
+
+def _expression(code: str) -> _Replace:
+  return lambda node: _with_parens(node, cst.parse_expression(code))
+
+
+class _Rewriter(cst.CSTTransformer):
+  """Applies a `_Plan` to one unit."""
+
+  def __init__(self, plan: _Plan, unit: int):
+    super().__init__()
+    self._plan, self._unit = plan, unit
+    self._carry: dict[cst.CSTNode, list[cst.EmptyLine]] = {}
+    self._next: dict[cst.CSTNode, cst.CSTNode] = {}
+    self._first_unit = unit == min(
+        (i for i, u in enumerate(plan.program.units) if u is not None),
+        default=None)
+
+  def on_visit(self, node: cst.CSTNode) -> bool:
+    if isinstance(node, (cst.Module, cst.IndentedBlock)):
+      for statement, following in zip(node.body, [*node.body[1:], node]):
+        self._next[statement] = following
+    # Imports are edited whole; their aliases then stay the original nodes.
+    return not isinstance(node, (cst.Import, cst.ImportFrom))
+
+  def on_leave(self, original_node, updated_node):
+    replace = self._plan.uses.get(original_node)
+    if replace is not None:
+      return replace(updated_node)
+    carried = self._carry.pop(original_node, [])
+    if isinstance(original_node, (cst.Module, cst.IndentedBlock)):
+      return self._leave_body(updated_node, carried)
+    if carried:
+      updated_node = updated_node.with_changes(
+          leading_lines=[*carried, *updated_node.leading_lines])
+    if isinstance(original_node, cst.SimpleStatementLine):
+      return self._leave_line(original_node, updated_node)
+    return updated_node
+
+  def _leave_body(self, updated, carried):
+    if carried:
+      updated = updated.with_changes(footer=[*carried, *updated.footer])
+    if isinstance(updated, cst.IndentedBlock) and not updated.body:
+      updated = updated.with_changes(body=[_statement('pass')])
+    if (isinstance(updated, cst.Module) and self._plan.anchor is None and
+        self._first_unit):
+      at = _after_preamble(updated.body)
+      updated = updated.with_changes(body=[
+          *updated.body[:at], *self._plan.import_lines(), *updated.body[at:]])
+    return updated
+
+  def _leave_line(self, original: cst.SimpleStatementLine,
+                  updated: cst.SimpleStatementLine):
+    body, lines = [], []
+    for small_original, small in zip(original.body, updated.body):
+      if small_original in self._plan.edited:
+        small, added = self._edit(small_original, small)
+        lines += added
+      if small is not None:
+        body.append(small)
+    if body:
+      body[-1] = body[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+      lines.insert(0, updated.with_changes(body=body))
+    if any(self._plan.anchor == (self._unit, s) for s in original.body):
+      imports = self._plan.import_lines()
+      lines = [*imports, *lines] if self._plan.before else [*lines, *imports]
+    if not lines:
+      following = self._next[original]
+      self._carry[following] = [*updated.leading_lines,
+                                *self._carry.get(following, [])]
+      return cst.RemoveFromParent()
+    # The group stands where the line stood: its first statement takes the
+    # line's leading lines (the comments above it).
+    lines = [lines[0].with_changes(leading_lines=updated.leading_lines),
+             *(line.with_changes(leading_lines=[]) for line in lines[1:])]
+    return cst.FlattenSentinel(lines) if len(lines) > 1 else lines[0]
+
+  def _edit(self, original, updated):
+    """The small statement replacing a binding one (or None), and the lines
+    to add after it."""
+    program = self._plan.program
+    if isinstance(original, cst.Assign):
+      binding = self._plan.bindings[original]
+      if program.fate(binding) is Fate.REMOVE:
+        return None, []
+      return _import_as(program.new_path(binding), binding.name), []
+    kept, moved = [], []
+    for alias in original.names:
+      binding = self._plan.bindings.get(alias)
+      fate = program.fate(binding) if binding else Fate.KEEP
+      if fate is Fate.KEEP:
+        kept.append(alias)
+      elif fate is Fate.SUBMODULE:
+        kept.append(alias.with_changes(name=cst.Name(binding.name)))
+      elif fate is Fate.REBIND:
+        moved.append((_renamed_alias(alias, program.new_path(binding),
+                                     binding.name),
+                      program.new_path(binding), binding.name))
+    if isinstance(original, cst.Import):
+      new = [_import_as(path, name) for _, path, name in moved]
+      if not kept and len(new) == 1:
+        return new[0], []
+    elif moved:
+      parent = moved[0][1].rpartition('.')[0]
+      if not kept:   # Only the module changes.
+        names = [a for a, _, _ in moved]
+        names[-1] = names[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        return updated.with_changes(module=cst.parse_expression(parent),
+                                    names=names), []
+      new = [_statement('from {} import {}'.format(parent, ', '.join(
+          _code(a.with_changes(comma=cst.MaybeSentinel.DEFAULT))
+          for a, _, _ in moved))).body[0]]
+    else:
+      new = []
+    lines = [cst.SimpleStatementLine(body=[n]) for n in new]
+    if not kept:
+      return None, lines
+    kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return updated.with_changes(names=kept), lines
+
+
+def _renamed_alias(alias: cst.ImportAlias, path: str, name: str
+                   ) -> cst.ImportAlias:
+  """`alias` importing the last part of `path` as `name`, as it was if it
+  already does (`from tensorflow.contrib.eager.python import tfe` becomes
+  `... import eager as tfe`)."""
+  imported = path.rpartition('.')[2]
+  if isinstance(alias.name, cst.Name) and alias.name.value == imported:
+    return alias
+  return alias.with_changes(
+      name=cst.Name(imported),
+      asname=None if name == imported else cst.AsName(name=cst.Name(name)))
+
+
+def _import_as(path: str, name: str) -> cst.Import:
+  return _statement(f'import {path} as {name}').body[0]
+
+
+def _after_preamble(body) -> int:
+  """Index after a module's docstring and `from __future__` imports."""
+  at = 0
+  for statement in body:
+    small = (statement.body[0] if isinstance(statement, cst.SimpleStatementLine)
+             else None)
+    docstring = (at == 0 and isinstance(small, cst.Expr) and
+                 isinstance(small.value, cst.SimpleString))
+    future = (isinstance(small, cst.ImportFrom) and small.module is not None
+              and _code(small.module) == '__future__')
+    if not (docstring or future):
+      break
+    at += 1
+  return at
