@@ -205,24 +205,25 @@ def _refuse_vectorised_jacobians(monkeypatch):
   monkeypatch.setattr(tf.GradientTape, 'batch_jacobian', refuse)
 
 
+# A closure over a Tensor: not traced (see tests/test_traced.py), so eager.
+ONE = tf.constant(1.)
+
+
 def test_small_eager_jacobians_are_loops_of_backward_passes(monkeypatch):
   """No vectorised Jacobian (which traces a function on every eager call)
   for a few rows; results equal to the vectorised ones."""
   x = tf.constant(X0)
   batch = tf.reshape(tf.range(24, dtype=tf.float32), [2, 3, 4]) / 10.
   w = tf.Variable(tf.ones([5, 3]))
-  vectorised = tf.function(lambda: (
-      tfm.jacobian(lambda t: tf.sin(t) * tf.reduce_sum(t), x),
-      tfm.hessian(rosenbrock, tf.constant([1.5, -0.5])),
-      tfm.hessian(lambda a, b: tf.reduce_sum(a * a * b), x, 2. * x),
-      tfm.batch_jacobian(lambda t: tf.sin(t) * t[:, :1], batch),
-      tfm.jacobian(lambda v: tf.gather(v, [0, 2, 2]), w)))()
+  calls = lambda: (  # pylint: disable=unnecessary-lambda-assignment
+      tfm.jacobian(lambda t: tf.sin(t) * tf.reduce_sum(t) * ONE, x),
+      tfm.hessian(lambda p: rosenbrock(p) * ONE, tf.constant([1.5, -0.5])),
+      tfm.hessian(lambda a, b: tf.reduce_sum(a * a * b) * ONE, x, 2. * x),
+      tfm.batch_jacobian(lambda t: tf.sin(t) * t[:, :1] * ONE, batch),
+      tfm.jacobian(lambda v: tf.gather(v, [0, 2, 2]) * ONE, w))
+  vectorised = tf.function(calls)()
   _refuse_vectorised_jacobians(monkeypatch)
-  looped = (tfm.jacobian(lambda t: tf.sin(t) * tf.reduce_sum(t), x),
-            tfm.hessian(rosenbrock, tf.constant([1.5, -0.5])),
-            tfm.hessian(lambda a, b: tf.reduce_sum(a * a * b), x, 2. * x),
-            tfm.batch_jacobian(lambda t: tf.sin(t) * t[:, :1], batch),
-            tfm.jacobian(lambda v: tf.gather(v, [0, 2, 2]), w))
+  looped = calls()
   assert looped[3].shape == (2, 3, 4, 3, 4)
   assert looped[4].shape == (3, 3, 5, 3)
   helpers.assert_all_close(helpers.to_numpy(looped),
@@ -253,8 +254,16 @@ def test_larger_eager_jacobians_are_vectorised(monkeypatch):
     return original(self, *args, **kwargs)
 
   monkeypatch.setattr(tf.GradientTape, 'jacobian', spy)
-  x = tf.linspace(-1., 1., 65)
-  jac = tfm.jacobian(tf.sin, x)
+  x = tf.linspace(-1., 1., 257)
+  jac = tfm.jacobian(lambda t: tf.sin(t) * ONE, x)
   helpers.assert_all_close(jac, np.diag(np.cos(x.numpy())), atol=1e-6)
-  tfm.jacobian(tf.sin, tf.constant([1., 2.]), experimental_use_pfor=False)
-  assert calls == [True, False]
+  assert calls == [True]
+  tfm.jacobian(lambda t: tf.sin(t) * ONE, x[:256])  # A loop.
+  assert calls == [True]
+  hessian = tfm.hessian(lambda t: tf.reduce_sum(t ** 3) * ONE, x[:33])
+  helpers.assert_all_close(hessian, np.diag(6 * x.numpy()[:33]), atol=1e-5)
+  assert calls == [True, True]  # A Hessian's rows cost more: vectorised.
+  tfm.hessian(lambda t: tf.reduce_sum(t ** 3) * ONE, x[:32])
+  tfm.jacobian(lambda t: tf.sin(t) * ONE, tf.constant([1., 2.]),
+               experimental_use_pfor=False)
+  assert calls == [True, True, False]

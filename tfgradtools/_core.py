@@ -375,9 +375,9 @@ def _hessian(f, prepare, api, scope, use_gradient_tape, has_aux,
         shape_of = tf.zeros_like(source_i) if grad is None else grad
         row.append(_unconnected_jacobian(shape_of, source_j, unconnected))
       else:
-        row.append(outer_recording.jacobian(grad, watched_j, unconnected,
-                                            False, use_pfor,
-                                            parallel_iterations))
+        row.append(outer_recording.jacobian(
+            grad, watched_j, unconnected, False, use_pfor,
+            parallel_iterations, _engines.LOOPED_HESSIAN_ROWS))
     rows.append(row)
   return recorded, rows
 

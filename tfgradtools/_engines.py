@@ -32,16 +32,18 @@ def uses_tape(use_gradient_tape: bool) -> bool:
 
 
 # Up to how many rows a Jacobian is taken eagerly by a loop of backward
-# passes rather than vectorised (see `TapeRecording.jacobian`); where the
-# two cost the same on `benchmarks/run.py`'s Jacobian and Hessian rows.
-LOOPED_JACOBIAN_ROWS = 64
+# passes rather than vectorised (see `TapeRecording.jacobian`): about where
+# the two cost the same, measured with `benchmarks/run.py`'s Jacobian rows.
+# A Hessian's rows are backward passes of a backward pass, several times
+# dearer: for them, `LOOPED_HESSIAN_ROWS`.
+LOOPED_JACOBIAN_ROWS = 256
+LOOPED_HESSIAN_ROWS = 32
 
 
-def _rows(target: tf.Tensor, batch: bool) -> int:
+def _rows(target: tf.Tensor, batch: bool) -> int | None:
   """How many vector-Jacobian products a (batch) Jacobian takes."""
   shape = target.shape[1:] if batch else target.shape
-  rows = shape.num_elements()
-  return LOOPED_JACOBIAN_ROWS + 1 if rows is None else rows
+  return shape.num_elements()
 
 
 class TapeRecording:
@@ -74,17 +76,20 @@ class TapeRecording:
   def jacobian(self, target: tf.Tensor, source: Any,
                unconnected: tf.UnconnectedGradients, batch: bool,
                use_pfor: bool = True,
-               parallel_iterations: int | None = None) -> Any:
+               parallel_iterations: int | None = None,
+               looped_rows: int = LOOPED_JACOBIAN_ROWS) -> Any:
     """The (batch) Jacobian of `target` with respect to `source`.
 
     `use_pfor` and `parallel_iterations` mean what they mean for
-    `tf.GradientTape.jacobian`. Eagerly, a Jacobian of few rows is a loop
-    of vector-Jacobian products on this (persistent) tape: TensorFlow's
-    vectorised Jacobian traces a new function on every eager call, which
-    costs as much as a hundred backward passes.
+    `tf.GradientTape.jacobian`. Eagerly, a Jacobian of at most
+    `looped_rows` rows is a loop of vector-Jacobian products on this
+    (persistent) tape: TensorFlow's vectorised Jacobian traces a new
+    function on every eager call, which costs as much as a hundred backward
+    passes.
     """
+    rows = _rows(target, batch)
     if (use_pfor and self._persistent and tf.executing_eagerly() and
-        _rows(target, batch) <= LOOPED_JACOBIAN_ROWS):
+        rows is not None and rows <= looped_rows):
       return self._looped_jacobian(target, source, unconnected, batch)
     method = self._tape.batch_jacobian if batch else self._tape.jacobian
     if use_pfor:
