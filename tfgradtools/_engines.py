@@ -32,11 +32,13 @@ def uses_tape(use_gradient_tape: bool) -> bool:
 
 
 # Up to how many rows a Jacobian is taken eagerly by a loop of backward
-# passes rather than vectorised (see `TapeRecording.jacobian`): about where
-# the two cost the same, measured with `benchmarks/run.py`'s Jacobian rows.
+# passes rather than vectorised (see `TapeRecording.jacobian`): the loop
+# costs a backward pass per row, the vectorised Jacobian a trace (about a
+# hundred cheap backward passes, a few dozen dear ones), so this is where
+# they cost about the same for `benchmarks/run.py`'s dearer function.
 # A Hessian's rows are backward passes of a backward pass, several times
 # dearer: for them, `LOOPED_HESSIAN_ROWS`.
-LOOPED_JACOBIAN_ROWS = 256
+LOOPED_JACOBIAN_ROWS = 64
 LOOPED_HESSIAN_ROWS = 32
 
 

@@ -173,7 +173,7 @@ def value_and_batch_jacobian(
   dx[b, j]`. The calling rules and the structure of the result are those of
   `value_and_gradient`. It is vectorised with `pfor`, falling back to a
   while loop where `pfor` cannot vectorise an op, and always uses a tape;
-  eagerly, a Jacobian of at most 256 rows per example is a loop of backward
+  eagerly, a Jacobian of at most 64 rows per example is a loop of backward
   passes, which costs less than tracing the vectorised one.
 
   Example:
