@@ -249,28 +249,33 @@ def memory_growth(calls: int) -> dict[str, float]:
   return growth
 
 
+def _patched(impl: Callable[..., Any], module: Any, name: str,
+             value: Any) -> Callable[..., Any]:
+  """`impl`, called with `module.name` set to `value`."""
+  def call(*args):
+    saved = getattr(module, name)
+    setattr(module, name, value)
+    try:
+      return impl(*args)
+    finally:
+      setattr(module, name, saved)
+  return call
+
+
 def eager_paths(rounds: int, seconds: float) -> dict[str, float]:
-  """The eager small call by each path: the cached trace (the default for a
-  pure `f`), and eagerly with the direct backward pass and without it."""
+  """The eager small call by each path, interleaved with the hand-written
+  tape: the cached trace (the default for a pure `f`), and eagerly (an
+  impure `f`) with the direct backward pass and without it."""
   args, impls, _ = small_workload()
   ours = impls['tfgradtools.math']
-  times = time_impls({'cached trace (pure f, the default)': ours}, args,
-                     rounds, seconds)
-  traced_call = _traced.call
-  _traced.call = lambda *_: (False, None)  # Every call eager.
-  try:
-    times.update(time_impls({'eager, direct tape backward pass': ours},
-                            args, rounds, seconds))
-    saved = _fast_tape._TAPE_GRADIENT  # pylint: disable=protected-access
-    _fast_tape._TAPE_GRADIENT = None  # pylint: disable=protected-access
-    try:
-      times.update(time_impls({'eager, public GradientTape.gradient': ours},
-                              args, rounds, seconds))
-    finally:
-      _fast_tape._TAPE_GRADIENT = saved  # pylint: disable=protected-access
-  finally:
-    _traced.call = traced_call
-  return times
+  eager = _patched(ours, _traced, 'key_of', lambda _: None)
+  return time_impls({
+      'hand-written tape': impls['hand-written'],
+      'cached trace (pure f, the default)': ours,
+      'eager, direct tape backward pass': eager,
+      'eager, public GradientTape.gradient': _patched(
+          eager, _fast_tape, '_TAPE_GRADIENT', None),
+  }, args, rounds, seconds)
 
 
 def chain(x):
@@ -642,10 +647,12 @@ def main() -> None:
     print(f'| {mode} | {flat * 1e3:,.2f} | {structured * 1e3:,.2f} | '
           f'{(flat / structured - 1) * 100:+.1f}% |')
 
-  print('\n| eager small call, tfgradtools.math, by path | µs per call |'
-        '\n|---|---:|')
-  for name, seconds_per_call in eager_paths(rounds, seconds).items():
-    print(f'| {name} | {seconds_per_call * 1e6:,.1f} |')
+  print('\n| eager small call, tfgradtools.math, by path | µs per call | '
+        '/ hand-written |\n|---|---:|---:|')
+  paths = eager_paths(rounds, seconds)
+  for name, seconds_per_call in paths.items():
+    print(f'| {name} | {seconds_per_call * 1e6:,.1f} | '
+          f'{seconds_per_call / paths["hand-written tape"]:.2f} |')
 
 
 if __name__ == '__main__':

@@ -309,6 +309,9 @@ def _traced_call(f, args, kwargs, sources, extra, run, options):
     `run`'s result, or `None` where it was not traced: the caller then
     computes eagerly.
   """
+  described = _traced.key_of(f)
+  if described is None or sources is None:
+    return None
   structure = (args, kwargs)
   inputs: list[Any] = []
   index: dict[int, int] = {}
@@ -323,7 +326,7 @@ def _traced_call(f, args, kwargs, sources, extra, run, options):
     else:
       return None
   flat_extra = [] if extra is None else _nest.flatten(extra)
-  if sources is None or any(id(s) not in index for s in sources) or not all(
+  if any(id(s) not in index for s in sources) or not all(
       _is_eager_tensor(e) for e in flat_extra):
     return None
   source_inputs = [index[id(s)] for s in sources]
@@ -339,7 +342,8 @@ def _traced_call(f, args, kwargs, sources, extra, run, options):
 
   key = (_nest.structure_key(structure), tuple(spec), tuple(source_inputs),
          _nest.structure_key(extra), tuple(sorted(options.items())))
-  traced, result = _traced.call(f, key, [*inputs, *flat_extra], compute)
+  traced, result = _traced.call(f, described, key, [*inputs, *flat_extra],
+                                compute)
   return result if traced else None
 
 

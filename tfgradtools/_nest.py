@@ -29,7 +29,7 @@ def _flatten_into(structure: Any, leaves: list[Any]) -> None:
   elif kind is dict:
     for key in sorted(structure):
       _flatten_into(structure[key], leaves)
-  elif tf.nest.is_nested(structure):
+  elif not isinstance(structure, tf.Tensor) and tf.nest.is_nested(structure):
     leaves.extend(tf.nest.flatten(structure))
   else:
     leaves.append(structure)
@@ -50,7 +50,7 @@ def _pack(structure: Any, leaves: Iterator[Any]) -> Any:
     packed = {key: _pack(structure[key], leaves)
               for key in sorted(structure)}
     return {key: packed[key] for key in structure}
-  if tf.nest.is_nested(structure):
+  if not isinstance(structure, tf.Tensor) and tf.nest.is_nested(structure):
     count = len(tf.nest.flatten(structure))
     return tf.nest.pack_sequence_as(structure,
                                     [next(leaves) for _ in range(count)])

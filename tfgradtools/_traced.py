@@ -193,29 +193,35 @@ def _worth_tracing(f: Any) -> bool:
   return count <= _MAX_KEYS_PER_CODE
 
 
-def call(f: Callable[..., Any], options: Hashable, inputs: list[Any],
-         compute: Callable[[list[Any]], Any]) -> Any:
+def key_of(f: Callable[..., Any]) -> Hashable | None:
+  """`f`'s fingerprint where a trace may serve it, else `None`.
+
+  Not inside another trace, a `tf.distribute` strategy, or with functions
+  run eagerly; not for an impure `f`.
+  """
+  if (getattr(_local, 'tracing', False) or tf.distribute.has_strategy() or
+      tf.config.functions_run_eagerly()):
+    return None
+  return fingerprint(f)
+
+
+def call(f: Callable[..., Any], described: Hashable, options: Hashable,
+         inputs: list[Any], compute: Callable[[list[Any]], Any]
+         ) -> tuple[bool, Any]:
   """`compute(inputs)`, traced once for `f`, `options` and the signature.
 
   Args:
-    f: the function differentiated, whose fingerprint keys the cache.
+    f: the function differentiated.
+    described: `key_of(f)`.
     options: everything else the result depends on (hashable).
     inputs: eager Tensors, the traced function's inputs.
     compute: builds the result from (symbolic) inputs; it must return
       Tensors or structures of them, and `None`s.
 
   Returns:
-    `(True, result)`, or `(False, None)` where `f` is not pure, cannot be
-    traced, or this is no place for a trace (inside another trace, a
-    `tf.distribute` strategy, or with functions run eagerly): then the
-    caller computes eagerly.
+    `(True, result)`, or `(False, None)` where `f` cannot be traced or
+    keeps bringing new state: then the caller computes eagerly.
   """
-  if (getattr(_local, 'tracing', False) or tf.distribute.has_strategy() or
-      tf.config.functions_run_eagerly()):
-    return False, None
-  described = fingerprint(f)
-  if described is None:
-    return False, None
   key = (described, options)
   entry = _CACHE.get(key)
   if entry is _UNTRACEABLE:
