@@ -365,13 +365,17 @@ class ImpureChain:
     return chain(x + self.offset)
 
 
-def hand_double_tape_hvp(f, x, v):
+def hand_double_tape(f, x, v=None):
+  """Hand-written second order: `H @ v` (reverse-over-reverse), or the
+  Hessian (`tape.jacobian` of the gradient) without `v`."""
   with tf.GradientTape() as outer:
     outer.watch(x)
     with tf.GradientTape() as inner:
       inner.watch(x)
       y = f(x)
     grad = inner.gradient(y, x)
+  if v is None:
+    return outer.jacobian(grad, x)
   return outer.gradient(grad, x, output_gradients=v)
 
 
@@ -380,16 +384,6 @@ def hand_tape_jacobian(f, x, batch=False):
     tape.watch(x)
     y = f(x)
   return tape.batch_jacobian(y, x) if batch else tape.jacobian(y, x)
-
-
-def hand_tape_hessian(f, x):
-  with tf.GradientTape() as outer:
-    outer.watch(x)
-    with tf.GradientTape() as inner:
-      inner.watch(x)
-      y = f(x)
-    grad = inner.gradient(y, x)
-  return outer.jacobian(grad, x)
 
 
 def _median_seconds(compute: Callable[[], Any], repeats: int) -> float:
@@ -427,9 +421,9 @@ def second_order_rows(sizes: tuple[int, ...], repeats: int
                                  repeats * 3)
       calls = {
           'hvp': (lambda: tfm.hvp(f, x, v),
-                  lambda: hand_double_tape_hvp(f, x, v)),
+                  lambda: hand_double_tape(f, x, v)),
           'hessian': (lambda: tfm.hessian(f, x),
-                      lambda: hand_tape_hessian(f, x)),
+                      lambda: hand_double_tape(f, x)),
           'jacobian': (lambda: tfm.jacobian(
               lambda t: tf.sin(f(t) * t), x),
                        lambda: hand_tape_jacobian(

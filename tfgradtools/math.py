@@ -354,13 +354,8 @@ def value_and_hessian(
       Default value: `True`.
     has_aux: `f` returns `(y, aux)`; only `y` is differentiated.
       Default value: `False`.
-    experimental_use_pfor: vectorise the Jacobian with `pfor` (falling
-      back to a while loop where it cannot), as in
-      `tf.GradientTape.jacobian`; `False` always uses a while loop.
-      Default value: `True`.
-    parallel_iterations: how many iterations of the while loop may run in
-      parallel, as in `tf.GradientTape.jacobian`.
-      Default value: `None`.
+    experimental_use_pfor, parallel_iterations: as in
+      `value_and_batch_jacobian`, for the Jacobian of the gradient.
     name: name scope of the ops created.
       Default value: `None` (i.e. `'value_and_hessian'`).
     unconnected_gradients: as in `value_and_gradient`.
