@@ -4,59 +4,88 @@ The gradient helpers of `tfp.math` (`tfgradtools.math`) and of TF 1.x
 `tf.contrib.eager` (`tfgradtools.eager`), on one dispatch core that runs in
 every execution regime: eager, `tf.function` (also with XLA), TF1 graphs and
 `tf.distribute` replicas.
+
+The names below are imported on first use, so that commands that do not
+need TensorFlow (`python -m tfgradtools.migrate --help`) do not wait for its
+import.
 """
 
-from tfgradtools import eager as eager
-from tfgradtools import math as math
-from tfgradtools.eager import (
-    VariableNotFoundWarning as VariableNotFoundWarning)
-from tfgradtools.eager import gradients_function as gradients_function
-from tfgradtools.eager import implicit_gradients as implicit_gradients
-from tfgradtools.eager import (
-    implicit_value_and_gradients as implicit_value_and_gradients)
-from tfgradtools.eager import make_vjp as make_vjp
-from tfgradtools.eager import (
-    value_and_gradients_function as value_and_gradients_function)
-from tfgradtools.math import FlatObjective as FlatObjective
-from tfgradtools.math import batch_jacobian as batch_jacobian
-from tfgradtools.math import flat_objective as flat_objective
-from tfgradtools.math import hessian as hessian
-from tfgradtools.math import hvp as hvp
-from tfgradtools.math import jacobian as jacobian
-from tfgradtools.math import jvp as jvp
-from tfgradtools.math import value_and_batch_jacobian as value_and_batch_jacobian
-from tfgradtools.math import value_and_gradient as value_and_gradient
-from tfgradtools.math import (
-    value_and_gradient_with_auto_expansion as
-    value_and_gradient_with_auto_expansion)
-from tfgradtools.math import value_and_hessian as value_and_hessian
-from tfgradtools.math import value_and_hvp as value_and_hvp
-from tfgradtools.math import value_and_jacobian as value_and_jacobian
-from tfgradtools.math import value_and_jvp as value_and_jvp
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = '0.1.0'
 
-__all__ = [
-    'FlatObjective',
-    'VariableNotFoundWarning',
-    'batch_jacobian',
-    'eager',
-    'flat_objective',
-    'gradients_function',
-    'hessian',
-    'hvp',
-    'implicit_gradients',
-    'implicit_value_and_gradients',
-    'jacobian',
-    'jvp',
-    'make_vjp',
-    'math',
-    'value_and_batch_jacobian',
-    'value_and_gradient',
-    'value_and_gradient_with_auto_expansion',
-    'value_and_gradients_function',
-    'value_and_hessian',
-    'value_and_hvp',
-    'value_and_jacobian',
-    'value_and_jvp',
-]
+# Each public name and the public module that defines it.
+_EXPORTS = {
+    'FlatObjective': 'math',
+    'VariableNotFoundWarning': 'eager',
+    'batch_jacobian': 'math',
+    'flat_objective': 'math',
+    'gradients_function': 'eager',
+    'hessian': 'math',
+    'hvp': 'math',
+    'implicit_gradients': 'eager',
+    'implicit_value_and_gradients': 'eager',
+    'jacobian': 'math',
+    'jvp': 'math',
+    'make_vjp': 'eager',
+    'value_and_batch_jacobian': 'math',
+    'value_and_gradient': 'math',
+    'value_and_gradient_with_auto_expansion': 'math',
+    'value_and_gradients_function': 'eager',
+    'value_and_hessian': 'math',
+    'value_and_hvp': 'math',
+    'value_and_jacobian': 'math',
+    'value_and_jvp': 'math',
+}
+_MODULES = ('eager', 'math')
+
+__all__ = sorted([*_EXPORTS, *_MODULES])
+
+if TYPE_CHECKING:
+  from tfgradtools import eager as eager
+  from tfgradtools import math as math
+  from tfgradtools.eager import (
+      VariableNotFoundWarning as VariableNotFoundWarning)
+  from tfgradtools.eager import gradients_function as gradients_function
+  from tfgradtools.eager import implicit_gradients as implicit_gradients
+  from tfgradtools.eager import (
+      implicit_value_and_gradients as implicit_value_and_gradients)
+  from tfgradtools.eager import make_vjp as make_vjp
+  from tfgradtools.eager import (
+      value_and_gradients_function as value_and_gradients_function)
+  from tfgradtools.math import FlatObjective as FlatObjective
+  from tfgradtools.math import batch_jacobian as batch_jacobian
+  from tfgradtools.math import flat_objective as flat_objective
+  from tfgradtools.math import hessian as hessian
+  from tfgradtools.math import hvp as hvp
+  from tfgradtools.math import jacobian as jacobian
+  from tfgradtools.math import jvp as jvp
+  from tfgradtools.math import (
+      value_and_batch_jacobian as value_and_batch_jacobian)
+  from tfgradtools.math import value_and_gradient as value_and_gradient
+  from tfgradtools.math import (
+      value_and_gradient_with_auto_expansion as
+      value_and_gradient_with_auto_expansion)
+  from tfgradtools.math import value_and_hessian as value_and_hessian
+  from tfgradtools.math import value_and_hvp as value_and_hvp
+  from tfgradtools.math import value_and_jacobian as value_and_jacobian
+  from tfgradtools.math import value_and_jvp as value_and_jvp
+
+
+def __getattr__(name: str) -> Any:
+  """Imports a public name's module on first use (PEP 562)."""
+  if name in _MODULES:
+    return importlib.import_module(f'tfgradtools.{name}')
+  module = _EXPORTS.get(name)
+  if module is None:
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+  value = getattr(importlib.import_module(f'tfgradtools.{module}'), name)
+  globals()[name] = value
+  return value
+
+
+def __dir__() -> list[str]:
+  return sorted({*globals(), *__all__})
