@@ -58,7 +58,8 @@ class FlatObjective:
     self._name = name or 'flat_objective'
     if _args.has_trainable_variables(params):
       params = list(params.trainable_variables)
-    leaves = [_args.to_source(leaf) for leaf in _nest.flatten(params)]
+    leaves = [_args.to_source(leaf, dtype_hint=tf.float32)
+              for leaf in _nest.flatten(params)]
     self._shapes = [tf.TensorShape(leaf.shape) for leaf in leaves]
     self._dtypes = [tf.as_dtype(leaf.dtype) for leaf in leaves]
     self._check(leaves, self._shapes, self._dtypes)
