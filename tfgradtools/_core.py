@@ -189,9 +189,11 @@ def _check_batch_shapes(api: str, target: Any, source: Any) -> None:
 
 def _unconnected_jacobian(target: Any, source: Any,
                           unconnected: tf.UnconnectedGradients) -> Any:
+  """The Jacobian where no gradient flows: zeros of the source's dtype (as
+  `tape.jacobian` stacks zero gradients), or `None`."""
   if unconnected is tf.UnconnectedGradients.ZERO and source.dtype != tf.string:
     return tf.zeros(tf.concat([tf.shape(target), tf.shape(source)], 0),
-                    target.dtype)
+                    source.dtype)
   return None
 
 
