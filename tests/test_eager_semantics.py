@@ -97,15 +97,15 @@ def test_randomness_and_modules_read_at_every_call():
 
 def test_keras_settings_read_at_every_call():
   f = lambda x: x / tf.keras.backend.epsilon()
-  before = keras.backend.epsilon()
+  before = tf.keras.backend.epsilon()
   try:
     for epsilon in (1e-7, 1e-3):
-      keras.backend.set_epsilon(epsilon)
+      tf.keras.backend.set_epsilon(epsilon)
       value, grad = tfm.value_and_gradient(f, 2.)
       np.testing.assert_allclose([float(value), float(grad)],
                                  [2. / epsilon, 1. / epsilon], rtol=1e-6)
   finally:
-    keras.backend.set_epsilon(before)
+    tf.keras.backend.set_epsilon(before)
 
 
 def test_executing_eagerly_is_true_in_f():

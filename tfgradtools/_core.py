@@ -5,8 +5,8 @@ engine `_engines.uses_tape` picks, watching the sources (Tensors,
 `tf.Variable`s, Keras 3 variables); the returned `Recorded` computes
 vector-Jacobian products (`vjp`) or Jacobians of `f`'s value with respect to
 those sources, honouring `unconnected_gradients`. `differentiate` records and
-differentiates in one step (also the Hessian); `forward` is forward mode
-(JVPs, and HVPs forward-over-reverse).
+differentiates in one step (also the Hessian); `jvp` is forward mode and
+`hvp` a second backward pass over the gradient.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import tensorflow as tf
 from tfgradtools import _args
 from tfgradtools import _engines
 from tfgradtools import _errors
-from tfgradtools import _nest
 from tfgradtools import _variable_owners
 
 Prepare = Callable[[], tuple[Sequence[Any], dict[str, Any],
@@ -327,66 +326,81 @@ def _hessian(f, prepare, api, scope, use_gradient_tape, has_aux,
   return recorded, rows
 
 
-def forward(f: Callable[..., Any], prepare: Prepare, tangents: Any, *,
-            api: str, name: str, has_aux: bool = False,
-            unconnected: tf.UnconnectedGradients = (
-                tf.UnconnectedGradients.NONE),
-            use_gradient_tape: bool = False, hvp: bool = False
-            ) -> tuple[Any, Any, list[Any]]:
-  """Forward mode: the JVP of `f`, or (`hvp`) the HVP of its value.
+def _with_tangents(prepare: Prepare, tangents: Sequence[Any], api: str
+                   ) -> tuple[Sequence[Any], dict[str, Any], Sequence[Any],
+                              list[Any], list[Any]]:
+  """The call's arguments and sources, what to watch for each source, and
+  the tangents of the watched ones, checked against them."""
+  args, kwargs, sources = prepare()
+  if sources is None:
+    raise ValueError(f'{api}: tangents need explicit sources.')
+  watched = _watch_list(sources, api, dense_only=True)
+  if len(tangents) != len(sources):
+    raise _errors.mismatched_tangents(api, sources, tangents)
+  converted = [
+      converted_like(tangent, target, api=api, arg_name='tangents',
+                     like_name='primals',
+                     index=i if len(sources) > 1 else None)
+      for i, (target, tangent) in enumerate(zip(watched, tangents))
+      if target is not None]
+  return args, kwargs, sources, watched, converted
 
-  The JVP pushes the tangents forward with `tf.autodiff.ForwardAccumulator`
-  alongside the value. The HVP never forms the Hessian: the Hessian is
-  symmetric, so `H @ v` is the vector-Jacobian product of the gradient with
-  `v`, taken on a second recording with the same engine — what a
-  hand-written double tape (or `tf.gradients` of `tf.gradients`) computes.
-  It is the one algorithm in every regime, so the regimes agree (at inf and
-  NaN, through custom gradients), and control flow works wherever its
-  gradient does.
 
-  Args:
-    f, prepare, api, name, has_aux, use_gradient_tape: as in `record`.
-    tangents: a flat list of tangents, one per source.
-    unconnected: the derivative where no tangent reaches.
-    hvp: compute the Hessian-vector product of `f`'s scalar value.
+def jvp(f: Callable[..., Any], prepare: Prepare, tangents: Sequence[Any], *,
+        api: str, name: str, has_aux: bool = False,
+        unconnected: tf.UnconnectedGradients = tf.UnconnectedGradients.NONE
+        ) -> tuple[Any, Any, list[Any]]:
+  """Forward mode: `f`'s value and its Jacobian-vector product.
+
+  The tangents (one per source) are pushed forward with a
+  `tf.autodiff.ForwardAccumulator` alongside the value, in one pass.
 
   Returns:
-    `(value, aux, derivatives)`: one JVP per flat part of the value, or one
-    HVP per source.
+    `(value, aux, derivatives)`: one JVP per flat part of the value.
   """
-  with tf.name_scope(name) as scope:
-    args, kwargs, sources = prepare()
-    if sources is None:
-      raise ValueError(f'{api}: forward mode needs explicit sources.')
-    watched = _watch_list(sources, api, dense_only=True)
-    if len(tangents) != len(sources):
-      raise _errors.mismatched_tangents(api, sources, tangents)
-    pushed = [None if target is None else converted_like(
-        tangent, target, api=api, arg_name='tangents', like_name='primals',
-        index=i if len(sources) > 1 else None)
-              for i, (target, tangent) in enumerate(zip(watched, tangents))]
-    primals = [w for w in watched if w is not None]
-    pushed = [t for t in pushed if t is not None]
-
-    if hvp:
-      def gradient():
-        recorded = _record(f, lambda: (args, kwargs, sources), api, scope,
-                           use_gradient_tape, has_aux, persistent=False)
-        _check_scalar(recorded, 'Hessian-vector product', 'jvp')
-        return recorded, _dense(recorded._vjp(None, unconnected,
-                                              'output_gradients'))
-
-      record_outer = _engines.recorder(use_gradient_tape)
-      (recorded, grads), outer = record_outer(gradient, primals)
-      return recorded.value, recorded.aux, _vjp_of_gradient(
-          outer, grads, sources, watched, pushed, unconnected)
-
+  with tf.name_scope(name):
+    args, kwargs, _, watched, pushed = _with_tangents(prepare, tangents, api)
     (y, aux, outputs), acc = _engines.record_forward(
-        lambda: _call(f, args, kwargs, has_aux, api), primals, pushed)
+        lambda: _call(f, args, kwargs, has_aux, api),
+        [w for w in watched if w is not None], pushed)
     return y, aux, [
         _unconnected(out, unconnected) if acc is None
         else acc.jvp(out, unconnected_gradients=unconnected)
         for out in outputs]
+
+
+def hvp(f: Callable[..., Any], prepare: Prepare, tangents: Sequence[Any], *,
+        api: str, name: str, has_aux: bool = False,
+        unconnected: tf.UnconnectedGradients = tf.UnconnectedGradients.NONE,
+        use_gradient_tape: bool = False) -> tuple[Any, Any, list[Any]]:
+  """`f`'s scalar value and its Hessian-vector product.
+
+  The Hessian is never formed: it is symmetric, so `H @ v` is the
+  vector-Jacobian product of the gradient with `v`, taken on a second
+  recording with the same engine — what a hand-written double tape (or
+  `tf.gradients` of `tf.gradients`) computes. It is the one algorithm in
+  every regime, so the regimes agree (at inf and NaN, through custom
+  gradients), and control flow works wherever its gradient does.
+
+  Returns:
+    `(value, aux, derivatives)`: one HVP per source.
+  """
+  with tf.name_scope(name) as scope:
+    args, kwargs, sources, watched, pushed = _with_tangents(
+        prepare, tangents, api)
+
+    def gradient():
+      recorded = _record(f, lambda: (args, kwargs, sources), api, scope,
+                         use_gradient_tape, has_aux, persistent=False)
+      _check_scalar(recorded, 'Hessian-vector product', 'jvp')
+      return recorded, _dense(recorded._vjp(None, unconnected,
+                                            'output_gradients'))
+
+    record_outer = _engines.recorder(use_gradient_tape)
+    (recorded, grads), outer = record_outer(
+        gradient, [w for w in watched if w is not None])
+    return recorded.value, recorded.aux, _vjp_of_gradient(
+        outer, grads, sources, watched, pushed, unconnected)
 
 
 def _vjp_of_gradient(outer: Any, grads: list[Any], sources: Sequence[Any],

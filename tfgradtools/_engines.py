@@ -8,7 +8,7 @@ products of targets with respect to sources:
 * `record_symbolically` just runs the thunk in the current graph, and the
   backward pass is built later with `tf.gradients`;
 * `record_forward` pushes tangents forward with a
-  `tf.autodiff.ForwardAccumulator` (forward mode, for JVPs and HVPs).
+  `tf.autodiff.ForwardAccumulator` (forward mode, for JVPs).
 
 `uses_tape` is the single decision point between them.
 """
@@ -38,7 +38,7 @@ def uses_tape(use_gradient_tape: bool) -> bool:
 # passes rather than vectorised (see `TapeRecording.jacobian`): the loop
 # costs a backward pass per row, the vectorised Jacobian a trace (about a
 # hundred cheap backward passes, a few dozen dear ones), so this is where
-# they cost about the same for `benchmarks/run.py`'s dearer function.
+# they cost about the same for `benchmarks/second_order.py`'s function.
 # A Hessian's rows are backward passes of a backward pass, several times
 # dearer: for them, `LOOPED_HESSIAN_ROWS`.
 LOOPED_JACOBIAN_ROWS = 64

@@ -9,7 +9,7 @@ only where they are exactly as expected — plain Tensors as targets
 and output gradients, Tensors or plain resource variables as sources, and
 the tape's internals present — and
 `gradient` returns `None` otherwise, for the caller to use the public API.
-`benchmarks/run.py` measures what it saves.
+`benchmarks/gradients.py` measures what it saves.
 """
 
 from __future__ import annotations
