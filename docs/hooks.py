@@ -42,14 +42,14 @@ def _outside_files(root: pathlib.Path) -> dict[str, str]:
   return paths
 
 
-def _nav_paths(nav) -> list[str]:
+def nav_paths(nav) -> list[str]:
   """Every page path in a nav configuration."""
   if isinstance(nav, str):
     return [nav]
   if isinstance(nav, dict):
-    return [p for value in nav.values() for p in _nav_paths(value)]
+    return [p for value in nav.values() for p in nav_paths(value)]
   if isinstance(nav, list):
-    return [p for item in nav for p in _nav_paths(item)]
+    return [p for item in nav for p in nav_paths(item)]
   return []
 
 
@@ -65,7 +65,7 @@ def on_files(files: Files, config) -> Files:
     else:
       files.append(File.generated(config, site_path,
                                   abs_src_path=str(root / repository_path)))
-  for path in _nav_paths(config['nav']):
+  for path in nav_paths(config['nav']):
     match = _REFERENCE.fullmatch(path)
     if match and files.get_file_from_path(path) is None:
       module, name = match.groups()

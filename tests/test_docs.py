@@ -9,6 +9,7 @@ cannot drift from the code; blocks that are not meant to run are `text` or
 from __future__ import annotations
 
 import doctest
+import importlib.util
 import os
 import pathlib
 import re
@@ -31,6 +32,14 @@ _FENCE = re.compile(r'^(?P<indent>[ \t]*)```(?P<lang>[^\n`]*)\n'
                     r'(?P<body>.*?)^(?P=indent)```[ \t]*$',
                     flags=re.MULTILINE | re.DOTALL)
 _LANGUAGES = {'python', 'text', 'bash', 'pycon', 'yaml'}
+
+
+def _site_hooks():
+  """docs/hooks.py, which reads the nav as MkDocs does."""
+  spec = importlib.util.spec_from_file_location('hooks', ROOT / 'docs/hooks.py')
+  hooks = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(hooks)
+  return hooks
 
 
 def _blocks(path: pathlib.Path) -> list[tuple[str, str]]:
@@ -88,13 +97,6 @@ def test_python_block_runs(path, index, body):
   exec(compile(body, str(path), 'exec'), {'__name__': '__docs__'})  # pylint: disable=exec-used
 
 
-def _nav_paths(nav) -> list[str]:
-  if isinstance(nav, str):
-    return [nav]
-  items = nav.values() if isinstance(nav, dict) else nav
-  return [path for item in items for path in _nav_paths(item)]
-
-
 def _mkdocs_config() -> dict:
   # mkdocs.yml uses no custom tags; the hooks are named, not loaded, here.
   return yaml.safe_load((ROOT / 'mkdocs.yml').read_text())
@@ -111,7 +113,7 @@ def test_every_public_name_has_a_reference_page():
   # The package re-exports the facades' names: their pages are its pages.
   assert set(tfgradtools.__all__) <= {
       'math', 'eager', *tfgradtools.math.__all__, *tfgradtools.eager.__all__}
-  nav = _nav_paths(_mkdocs_config()['nav'])
+  nav = _site_hooks().nav_paths(_mkdocs_config()['nav'])
   pages = {path[len('reference/'):-len('.md')] for path in nav
            if path.startswith('reference/') and path.count('/') == 2}
   missing = _reference_pages() - pages
