@@ -162,15 +162,17 @@ def memory_growth(calls: int) -> dict[str, float]:
 
 
 def eager_paths(rounds: int, seconds: float) -> dict[str, float]:
-  """The eager small call with the direct backward pass and without it,
-  interleaved with the hand-written tape."""
+  """The eager small call with the tape's C++ functions called directly and
+  through the public API, interleaved with the hand-written tape."""
   args, impls, _ = small_workload()
   ours = impls['tfgradtools.math']
+  public = _timing.patched(_timing.patched(ours, _fast_tape, '_TAPE_GRADIENT',
+                                           None), _fast_tape, '_TAPE_WATCH',
+                           None)
   return _timing.time_impls({
       'hand-written tape': impls['hand-written'],
-      'direct tape backward pass (the default)': ours,
-      'public GradientTape.gradient': _timing.patched(
-          ours, _fast_tape, '_TAPE_GRADIENT', None),
+      'direct C++ watch and backward pass (the default)': ours,
+      'public GradientTape.watch and .gradient': public,
   }, args, rounds, seconds)
 
 

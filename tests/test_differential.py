@@ -400,7 +400,7 @@ def _message(error: Exception) -> str:
 
 REGIME_PATHS = [
     ('eager', 'default'),
-    ('eager', 'public_tape'),         # Without the direct backward pass.
+    ('eager', 'public_tape'),         # Without the direct C++ calls.
     ('eager', 'looped_jacobians'),    # Jacobians and Hessians as loops...
     ('eager', 'vectorised_jacobians'),  # ... or vectorised, whatever size.
     ('function', 'default'),
@@ -418,6 +418,7 @@ def forced_path(request, monkeypatch):
   path = request.param
   if path == 'public_tape':
     monkeypatch.setattr(_fast_tape, '_TAPE_GRADIENT', None)
+    monkeypatch.setattr(_fast_tape, '_TAPE_WATCH', None)
   elif path == 'looped_jacobians':
     for name in ('LOOPED_JACOBIAN_ROWS', 'LOOPED_HESSIAN_ROWS'):
       monkeypatch.setattr(_engines, name, 10 ** 9)

@@ -208,7 +208,7 @@ def record_with_tape(
   tape = tf.GradientTape(persistent=persistent,
                          watch_accessed_variables=watch_accessed_variables)
   with tape:
-    if watched:
+    if watched and not _fast_tape.watch(tape, watched):
       tape.watch(watched)
     outputs = thunk()
   return outputs, TapeRecording(tape, persistent)
