@@ -9,6 +9,7 @@ back as they were.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import io
@@ -29,21 +30,24 @@ _PLACEHOLDER_LINE = re.compile(
 class Program:
   """A file's code units, and how to put new code back into the file."""
   path: pathlib.Path
+  raw: bytes                  # the file's content as read
   units: list[str | None]     # None: a unit left alone (a %% cell)
   labels: list[str]           # how a report names each unit: '' or 'cell 3'
   encoding: str = 'utf-8'
   notebook: object = None     # the nbformat notebook
   cells: list[int] = dataclasses.field(default_factory=list)
 
-  def write(self, units: list[str | None]) -> None:
+  def render(self, units: list[str | None]) -> bytes:
+    """The file's content with `units` in place of the old ones."""
     if self.notebook is None:
-      self.path.write_bytes(units[0].encode(self.encoding))
-      return
+      return units[0].encode(self.encoding)
     import nbformat  # pylint: disable=g-import-not-at-top
+    notebook = copy.deepcopy(self.notebook)
     for index, code in zip(self.cells, units):
       if code is not None:
-        self.notebook.cells[index].source = code
-    nbformat.write(self.notebook, str(self.path))
+        notebook.cells[index].source = code
+    text = nbformat.writes(notebook)   # As nbformat.write() saves it.
+    return (text if text.endswith('\n') else text + '\n').encode('utf-8')
 
   def diff(self, units: list[str | None]) -> str:
     """A unified diff per changed unit (per cell for a notebook)."""
@@ -78,12 +82,12 @@ def find(paths: list[str]) -> tuple[list[pathlib.Path], list[str]]:
 
 def read(path: pathlib.Path) -> Program:
   """Reads a `.py` file (keeping its encoding and newlines) or a notebook."""
+  raw = path.read_bytes()
   if path.suffix == '.py':
-    raw = path.read_bytes()
     encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
-    return Program(path, [raw.decode(encoding)], [''], encoding)
+    return Program(path, raw, [raw.decode(encoding)], [''], encoding)
   import nbformat  # pylint: disable=g-import-not-at-top
-  notebook = nbformat.read(str(path), as_version=nbformat.NO_CONVERT)
+  notebook = nbformat.reads(raw.decode('utf-8'), as_version=nbformat.NO_CONVERT)
   if notebook.nbformat < 4:
     raise ValueError(f'notebook format {notebook.nbformat} is not supported; '
                      'save it again with Jupyter')
@@ -91,7 +95,7 @@ def read(path: pathlib.Path) -> Program:
            if cell.cell_type == 'code']
   units = [None if notebook.cells[i].source.lstrip().startswith('%%')
            else notebook.cells[i].source for i in cells]
-  return Program(path, units, [f'cell {i + 1}' for i in cells],
+  return Program(path, raw, units, [f'cell {i + 1}' for i in cells],
                  notebook=notebook, cells=cells)
 
 

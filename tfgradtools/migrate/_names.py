@@ -192,3 +192,9 @@ def lookup(module: str, rest: str) -> tuple[str, Rule | None]:
     if name in rules:
       return name, rules[name]
   return rest, UNKNOWN if module == EAGER else None
+
+# TensorFlow 1.x names (`tf.`-rooted) and their TensorFlow 2 spelling, for the
+# report; a prefix maps every name under it.
+TF_EQUIVALENTS: dict[str, str] = {
+    'tf.layers': 'tf.keras.layers',
+}

@@ -25,8 +25,7 @@ _EMPTY = cst.Module(body=[])
 def rewrite(program: _analysis.Program) -> list[str | None]:
   """The code of each unit after migration (`None` for unparsed units)."""
   plan = _Plan(program)
-  return [None if unit is None else
-          unit.module.visit(_Rewriter(plan, index)).code
+  return [None if unit is None else unit.visit(_Rewriter(plan, index)).code
           for index, unit in enumerate(program.units)]
 
 
@@ -107,10 +106,10 @@ class _Plan:
     """Where new imports go: beside the first top-level import of a module
     we know (before it if it goes or is rebound), else at the top."""
     first = min((b for b in self.program.bindings if b.top_level),
-                key=lambda b: (b.unit, b.line), default=None)
+                key=lambda b: b.order, default=None)
     if first is None:
       return None, True
-    return (first.unit, first.statement), self.program.fate(first) in (
+    return (first.order[0], first.statement), self.program.fate(first) in (
         Fate.REMOVE, Fate.REBIND)
 
   def import_lines(self) -> list[cst.SimpleStatementLine]:
@@ -142,8 +141,10 @@ class _Rewriter(cst.CSTTransformer):
     if isinstance(node, (cst.Module, cst.IndentedBlock)):
       for statement, following in zip(node.body, [*node.body[1:], node]):
         self._next[statement] = following
-    # Imports are edited whole; their aliases then stay the original nodes.
-    return not isinstance(node, (cst.Import, cst.ImportFrom))
+    # Only nodes around an edit are entered; imports are edited whole (their
+    # aliases then stay the original nodes).
+    return (node in self._plan.program.ancestors and
+            not isinstance(node, (cst.Import, cst.ImportFrom)))
 
   def on_leave(self, original_node, updated_node):
     replace = self._plan.uses.get(original_node)
