@@ -56,10 +56,16 @@ def migrate_file(path: pathlib.Path, options: Options) -> Outcome:
   """Migrates the file at `path` in memory."""
   try:
     program = _files.read(path)
-  except (OSError, ValueError) as error:   # UnicodeDecodeError, bad JSON.
+  except (OSError, ValueError, SyntaxError) as error:
+    # Not decodable, a bad encoding declaration, not JSON, ...
     reason = getattr(error, 'strerror', None) or str(error)
     return Outcome(path, error=f'cannot read: {reason}')
-  units, entries = migrate_program(program, options)
+  try:
+    units, entries = migrate_program(program, options)
+  except Exception as error:  # pylint: disable=broad-except
+    # A bug here must not stop the run over a whole repository.
+    return Outcome(path, error=f'cannot migrate ({type(error).__name__}: '
+                   f'{error}); please report this with the file')
   outcome = Outcome(path, program.raw, labels=program.labels, entries=entries)
   if units != program.units:
     outcome.new = program.render(units)
