@@ -61,6 +61,17 @@ def old_module(path: str, tfp: bool) -> str | None:
   return None
 
 
+def ruled_module(path: str, tfp: bool) -> str | None:
+  """The module whose rules apply to `path`: `old_module`'s, or
+  `TENSORFLOW` for a TF 1.x name this command rewrites."""
+  module = old_module(path, tfp)
+  if module is None and path.startswith(_names.TENSORFLOW + '.') and (
+      _names.lookup(_names.TENSORFLOW,
+                    path[len(_names.TENSORFLOW) + 1:])[1] is not None):
+    return _names.TENSORFLOW
+  return module
+
+
 def in_force(candidates: list, order: Order):
   """Which of the bindings of one name (with `.path` and `.order`) a use at
   `order` means: the last one before it, or the first if none is; None if
@@ -69,6 +80,24 @@ def in_force(candidates: list, order: Order):
     return None
   before = [b for b in candidates if b.order <= order]
   return before[-1] if before else candidates[0]
+
+
+def call_arguments(rule: _names.Call, call: cst.Call
+                   ) -> list[tuple[str, cst.Arg]] | None:
+  """The arguments of `call` under their new keywords, for `rule`'s new
+  function (in the old order), or None if the call cannot be rewritten."""
+  renames = dict(rule.keywords)
+  arguments = []
+  for index, arg in enumerate(call.args):
+    if arg.star or (arg.keyword is None and index >= len(rule.parameters)):
+      return None
+    name = rule.parameters[index] if arg.keyword is None else (
+        arg.keyword.value)
+    if name in rule.refused or name not in rule.parameters:
+      return None
+    if renames.get(name, name) is not None:
+      arguments.append((renames.get(name, name), arg))
+  return arguments
 
 
 def dotted(node: cst.Name | cst.Attribute) -> str:
@@ -114,6 +143,13 @@ class Program:
     self.identifiers: set[str] = set()
     # The nodes that hold a use or a binding: the only ones a rewrite visits.
     self.ancestors: set[cst.CSTNode] = set()
+    # Old training code: `self.track_layer(layer)` calls in tfe.Network
+    # subclasses, and `apply_gradients(..., global_step=step)` statements.
+    self.track_layer_calls: set[cst.Call] = set()
+    self.global_step_calls: dict[cst.Call, cst.SimpleStatementLine] = {}
+    # Whether the TF1 optimizers can all become Keras ones: no TF1-only
+    # optimizer method is called, and every global step can be split off.
+    self.keras_optimizers = True
     self._by_name: dict[str, list[Binding]] = {}
     for index, unit in enumerate(units):
       if unit is not None:
@@ -121,6 +157,10 @@ class Program:
     for index, unit in enumerate(units):
       if unit is not None:
         unit.visit(_UseCollector(self, index))
+    if not self.keras_optimizers:
+      for use in self.uses:
+        if isinstance(use.rule, _names.Call) and use.rule.optimizer:
+          use.kind = Kind.OTHER   # Left to --tf-upgrade-v2 (tf.compat.v1).
     self._fates: dict[Binding, Fate] = {}
 
   # Bindings.
@@ -304,13 +344,14 @@ class _UseCollector(_Walker):
                      if b.order[0] == unit and isinstance(b.node, cst.Assign)}
     self._skip: set[cst.CSTNode] = set()       # names that are no references
     self._stored: set[cst.CSTNode] = set()     # attributes assigned or deleted
+    self._classes: list[bool] = []             # classes entered: Networks?
 
   def _record(self, node: cst.CSTNode, binding: Binding, path: str,
               kind: Kind | None = None, alias: Binding | None = None,
               call: bool = False) -> None:
     """Records a use; `kind` None: classified by the name it reaches."""
     use = Use(binding, node, kind or Kind.OTHER, alias=alias)
-    module = old_module(path, self._program.tfp)
+    module = ruled_module(path, self._program.tfp)
     if kind is None and module is not None:
       _classify(use, module, path[len(module) + 1:], call)
     self._program.uses.append(use)
@@ -366,9 +407,6 @@ class _UseCollector(_Walker):
   def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
     self._skip.add(node.name)
 
-  def visit_ClassDef(self, node: cst.ClassDef) -> None:
-    self._skip.add(node.name)
-
   def visit_NameItem(self, node: cst.NameItem) -> None:   # global, nonlocal
     self._skip.add(node.name)
 
@@ -402,17 +440,51 @@ class _UseCollector(_Walker):
     self._record(node.value, binding, path, Kind.ALIAS, alias)
     return False
 
+  def visit_ClassDef(self, node: cst.ClassDef) -> None:
+    self._skip.add(node.name)
+    self._classes.append(any(
+        (self._program.resolve(base.value, self.order) or (None, ''))[1] ==
+        f'{_names.EAGER}.Network' for base in node.bases))
+
+  def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+    self._classes.pop()
+
   def visit_Call(self, node: cst.Call) -> None:
+    self._method_call(node)
     resolved = self._program.resolve(node.func, self.order)
-    module = resolved and old_module(resolved[1], self._program.tfp)
+    module = resolved and ruled_module(resolved[1], self._program.tfp)
     if not module:
       return
     _, rule = _names.lookup(module, resolved[1][len(module) + 1:])
-    if (isinstance(rule, _names.Renamed) and rule.arity is not None and
-        len(node.args) == rule.arity and
-        all(a.keyword is None and not a.star for a in node.args)):
+    if ((isinstance(rule, _names.Renamed) and rule.arity is not None and
+         len(node.args) == rule.arity and
+         all(a.keyword is None and not a.star for a in node.args)) or
+        (isinstance(rule, _names.Call) and call_arguments(rule, node))):
       self._record(node, *resolved, call=True)
       self._skip.add(node.func)
+
+  def _method_call(self, node: cst.Call) -> None:
+    """Notes the calls of old training code that are no name of a module."""
+    method = (node.func.attr.value if isinstance(node.func, cst.Attribute)
+              else None)
+    if (method == 'track_layer' and self._classes and self._classes[-1] and
+        isinstance(node.func.value, cst.Name) and
+        node.func.value.value == 'self' and len(node.args) == 1 and
+        node.args[0].keyword is None and not node.args[0].star):
+      self._program.track_layer_calls.add(node)
+      self._mark(node)
+    elif method in ('minimize', 'compute_gradients'):
+      self._program.keras_optimizers = False
+    elif method == 'apply_gradients' and any(
+        a.keyword is not None and a.keyword.value == 'global_step'
+        for a in node.args):
+      line, statement = self._path[-3:-1]
+      if (isinstance(statement, cst.Expr) and statement.value is node and
+          isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1):
+        self._program.global_step_calls[node] = line
+        self._mark(node)
+      else:
+        self._program.keras_optimizers = False
 
   def visit_Attribute(self, node: cst.Attribute) -> bool:
     if node in self._skip:
@@ -457,3 +529,5 @@ def _classify(use: Use, module: str, rest: str, call: bool) -> None:
       use.kind, use.rule = Kind.REPORT, _names.Report(use.rule.advice)
   elif isinstance(use.rule, _names.Report):
     use.kind = Kind.REPORT
+  elif isinstance(use.rule, _names.Call) and call:
+    use.kind = Kind.CALL

@@ -48,6 +48,12 @@ class _Plan:
       replace = self._replacement(use)
       if replace is not None:
         self.uses[use.node] = replace
+    for call in program.track_layer_calls:   # The layer itself.
+      self.uses[call] = lambda call: call.args[0].value
+    for call in program.global_step_calls:
+      self.uses[call] = _without_global_step
+    self.step_lines = {line: call
+                       for call, line in program.global_step_calls.items()}
     self.bindings = {b.node: b for b in program.bindings}
     self.edited = {b.statement for b in program.bindings
                    if program.fate(b) is not Fate.KEEP}
@@ -62,6 +68,8 @@ class _Plan:
     if use.kind is Kind.RENAMED:
       return _expression(rule.target.format(tf=self._tf_ref()) +
                          use.rest[len(use.name):])
+    if use.kind is Kind.CALL and isinstance(rule, _names.Call):
+      return self._keyword_call(rule)
     if use.kind is Kind.CALL:
       tf = self._tf_ref() if '{tf}' in rule.target else ''
       return lambda call: _with_parens(call, cst.parse_expression(
@@ -69,6 +77,25 @@ class _Plan:
               _code(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT))
               for arg in call.args))))
     return None
+
+  def _keyword_call(self, rule: _names.Call) -> _Replace:
+    """Rewrites a call for `rule`: its arguments by keyword, then the
+    defaults it did not give."""
+    tf = self._tf_ref()
+
+    def replace(call: cst.Call) -> cst.Call:
+      arguments = _analysis.call_arguments(rule, call)
+      given = {name for name, _ in arguments}
+      args = [arg.with_changes(keyword=cst.Name(name), equal=_EQUAL)
+              for name, arg in arguments]
+      args += [cst.Arg(cst.parse_expression(value.format(tf=tf)),
+                       keyword=cst.Name(name), equal=_EQUAL)
+               for name, value in rule.defaults if name not in given]
+      if args:   # libcst puts commas between arguments that have none.
+        args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+      return call.with_changes(
+          func=cst.parse_expression(rule.target.format(tf=tf)), args=args)
+    return replace
 
   def _import(self, statement: str, name: str, rank: int) -> str:
     """Adds `statement` (binding `name`); new imports are sorted by rank."""
@@ -115,6 +142,24 @@ class _Plan:
   def import_lines(self) -> list[cst.SimpleStatementLine]:
     return [_statement(s) for s in sorted(self._new_imports,
                                           key=self._new_imports.get)]
+
+
+_EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(''),
+                        whitespace_after=cst.SimpleWhitespace(''))
+
+
+def _without_global_step(call: cst.Call) -> cst.Call:
+  """`apply_gradients(...)` without its `global_step=` argument."""
+  args = [a for a in call.args
+          if a.keyword is None or a.keyword.value != 'global_step']
+  if args:
+    args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+  return call.with_changes(args=args)
+
+
+def _global_step(call: cst.Call) -> str:
+  return next(_code(a.value) for a in call.args
+              if a.keyword is not None and a.keyword.value == 'global_step')
 
 
 def _with_parens(old: cst.CSTNode, new: cst.CSTNode) -> cst.CSTNode:
@@ -184,6 +229,9 @@ class _Rewriter(cst.CSTTransformer):
     if body:
       body[-1] = body[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
       lines.insert(0, updated.with_changes(body=body))
+    if original in self._plan.step_lines:   # TF1 optimizers counted steps.
+      lines.append(_statement(
+          f'{_global_step(self._plan.step_lines[original])}.assign_add(1)'))
     if any(self._plan.anchor == (self._unit, s) for s in original.body):
       imports = self._plan.import_lines()
       lines = [*imports, *lines] if self._plan.before else [*lines, *imports]

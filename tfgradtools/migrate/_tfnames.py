@@ -26,6 +26,10 @@ def check(path: str) -> str | None:
   >>> print(check('tensorflow.random_normal'))  # doctest: +ELLIPSIS
   not in TensorFlow 2...; use tf.random.normal
   """
+  package = _NEEDS.get(path)
+  if package and importlib.util.find_spec(package) is None:
+    return (f'needs the {package} package, which is not installed: '
+            f'python -m pip install {package}')
   if exists(path):
     return None
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -41,13 +45,16 @@ def check(path: str) -> str | None:
 
 
 def exists(path: str) -> bool:
-  """Whether `path` names something: an attribute chain from `tensorflow`,
-  or an importable module. Anything that fails otherwise than with an
-  `AttributeError` is taken to exist (it is not a missing name)."""
+  """Whether `path` names something usable: an attribute chain from
+  `tensorflow`, or an importable module. Anything that fails otherwise than
+  with an `AttributeError` or `ImportError` is taken to exist (it is not a
+  missing name)."""
+  if path.startswith(_KERAS_LEGACY_OPTIMIZERS) and _keras_3():
+    return False   # Placeholders that raise when constructed.
   try:
     _attribute(path)
     return True
-  except AttributeError:
+  except (AttributeError, ImportError):
     pass
   except Exception:  # pylint: disable=broad-except
     return True
@@ -60,6 +67,18 @@ def exists(path: str) -> bool:
     return False
   except Exception:  # pylint: disable=broad-except
     return True
+
+
+# Names TensorFlow has, whose implementation is in another package.
+_NEEDS = {f'tensorflow.summary.{name}': 'tensorboard'
+          for name in ('audio', 'histogram', 'image', 'scalar', 'text')}
+_KERAS_LEGACY_OPTIMIZERS = 'tensorflow.keras.optimizers.legacy.'
+
+
+@functools.cache
+def _keras_3() -> bool:
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return getattr(tf.keras, '__version__', '3').startswith('3')
 
 
 def _attribute(path: str):

@@ -14,20 +14,40 @@ import contextlib
 import difflib
 import functools
 import io
+import os
 import re
 
 from tfgradtools.migrate import _files
+from tfgradtools.migrate import _names
+from tfgradtools.migrate import _tfnames
 
 _LOG = re.compile(r'(\d+):(\d+): (\w+): (.*)', re.DOTALL)
 
 
 @functools.cache
 def _upgrader():
+  """The upgrader, without its renames to names the installed TensorFlow
+  lacks (with Keras 3, it would turn `tf.keras.optimizers.Adam` into the
+  legacy optimizer Keras 3 no longer has)."""
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')   # The report is ours.
   # pylint: disable=g-import-not-at-top
   from tensorflow.tools.compatibility import ast_edits
   from tensorflow.tools.compatibility import tf_upgrade_v2
-  return ast_edits.ASTCodeUpgrader(tf_upgrade_v2.TFAPIChangeSpec(
-      import_rename=False, upgrade_compat_v1_import=True))
+
+  renames = {}
+
+  class Spec(tf_upgrade_v2.TFAPIChangeSpec):
+    # It initialises itself again after each file.
+    def __init__(self, **kwargs):
+      super().__init__(**kwargs)
+      if not renames:
+        renames.update(
+            (old, new) for old, new in self.symbol_renames.items()
+            if _tfnames.exists(_names.TENSORFLOW + new[2:]))
+      self.symbol_renames = dict(renames)
+
+  return ast_edits.ASTCodeUpgrader(Spec(import_rename=False,
+                                        upgrade_compat_v1_import=True))
 
 
 def upgrade(code: str) -> tuple[str, list[tuple[int, int, str]]]:
