@@ -147,6 +147,9 @@ class Program:
     # subclasses, and `apply_gradients(..., global_step=step)` statements.
     self.track_layer_calls: set[cst.Call] = set()
     self.global_step_calls: dict[cst.Call, cst.SimpleStatementLine] = {}
+    # `v.read_value()`, which Keras 3 variables lack, where the program's
+    # layers become Keras ones.
+    self.read_value_calls: set[cst.Call] = set()
     # Whether the TF1 optimizers can all become Keras ones: no TF1-only
     # optimizer method is called, and every global step can be split off.
     self.keras_optimizers = True
@@ -157,6 +160,9 @@ class Program:
     for index, unit in enumerate(units):
       if unit is not None:
         unit.visit(_UseCollector(self, index))
+    if not any(use.kind is Kind.RENAMED and '.keras.' in use.rule.target
+               for use in self.uses):
+      self.read_value_calls.clear()
     if not self.keras_optimizers:
       for use in self.uses:
         if isinstance(use.rule, _names.Call) and use.rule.optimizer:
@@ -472,6 +478,9 @@ class _UseCollector(_Walker):
         node.func.value.value == 'self' and len(node.args) == 1 and
         node.args[0].keyword is None and not node.args[0].star):
       self._program.track_layer_calls.add(node)
+      self._mark(node)
+    elif method == 'read_value' and not node.args:
+      self._program.read_value_calls.add(node)
       self._mark(node)
     elif method in ('minimize', 'compute_gradients'):
       self._program.keras_optimizers = False

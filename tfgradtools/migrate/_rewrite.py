@@ -52,6 +52,12 @@ class _Plan:
       self.uses[call] = lambda call: call.args[0].value
     for call in program.global_step_calls:
       self.uses[call] = _without_global_step
+    if program.read_value_calls:
+      tf = self._tf_ref()
+      for call in program.read_value_calls:   # What read_value() returns.
+        self.uses[call] = lambda call: cst.Call(
+            cst.parse_expression(f'{tf}.convert_to_tensor'),
+            [cst.Arg(call.func.value)])
     self.step_lines = {line: call
                        for call, line in program.global_step_calls.items()}
     self.bindings = {b.node: b for b in program.bindings}

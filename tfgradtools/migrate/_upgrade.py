@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import difflib
 import functools
 import io
 import os
@@ -67,7 +66,7 @@ def upgrade(code: str) -> tuple[str, list[tuple[int, int, str]]]:
     match = _LOG.match(entry)
     if match:
       changed.add(int(match.group(1)))
-  new_code = keep_changes(code, new_code, _statement_lines(code, changed))
+  new_code = keep_changes(code, new_code, changed)
   to_new = _files.line_map(new_code, code)
   for error in errors:
     match = _LOG.match(error)
@@ -78,48 +77,52 @@ def upgrade(code: str) -> tuple[str, list[tuple[int, int, str]]]:
   return new_code, found
 
 
-def _statement_lines(code: str, lines: set[int]) -> set[int]:
-  """Every line of the innermost statements that hold one of `lines`."""
-  spans = [(node.lineno, node.end_lineno) for node in ast.walk(ast.parse(code))
-           if isinstance(node, ast.stmt) and not isinstance(node, (
-               ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If,
-               ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith,
-               ast.Try))]
-  covered = set(lines)
-  for line in lines:
-    inner = [s for s in spans if s[0] <= line <= s[1]]
-    if inner:
-      first, last = min(inner, key=lambda s: s[1] - s[0])
-      covered.update(range(first, last + 1))
-  return covered
-
-
 def keep_changes(old: str, new: str, lines: set[int]) -> str:
-  """`new` where it differs from `old` on `lines` (of `old`), else `old`.
+  """`old` with the statements on `lines` (of `old`) taken from `new`.
+
+  `new` is `old` converted statement by statement: each simple statement,
+  and each compound statement's header, is matched with the one in the same
+  place in `new`.
 
   Example:
 
-  >>> keep_changes('a = 1\\nb = 2\\n  \\n', 'a = 10\\nb = 20\\n', {1})
-  'a = 10\\nb = 2\\n  \\n'
+  >>> keep_changes('a = 1\\nb  =  2\\n  \\n', 'a = 10\\nb = 2\\n', {1})
+  'a = 10\\nb  =  2\\n  \\n'
   """
-  old_lines, new_lines = (old.splitlines(keepends=True),
-                          new.splitlines(keepends=True))
-  kept = []
-  matcher = difflib.SequenceMatcher(None, old_lines, new_lines,
-                                    autojunk=False)
-  for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-    if tag == 'equal':
-      kept += old_lines[i1:i2]
-    elif i2 - i1 == j2 - j1:   # Line for line: each line on its own.
-      kept += [new_lines[j1 + k] if i1 + k + 1 in lines else old_lines[i1 + k]
-               for k in range(i2 - i1)]
-    elif any(line in lines for line in range(i1 + 1, i2 + 1)):
-      kept += new_lines[j1:j2]
-    else:
-      kept += old_lines[i1:i2]
-  result = ''.join(kept)
-  # A changed last line may have lost or gained the final newline.
-  if old.endswith('\n') != result.endswith('\n') and result.rstrip('\n'):
-    result = result + '\n' if old.endswith('\n') else result[:-1]
-  return result
+  old_spans, new_spans = _spans(old), _spans(new)
+  if old_spans is None or new_spans is None or len(old_spans) != len(
+      new_spans):
+    return new   # Not converted statement by statement: all of it, then.
+  old_lines = old.splitlines(keepends=True)
+  new_lines = new.splitlines(keepends=True)
+  kept = list(old_lines)
+  for (o1, o2), (n1, n2) in reversed(list(zip(old_spans, new_spans))):
+    if not lines.intersection(range(o1, o2 + 1)):
+      continue
+    chunk = new_lines[n1 - 1:n2]
+    if chunk and old_lines[o2 - 1].endswith('\n') and not chunk[-1].endswith(
+        '\n'):
+      chunk[-1] += old_lines[o2 - 1][len(old_lines[o2 - 1].rstrip('\r\n')):]
+    kept[o1 - 1:o2] = chunk
+  return ''.join(kept)
 
+
+def _spans(code: str) -> list[tuple[int, int]] | None:
+  """The line spans of every simple statement and compound statement header
+  of `code`, in order."""
+  try:
+    tree = ast.parse(code)
+  except SyntaxError:
+    return None
+  spans = []
+  for node in ast.walk(tree):
+    if not isinstance(node, ast.stmt):
+      continue
+    first = min([node.lineno, *(d.lineno for d in getattr(
+        node, 'decorator_list', []))])
+    body = getattr(node, 'body', None)
+    if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+      spans.append((first, max(first, body[0].lineno - 1)))   # The header.
+    else:
+      spans.append((first, node.end_lineno))
+  return sorted(spans)
