@@ -25,6 +25,13 @@ MODULES = (*ROOTS, _names.EAGER, _names.MATH, *_names.NEW_MODULES.values())
 # Where a statement stands in the program: (unit, statement number). Every
 # pass numbers the statements the same way, in the order they are written.
 Order = tuple[int, int]
+# Node types by class, not isinstance: libcst's base classes are ABCs, whose
+# checks would be most of a pass's cost.
+_STATEMENTS = frozenset(
+    [cst.SimpleStatementLine, *(t for t in vars(cst).values() if isinstance(
+        t, type) and issubclass(t, cst.BaseCompoundStatement))])
+_EXPRESSIONS = frozenset(t for t in vars(cst).values() if isinstance(
+    t, type) and issubclass(t, cst.BaseExpression))
 
 
 class Kind(enum.Enum):
@@ -255,7 +262,7 @@ class _Walker(cst.CSTVisitor):
     return self._unit, self._statement
 
   def on_visit(self, node: cst.CSTNode) -> bool:
-    if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+    if type(node) in _STATEMENTS:
       self._statement += 1
     self._path.append(node)   # libcst leaves every node it visits.
     return super().on_visit(node)
@@ -282,7 +289,7 @@ class _BindingCollector(_Walker):
 
   def on_visit(self, node: cst.CSTNode) -> bool:
     descend = super().on_visit(node)
-    return descend and not isinstance(node, cst.BaseExpression)
+    return descend and type(node) not in _EXPRESSIONS
 
   def _bind(self, name, path, node, statement, **kwargs):
     path = normalise(path)

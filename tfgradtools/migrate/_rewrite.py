@@ -10,6 +10,7 @@ TensorFlow 2 equivalent become it; an import nothing needs any more goes.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import libcst as cst
@@ -33,8 +34,15 @@ def _code(node: cst.CSTNode) -> str:
   return _EMPTY.code_for_node(node)
 
 
+@functools.lru_cache(maxsize=1024)
 def _statement(code: str) -> cst.SimpleStatementLine:
   return cst.parse_statement(code + '\n')
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(code: str) -> cst.BaseExpression:
+  """An expression's tree; trees are immutable, so one serves every use."""
+  return cst.parse_expression(code)
 
 
 class _Plan:
@@ -56,7 +64,7 @@ class _Plan:
       tf = self._tf_ref()
       for call in program.read_value_calls:   # What read_value() returns.
         self.uses[call] = lambda call: cst.Call(
-            cst.parse_expression(f'{tf}.convert_to_tensor'),
+            _parse(f'{tf}.convert_to_tensor'),
             [cst.Arg(call.func.value)])
     self.step_lines = {line: call
                        for call, line in program.global_step_calls.items()}
@@ -78,7 +86,7 @@ class _Plan:
       return self._keyword_call(rule)
     if use.kind is Kind.CALL:
       tf = self._tf_ref() if '{tf}' in rule.target else ''
-      return lambda call: _with_parens(call, cst.parse_expression(
+      return lambda call: _with_parens(call, _parse(
           rule.target.format(tf=tf, args=', '.join(
               _code(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT))
               for arg in call.args))))
@@ -94,13 +102,13 @@ class _Plan:
       given = {name for name, _ in arguments}
       args = [arg.with_changes(keyword=cst.Name(name), equal=_EQUAL)
               for name, arg in arguments]
-      args += [cst.Arg(cst.parse_expression(value.format(tf=tf)),
+      args += [cst.Arg(_parse(value.format(tf=tf)),
                        keyword=cst.Name(name), equal=_EQUAL)
                for name, value in rule.defaults if name not in given]
       if args:   # libcst puts commas between arguments that have none.
         args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
       return call.with_changes(
-          func=cst.parse_expression(rule.target.format(tf=tf)), args=args)
+          func=_parse(rule.target.format(tf=tf)), args=args)
     return replace
 
   def _import(self, statement: str, name: str, rank: int) -> str:
@@ -173,7 +181,7 @@ def _with_parens(old: cst.CSTNode, new: cst.CSTNode) -> cst.CSTNode:
 
 
 def _expression(code: str) -> _Replace:
-  return lambda node: _with_parens(node, cst.parse_expression(code))
+  return lambda node: _with_parens(node, _parse(code))
 
 
 class _Rewriter(cst.CSTTransformer):
@@ -282,7 +290,7 @@ class _Rewriter(cst.CSTTransformer):
       if not kept:   # Only the module changes.
         names = [a for a, _, _ in moved]
         names[-1] = names[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-        return updated.with_changes(module=cst.parse_expression(parent),
+        return updated.with_changes(module=_parse(parent),
                                     names=names), []
       new = [_statement('from {} import {}'.format(parent, ', '.join(
           _code(a.with_changes(comma=cst.MaybeSentinel.DEFAULT))
