@@ -18,6 +18,8 @@ from tfgradtools.migrate import _analysis
 from tfgradtools.migrate import _files
 from tfgradtools.migrate import _report
 from tfgradtools.migrate import _rewrite
+from tfgradtools.migrate import _tfnames
+from tfgradtools.migrate import _upgrade
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,14 +91,11 @@ def migrate_program(program: _files.Program, options: Options
   units = _rewrite.rewrite(_analysis.Program(modules, options.tfp))
   upgraded = [[] for _ in units]
   if options.tf_upgrade_v2:
-    from tfgradtools.migrate import _upgrade  # pylint: disable=g-import-not-at-top
     for unit, code in enumerate(units):
       if code is not None:
         units[unit], upgraded[unit] = _upgrade.upgrade(code)
-  check = None
-  if options.tf_upgrade_v2:   # TensorFlow is imported: check its names.
-    from tfgradtools.migrate import _tfnames  # pylint: disable=g-import-not-at-top
-    check = _tfnames.check
+  # With --tf-upgrade-v2, TensorFlow is imported anyway: check its names.
+  check = _tfnames.check if options.tf_upgrade_v2 else None
   trees = [None if code is None else _ast(code) for code in units]
   found = [(f.unit, f.line, f.column, f.name, f.advice, f.text)
            for f in _report.findings(trees, options.tfp, check)]
@@ -131,8 +130,9 @@ def _in_original(old: str, new: str, line: int, column: int, text: str
   old_line = _files.line_map(old, new)(line)
   if not text:
     return old_line, column
+  old_lines = old.splitlines() or ['']
   new_text = new.splitlines()[line - 1]
-  old_text = (old.splitlines() or [''])[min(old_line, len(old.splitlines())) - 1]
+  old_text = old_lines[min(old_line, len(old_lines)) - 1]
   pattern = re.escape(text)
   occurrence = len(re.findall(pattern, new_text[:column - 1]))
   starts = [m.start() for m in re.finditer(pattern, old_text)]

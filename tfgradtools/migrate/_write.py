@@ -35,10 +35,11 @@ def replace(path: pathlib.Path, data: bytes, expected: bytes) -> None:
   >>> replace(path, b'new\\n', expected=b'old\\n')
   >>> path.read_bytes()
   b'new\\n'
-  >>> replace(path, b'newer\\n', expected=b'old\\n')
-  Traceback (most recent call last):
-  ...
-  tfgradtools.migrate._write.WriteError: the file changed on disk since it was read
+  >>> try:   # The file holds 'new' now.
+  ...   replace(path, b'newer\\n', expected=b'old\\n')
+  ... except WriteError as error:
+  ...   print(error)
+  the file changed on disk since it was read
 
   Args:
     path: the file; a symbolic link is followed and its target replaced.
