@@ -172,6 +172,17 @@ def test_files_that_cannot_be_read_are_reported_without_a_traceback(
   assert 'Traceback' not in err
 
 
+def test_code_without_tensorflow_is_left_alone_but_checked(tmp_path):
+  (tmp_path / 'plain.py').write_text('import numpy as np\nx = np.ones(3)\n')
+  (tmp_path / 'python2.py').write_text('print "x"\n')
+  status, out, err = run_command('--write', tmp_path)
+  assert (status, out) == (1, '')
+  assert err.splitlines() == [
+      f'{tmp_path}/python2.py:1:1: syntax error: Missing parentheses in call '
+      "to 'print'. Did you mean print(...)?; left unchanged",
+      '2 file(s) checked, 0 migrated, 1 place(s) need attention']
+
+
 def test_permissions_and_links_are_kept(tmp_path):
   real = tmp_path / 'real.py'
   real.write_text(OLD.format(0))

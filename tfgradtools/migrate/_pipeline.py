@@ -16,6 +16,7 @@ import libcst as cst
 
 from tfgradtools.migrate import _analysis
 from tfgradtools.migrate import _files
+from tfgradtools.migrate import _names
 from tfgradtools.migrate import _report
 from tfgradtools.migrate import _rewrite
 from tfgradtools.migrate import _tfnames
@@ -79,6 +80,8 @@ def migrate_program(program: _files.Program, options: Options
                     ) -> tuple[list[str | None], list[Entry]]:
   """The program's migrated units, and the report on them."""
   ipython = program.notebook is not None
+  if _unrelated(program.units, ipython):
+    return list(program.units), []
   entries, modules, masks, originals = [], [], [], []
   for unit, code in enumerate(program.units):
     module, parsed, masked, error = _parse(code, ipython)
@@ -110,6 +113,15 @@ def migrate_program(program: _files.Program, options: Options
   entries.sort(key=lambda e: (e.unit, e.line, e.column))
   return [old if new is None else _files.unmask(new, masked)
           for old, new, masked in zip(program.units, units, masks)], entries
+
+
+def _unrelated(units: list[str | None], ipython: bool) -> bool:
+  """Whether nothing in `units` can need this command: no unit names
+  `tensorflow` (so nothing imports it, nor TFP), and each parses (Python's
+  parser is quick; a syntax error is reported by the full path)."""
+  return not any(code and _names.TENSORFLOW in code for code in units) and all(
+      code is None or _ast(_files.mask(code)[0] if ipython else code)
+      for code in units)
 
 
 def _ast(code: str) -> ast.Module | None:
