@@ -246,6 +246,20 @@ TF_RULES: dict[str, Rule] = {
         (('epsilon', '1e-08'),), optimizer=True, advice=_OPTIMIZER_ADVICE),
 }
 
+# The functions of TF 1.x `tf.layers` and the Keras layer each one made.
+TF_LAYER_FUNCTIONS = {
+    'average_pooling1d': 'AveragePooling1D',
+    'average_pooling2d': 'AveragePooling2D',
+    'average_pooling3d': 'AveragePooling3D',
+    'batch_normalization': 'BatchNormalization', 'conv1d': 'Conv1D',
+    'conv2d': 'Conv2D', 'conv2d_transpose': 'Conv2DTranspose',
+    'conv3d': 'Conv3D', 'conv3d_transpose': 'Conv3DTranspose',
+    'dense': 'Dense', 'dropout': 'Dropout', 'flatten': 'Flatten',
+    'max_pooling1d': 'MaxPooling1D', 'max_pooling2d': 'MaxPooling2D',
+    'max_pooling3d': 'MaxPooling3D', 'separable_conv1d': 'SeparableConv1D',
+    'separable_conv2d': 'SeparableConv2D',
+}
+
 # TensorFlow 1.x names (`tf.`-rooted) and their TensorFlow 2 spelling, for the
 # report; a prefix maps every name under it.
 TF_EQUIVALENTS: dict[str, str] = {

@@ -100,11 +100,13 @@ def migrate_program(program: _files.Program, options: Options
   # With --tf-upgrade-v2, TensorFlow is imported anyway: check its names.
   check = _tfnames.check if options.tf_upgrade_v2 else None
   trees = [None if code is None else _ast(code) for code in units]
-  found = [(f.unit, f.line, f.column, f.name, f.advice, f.text)
-           for f in _report.findings(trees, options.tfp, check)]
-  found += [(unit, line, column, 'tf_upgrade_v2', text, '')
-            for unit, items in enumerate(upgraded)
-            for line, column, text in items]
+  found = [(unit, line, column, 'tf_upgrade_v2', text, '')
+           for unit, items in enumerate(upgraded)
+           for line, column, text in items]
+  flagged = {where[:3] for where in found}   # One line per place.
+  found += [(f.unit, f.line, f.column, f.name, f.advice, f.text)
+            for f in _report.findings(trees, options.tfp, check)
+            if (f.unit, f.line, f.column) not in flagged]
   for unit, line, column, name, advice, text in found:
     old_line, old_column = _in_original(originals[unit], units[unit], line,
                                         column, text)

@@ -35,6 +35,11 @@ def check(path: str) -> str | None:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   missing = f'not in TensorFlow {tf.__version__}'
   name = 'tf' + path[len(_names.TENSORFLOW):]
+  layer = _names.TF_LAYER_FUNCTIONS.get(name[len('tf.layers.'):])
+  if name.startswith('tf.layers.') and layer:
+    return (f'{missing}, and TF2 has no such function: create '
+            f'tf.keras.layers.{layer}(...) once (it holds the variables) and '
+            'call it on the inputs')
   target = _known_equivalent(name)
   if target is None:
     return f'{missing}; no known equivalent, rewrite it by hand'
