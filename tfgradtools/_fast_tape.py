@@ -4,7 +4,8 @@
 flattens, maps and re-packs its arguments with `tf.nest` before and after
 the C++ backward pass. The core already holds flat lists of Tensors, so it
 can call that backward pass directly. This uses TensorFlow internals, so it
-is taken only where they are exactly as expected — plain Tensors as targets
+is taken only eagerly (a graph pays for Python once, at trace time), and
+only where they are exactly as expected — plain Tensors as targets
 and output gradients, Tensors or plain resource variables as sources, and
 the tape's internals present — and
 `gradient` returns `None` otherwise, for the caller to use the public API.
@@ -49,7 +50,8 @@ def gradient(tape: tf.GradientTape, targets: Sequence[Any],
              output_gradients: Sequence[Any] | None,
              unconnected: tf.UnconnectedGradients) -> list[Any] | None:
   """The gradients `tape.gradient` would return, or `None` if not taken."""
-  if _TAPE_GRADIENT is None or getattr(tape, '_recording', True):
+  if (_TAPE_GRADIENT is None or getattr(tape, '_recording', True) or
+      not tf.executing_eagerly()):  # A graph pays for Python only once.
     return None
   tape_set_entry = getattr(getattr(tape, '_tape', None), '_tape', None)
   if tape_set_entry is None or not _all_tensors(targets) or not (

@@ -58,7 +58,8 @@ class FlatObjective:
     self._name = name or 'flat_objective'
     if _args.has_trainable_variables(params):
       params = list(params.trainable_variables)
-    leaves = [_args.to_source(leaf) for leaf in _nest.flatten(params)]
+    leaves = [_args.to_source(leaf, dtype_hint=tf.float32)
+              for leaf in _nest.flatten(params)]
     self._shapes = [tf.TensorShape(leaf.shape) for leaf in leaves]
     self._dtypes = [tf.as_dtype(leaf.dtype) for leaf in leaves]
     self._check(leaves, self._shapes, self._dtypes)
@@ -155,7 +156,11 @@ class FlatObjective:
     """`f` and its gradient at the flat vector `x`, both of `self.dtype`.
 
     Usable as `tfp.optimizer.lbfgs_minimize(objective.value_and_gradient,
-    objective.initial_position)`, eagerly and inside `tf.function`.
+    objective.initial_position)`, eagerly and inside `tf.function`. With
+    variables, `x` is assigned to them first; in a TF1 graph, which orders
+    only what depends on what, read them after the call under
+    `tf.control_dependencies` on its results (a `tf.function` orders
+    reads and writes by itself).
     """
     with self._at(x) as (f, params):
       value, gradient = _math.value_and_gradient(
