@@ -17,22 +17,38 @@ from tfgradtools import _core
 from tfgradtools import _errors
 from tfgradtools import _nest
 from tfgradtools._flat import FlatObjective as FlatObjective
+from tfgradtools._per_example import (
+    VectorizationFallbackWarning as VectorizationFallbackWarning,
+    clipped_gradients as clipped_gradients,
+    per_example_gradient_norms as per_example_gradient_norms,
+    per_example_gradients as per_example_gradients,
+    value_and_clipped_gradients as value_and_clipped_gradients,
+    value_and_per_example_gradient_norms as
+    value_and_per_example_gradient_norms,
+    value_and_per_example_gradients as value_and_per_example_gradients)
 
 __all__ = [
     'FlatObjective',
+    'VectorizationFallbackWarning',
     'batch_jacobian',
+    'clipped_gradients',
     'flat_objective',
     'hessian',
     'hvp',
     'jacobian',
     'jvp',
+    'per_example_gradient_norms',
+    'per_example_gradients',
     'value_and_batch_jacobian',
+    'value_and_clipped_gradients',
     'value_and_gradient',
     'value_and_gradient_with_auto_expansion',
     'value_and_hessian',
     'value_and_hvp',
     'value_and_jacobian',
     'value_and_jvp',
+    'value_and_per_example_gradient_norms',
+    'value_and_per_example_gradients',
 ]
 
 
