@@ -134,11 +134,11 @@ class Batch:
       grads = tf.gradients(
           loss, outputs + materialised,
           stop_gradients=[s for s in materialised if isinstance(s, tf.Tensor)])
-    grads = iter(grads)
+    output_grads, grads = iter(grads[:len(outputs)]), iter(grads[len(outputs):])
     result = {'loss': loss}
     for k, plan in enumerate(plans):
       if plan is not None:
-        squared = ghost.squared_norm(plan, [next(grads) for _ in plan])
+        squared = ghost.squared_norm(plan, [next(output_grads) for _ in plan])
         if squared is not None:
           result[f'sq/{k}'] = squared
         continue

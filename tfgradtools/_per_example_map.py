@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator
 
 import tensorflow as tf
 from tensorflow.python.ops.parallel_for import control_flow_ops  # pylint: disable=g-direct-tensorflow-import
+from tensorflow.python.ops.parallel_for import pfor as pfor_lib  # pylint: disable=g-direct-tensorflow-import
 
 Outputs = dict[str, tf.Tensor]
 
@@ -92,7 +93,10 @@ class Mapping:
     self._body_traced = False
 
     def loop_fn(i):
+      graph = tf.compat.v1.get_default_graph()
+      start = len(graph.get_operations())
       outputs = body(tf.gather(indices, i))
+      _flatten_broadcast_matmuls(graph.get_operations()[start:])
       self._body_traced = True
       return outputs
 
@@ -110,6 +114,36 @@ class Mapping:
         'results, more time. Pass experimental_use_pfor=False to loop '
         'without trying to vectorise.',
         VectorizationFallbackWarning, stacklevel=2)
+
+
+def _flatten_broadcast_matmuls(ops: list[tf.Operation]) -> None:
+  """Vectorises `x @ w` with a matrix `w` as one 2-D product.
+
+  `pfor` turns an example's `[..., n, k] @ [k, m]` into a product of a
+  rank-4-or-more Tensor with a broadcast matrix, which TensorFlow 2.21's
+  oneDNN kernel computes with wrong strides, corrupting the heap (TensorFlow
+  issues 117700 and 123109: `EinsumDense` layers, `tf.matmul` of sequences).
+  These ops get a converter that multiplies the flattened rows instead: the
+  same product, and one large matrix multiplication.
+  """
+  for op in ops:
+    if (op.type == 'BatchMatMulV2' and op.inputs[1].shape.rank == 2 and
+        (op.inputs[0].shape.rank or 0) >= 3):
+      op.pfor_converter = _matmul_of_flat_rows
+
+
+def _matmul_of_flat_rows(pfor_input: Any) -> Any:
+  """pfor converter for `BatchMatMulV2(x, w)` with a loop-invariant matrix."""
+  x, x_stacked, _ = pfor_input.input(0)
+  w, w_stacked, _ = pfor_input.input(1)
+  if not x_stacked or w_stacked:
+    return pfor_lib._convert_batch_mat_mul_v2(pfor_input)  # pylint: disable=protected-access
+  if pfor_input.get_attr('adj_x'):
+    x = tf.math.conj(tf.linalg.matrix_transpose(x))
+  rows = tf.reshape(x, [-1, tf.shape(x)[-1]])
+  product = tf.matmul(rows, w, adjoint_b=pfor_input.get_attr('adj_y'))
+  return pfor_lib.wrap(tf.reshape(product, tf.concat(
+      [tf.shape(x)[:-1], tf.shape(product)[-1:]], 0)), True)
 
 
 def _unconverted_op(error: Exception) -> str:
