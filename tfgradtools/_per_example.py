@@ -21,12 +21,19 @@ from tfgradtools import _per_example_map as mapping
 from tfgradtools._per_example_map import (
     VectorizationFallbackWarning as VectorizationFallbackWarning)
 
+# Library code is traced as it is, not rewritten by AutoGraph inside a
+# user's `tf.function` (which costs seconds for this module alone), and so
+# is `f`: pfor could not vectorise most of what AutoGraph would make of
+# Python control flow on Tensors anyway.
+_traced_as_written = tf.autograph.experimental.do_not_convert
+
 # Eagerly, up to this many examples are a loop of tapes; more are vectorised
 # in a graph function traced for the call, whose tracing costs about as much
 # as this many eager backward passes of a small model.
 EAGER_LOOP_EXAMPLES = 32
 
 
+@_traced_as_written
 def value_and_per_example_gradients(
     f: Callable[..., Any],
     params: Any,
@@ -135,6 +142,7 @@ def value_and_per_example_gradients(
     return stacked['loss'], batch.like_params(grads)
 
 
+@_traced_as_written
 def per_example_gradients(
     f: Callable[..., Any],
     params: Any,
@@ -158,6 +166,7 @@ def per_example_gradients(
       unconnected_gradients=unconnected_gradients)[1]
 
 
+@_traced_as_written
 def value_and_per_example_gradient_norms(
     f: Callable[..., Any],
     params: Any,
@@ -256,6 +265,7 @@ def value_and_per_example_gradient_norms(
                                      for s in connected]))
 
 
+@_traced_as_written
 def per_example_gradient_norms(
     f: Callable[..., Any],
     params: Any,
@@ -283,6 +293,7 @@ def per_example_gradient_norms(
       unconnected_gradients=unconnected_gradients)[1]
 
 
+@_traced_as_written
 def value_and_clipped_gradients(
     f: Callable[..., Any],
     params: Any,
@@ -395,6 +406,7 @@ def value_and_clipped_gradients(
     return losses, pairs
 
 
+@_traced_as_written
 def clipped_gradients(
     f: Callable[..., Any],
     params: Any,
@@ -485,6 +497,13 @@ def _clipped_chunk(batch, indices, valid, size, l2_norm_clip, identity):
   if identity_covered:
     # The clipped sum is the gradient of the scaled sum of the losses: one
     # backward pass through the vectorised forward pass, in its graph.
+    # Under XLA, pfor computes in a function of its own, and differentiating
+    # it would differentiate the per-example backward passes too (their
+    # loops want accumulators of a size XLA must know): a vectorised
+    # forward pass of its own is differentiated there.
+    if mapping.under_xla():
+      losses = batch.mapping.examples(
+          lambda i: {'loss': batch.example_loss(i)}, indices, size)['loss']
     sources = [batch.graph_source(batch.sources[k]) for k in identity_covered]
     grads = tf.gradients(
         tf.reduce_sum(tf.stop_gradient(scale) * losses), sources,
@@ -492,7 +511,7 @@ def _clipped_chunk(batch, indices, valid, size, l2_norm_clip, identity):
     for k, grad in zip(identity_covered, grads):
       if grad is not None:
         sums[f'grad/{k}'] = tf.convert_to_tensor(grad)
-  return {'loss': losses}, sums
+  return {'loss': out['loss']}, sums
 
 
 def _stacked(stacked, key, batch, source):

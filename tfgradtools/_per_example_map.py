@@ -116,6 +116,11 @@ class Mapping:
         VectorizationFallbackWarning, stacklevel=2)
 
 
+def under_xla() -> bool:
+  """Whether the current graph is compiled with XLA (`jit_compile`)."""
+  return control_flow_ops._is_under_xla_context()  # pylint: disable=protected-access
+
+
 def _flatten_broadcast_matmuls(ops: list[tf.Operation]) -> None:
   """Vectorises `x @ w` with a matrix `w` as one 2-D product.
 
