@@ -65,8 +65,11 @@ class Mapping:
     self._body_traced = False
 
   def examples(self, body: Callable[[tf.Tensor], Outputs],
-               indices: tf.Tensor, size: int) -> Outputs:
-    """`body(index)` for each of the `size` `indices`, stacked."""
+               indices: tf.Tensor | None, size: Any) -> Outputs:
+    """`body(index)` for each of the `size` `indices`, stacked.
+
+    `indices=None` means `range(size)`: the whole batch.
+    """
     if not self.vectorize:
       return _loop(body, indices, size)
     if not self._op_level_fallback:
@@ -95,7 +98,7 @@ class Mapping:
     def loop_fn(i):
       graph = tf.compat.v1.get_default_graph()
       start = len(graph.get_operations())
-      outputs = body(tf.gather(indices, i))
+      outputs = body(i if indices is None else tf.gather(indices, i))
       _flatten_broadcast_matmuls(graph.get_operations()[start:])
       self._body_traced = True
       return outputs
@@ -159,13 +162,15 @@ def _unconverted_op(error: Exception) -> str:
   return f'an op ({str(error).splitlines()[0][:200]})'
 
 
-def _loop(body: Callable[[tf.Tensor], Outputs], indices: tf.Tensor,
-          size: int) -> Outputs:
+def _loop(body: Callable[[tf.Tensor], Outputs], indices: tf.Tensor | None,
+          size: Any) -> Outputs:
   """`body` for each index in a loop: Python eagerly, else a while loop.
 
   The first example is computed before the loop, which gives the dtypes
   and shapes of its stacked outputs.
   """
+  if indices is None:
+    indices = tf.range(size)
   if tf.executing_eagerly():
     results = [body(indices[i]) for i in range(size)]
     return {name: tf.stack([r[name] for r in results]) for name in results[0]}
@@ -193,8 +198,9 @@ def over_chunks(chunk_fn: ChunkFn, batch_size: Any, chunk: int | None
   """`chunk_fn` over the batch in chunks: stacked results and sums.
 
   `chunk_fn(indices, valid, size)` gets the `size` example indices of one
-  chunk and a boolean mask of the real ones (`None`: all are; the last of
-  several chunks is filled up with earlier examples), and returns
+  chunk (`None`: the whole batch, in order) and a boolean mask of the real
+  ones (`None`: all are; the last of several chunks is filled up with
+  earlier examples), and returns
   per-example results (concatenated here, and cut to the batch) and sums
   over the chunk's valid examples (added up here).
 
@@ -208,7 +214,7 @@ def over_chunks(chunk_fn: ChunkFn, batch_size: Any, chunk: int | None
     `(stacked, sums)`.
   """
   if chunk is None or (isinstance(batch_size, int) and batch_size <= chunk):
-    return chunk_fn(tf.range(batch_size), None, batch_size)
+    return chunk_fn(None, None, batch_size)
 
   def chunk_at(start):
     positions = start + tf.range(chunk)
