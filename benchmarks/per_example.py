@@ -193,8 +193,9 @@ import per_example as bench
 model = bench.mlp(bench.SIZES['1M MLP'])
 x = tf.random.stateless_normal([256, 784], [0, 1])
 y = tf.random.stateless_uniform([256], [2, 3], maxval=10, dtype=tf.int32)
-call = tf.function({call})
-bench.fetch(call(x, y))  # Traced, and the allocator warmed up.
+# Traced, not run: the first run's allocations are the call's own (a run
+# before would leave its peak in the process's resident memory).
+call = tf.function({call}).get_concrete_function(x, y)
 process = psutil.Process()
 before = peak = process.memory_info().rss
 done = threading.Event()
@@ -232,8 +233,8 @@ MEMORY_CALLS = {
 
 
 def peak_memory_mib(call: str) -> float:
-  """Peak resident growth of one call, in a fresh process (sampled every
-  half millisecond)."""
+  """Peak resident growth of a traced call's first run, in a fresh process
+  (sampled every half millisecond)."""
   script = _PEAK_MEMORY_SCRIPT.format(
       here=os.path.dirname(os.path.abspath(__file__)), call=call)
   completed = subprocess.run([sys.executable, '-c', script], check=True,

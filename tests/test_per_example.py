@@ -14,7 +14,6 @@ import pytest
 import tensorflow as tf
 
 import helpers
-import tfgradtools
 import tfgradtools.math as tfm
 from tfgradtools import _per_example_map
 
@@ -104,7 +103,9 @@ def test_gradients_match_a_loop_of_tapes_and_the_jacobian(evaluate):
 
 def test_norms_and_clipped_aggregate_against_numpy(evaluate):
   def make():
+    # An unused parameter too: it has no gradient, or zeros.
     params = {k: tf.Variable(v) for k, v in VALUES.items()}
+    params['unused'] = tf.Variable(2.)
 
     def clipped(**kwargs):
       pairs = tfm.clipped_gradients(mlp_losses, params, X, LABELS,
@@ -114,18 +115,23 @@ def test_norms_and_clipped_aggregate_against_numpy(evaluate):
     def body():
       return ([tfm.per_example_gradient_norms(mlp_losses, params, X, LABELS,
                                               per_parameter=True),
-               tfm.per_example_gradient_norms(mlp_losses, params, X, LABELS,
-                                              materialize_gradients=True)],
-              [clipped(), clipped(chunk_size=7, materialize_gradients=True)])
+               tfm.per_example_gradient_norms(
+                   mlp_losses, params, X, LABELS, materialize_gradients=True,
+                   unconnected_gradients='zero')],
+              [clipped(),
+               clipped(chunk_size=7, materialize_gradients=True,
+                       unconnected_gradients='zero')])
     return body
 
   norms, clipped = evaluate(make)
   per_parameter = numpy_norms(reference())
   total = np.sqrt(sum(n ** 2 for n in per_parameter.values()))
-  helpers.assert_all_close(norms, [per_parameter, total], rtol=1e-4,
-                           atol=1e-6)
+  helpers.assert_all_close(norms, [dict(per_parameter, unused=None), total],
+                           rtol=1e-4, atol=1e-6)
   expected = numpy_clipped_mean(reference(), CLIP)
-  helpers.assert_all_close(clipped, [expected] * 2, rtol=1e-4, atol=1e-6)
+  helpers.assert_all_close(clipped, [dict(expected, unused=None),
+                                     dict(expected, unused=0.)],
+                           rtol=1e-4, atol=1e-6)
 
 
 def cumulative_logsumexp_losses(w, x):
@@ -175,43 +181,22 @@ def test_loop_of_examples_when_pfor_fails_outright(monkeypatch):
                            rtol=1e-4, atol=1e-6)
 
 
-def test_unconnected_parameters(evaluate):
-  def make():
-    params = {'used': tf.constant(VALUES['w2']), 'unused': tf.constant(2.)}
-    hidden = np.tanh(X @ VALUES['w1']).astype(np.float32)
-
-    def losses(p, h):
-      return tf.reduce_sum(tf.matmul(h, p['used']) ** 2, axis=-1)
-
-    def clipped(unconnected):
-      return [g for g, _ in tfm.clipped_gradients(
-          losses, params, hidden, l2_norm_clip=CLIP, noise_multiplier=1.,
-          seed=3, unconnected_gradients=unconnected)]
-
-    def body():
-      return (tfm.per_example_gradients(losses, params, hidden),
-              tfm.per_example_gradient_norms(losses, params, hidden,
-                                             per_parameter=True,
-                                             unconnected_gradients='zero'),
-              clipped('none'), clipped('zero'))
-    return body
-
-  grads, norms, clipped, zero_clipped = evaluate(make)
-  assert grads['unused'] is None
-  np.testing.assert_array_equal(norms['unused'], np.zeros(BATCH))
-  assert clipped[0] is None  # No gradient, no noise ('unused' sorts first).
-  assert zero_clipped[0].shape == () and zero_clipped[0] != 0.  # Noised.
-  helpers.assert_all_close(zero_clipped[1], clipped[1])
-
-
-def test_unconnected_parameters_eagerly():
+def test_unconnected_parameters_get_none_or_zeros():
   params = {'used': tf.constant(VALUES['w1']), 'unused': tf.constant(2.)}
   losses = lambda p, x: tf.reduce_sum(tf.matmul(x, p['used']), axis=-1)
+  assert tfm.per_example_gradients(losses, params, X)['unused'] is None
   zeros = tfm.per_example_gradients(losses, params, X,
                                     unconnected_gradients='zero')
   np.testing.assert_array_equal(zeros['unused'], np.zeros(BATCH))
-  assert tfm.per_example_gradient_norms(losses, params, X,
-                                        per_parameter=True)['unused'] is None
+  norms = tfm.per_example_gradient_norms(losses, params, X,
+                                         per_parameter=True,
+                                         unconnected_gradients='zero')
+  np.testing.assert_array_equal(norms['unused'], np.zeros(BATCH))
+  for unconnected, noised in (('none', False), ('zero', True)):
+    (unused, _), _ = tfm.clipped_gradients(
+        losses, params, X, l2_norm_clip=CLIP, noise_multiplier=1., seed=3,
+        unconnected_gradients=unconnected)  # 'unused' sorts first.
+    assert (unused is not None and float(unused) != 0.) == noised
 
 
 def test_noise_is_seeded_and_scaled():
@@ -239,16 +224,14 @@ def test_noise_is_seeded_and_scaled():
 
 
 def make_keras_model():
-  """Embeddings, dense and einsum layers, which the outer-product identity
-  covers, and a convolution and a normalisation, which it does not."""
+  """Embeddings, einsum and dense layers, which the outer-product identity
+  covers, and a convolution, which it does not."""
   keras.utils.set_random_seed(0)
   return keras.Sequential([
       keras.Input((6,), dtype='int32'), keras.layers.Embedding(20, 8),
-      keras.layers.Conv1D(6, 3), keras.layers.LayerNormalization(),
-      keras.layers.Dense(7, 'relu'),
+      keras.layers.Conv1D(6, 3),
       keras.layers.EinsumDense('abc,cd->abd', (4, 5), bias_axes='d'),
-      keras.layers.EinsumDense('abd,de->ae', (4,), bias_axes='e'),
-      keras.layers.Dense(3)])
+      keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(3)])
 
 
 # Few examples: eagerly, a loop of tapes (the graph path is the other
@@ -422,11 +405,6 @@ def test_eager_loop_and_graph_agree_and_print_nothing():
   helpers.assert_all_close(helpers.to_numpy(many), expected, rtol=1e-4)
   helpers.assert_all_close(helpers.to_numpy(few),
                            {k: v[:3] for k, v in expected.items()}, rtol=1e-4)
-
-
-def test_public_names():
-  assert tfgradtools.per_example_gradients is tfm.per_example_gradients
-  assert issubclass(tfgradtools.VectorizationFallbackWarning, UserWarning)
 
 
 # --- Errors name what was wrong and the fix.

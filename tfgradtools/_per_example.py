@@ -29,8 +29,9 @@ _traced_as_written = tf.autograph.experimental.do_not_convert
 
 # Eagerly, up to this many examples are a loop of tapes; more are vectorised
 # in a graph function traced for the call, whose tracing costs about as much
-# as this many eager backward passes of a small model.
-EAGER_LOOP_EXAMPLES = 32
+# as 16 to 32 eager forward and backward passes of an MLP
+# (`benchmarks/per_example.py`).
+EAGER_LOOP_EXAMPLES = 16
 
 
 @_traced_as_written
@@ -63,7 +64,7 @@ def value_and_per_example_gradients(
   `tf.vectorized_map` uses); where it cannot convert an op, that op (or
   each example) runs in a loop instead, with one
   `VectorizationFallbackWarning` naming it. Eagerly, a batch of more than
-  32 examples is vectorised in a graph function traced for the call;
+  16 examples is vectorised in a graph function traced for the call;
   inside `tf.function` nothing is traced again.
 
   Example:
@@ -190,7 +191,7 @@ def value_and_per_example_gradient_norms(
   per-example gradients: about the cost of one batch gradient. Other
   parameters (convolutions, normalisations...) get theirs materialised, a
   chunk of examples at a time. This needs a graph: eagerly, a batch of more
-  than 32 examples runs in a graph function traced for the call, and a
+  than 16 examples runs in a graph function traced for the call, and a
   smaller one materialises every gradient.
 
   Example:

@@ -1,7 +1,7 @@
 """Running a per-example computation over a batch: vectorised, or in a loop.
 
-`map_examples` runs `body(i)` for every example `i` of a chunk and stacks
-the results: vectorised with TensorFlow's `pfor` (what `tf.vectorized_map`
+`Mapping.examples` runs `body(i)` for every example `i` of a chunk and
+stacks the results: vectorised with TensorFlow's `pfor` (what `tf.vectorized_map`
 uses), or in a loop. Where `pfor` has no vectorisation for an op, it is run
 again with pfor's own while-loop fallback for that op alone, and, should
 that fail too, as a loop over the examples — with one
@@ -61,6 +61,7 @@ class Mapping:
     self.vectorize = vectorize
     self._api = api
     self._op_level_fallback = False
+    self._unconverted = ''  # The op pfor could not convert, in words.
     self._warned = False
     self._body_traced = False
 
@@ -200,9 +201,10 @@ def over_chunks(chunk_fn: ChunkFn, batch_size: Any, chunk: int | None
   `chunk_fn(indices, valid, size)` gets the `size` example indices of one
   chunk (`None`: the whole batch, in order) and a boolean mask of the real
   ones (`None`: all are; the last of several chunks is filled up with
-  earlier examples), and returns
-  per-example results (concatenated here, and cut to the batch) and sums
-  over the chunk's valid examples (added up here).
+  earlier examples), and returns per-example results (concatenated here,
+  and cut to the batch) and sums over the chunk's valid examples (added up
+  here). Several chunks are a `tf.while_loop`, whose accumulators take the
+  dtypes and shapes of a chunk traced in a graph that is never run.
 
   Args:
     chunk_fn: computes one chunk.
@@ -216,24 +218,25 @@ def over_chunks(chunk_fn: ChunkFn, batch_size: Any, chunk: int | None
   if chunk is None or (isinstance(batch_size, int) and batch_size <= chunk):
     return chunk_fn(None, None, batch_size)
 
-  def chunk_at(start):
-    positions = start + tf.range(chunk)
+  def chunk_at(c):
+    positions = c * chunk + tf.range(chunk)
     return chunk_fn(positions % batch_size, positions < batch_size, chunk)
 
-  stacked, sums = chunk_at(0)
+  stacked, sums = tf.function(lambda: chunk_at(0), autograph=False
+                             ).get_concrete_function().structured_outputs
   names, sum_names = sorted(stacked), sorted(sums)
   chunks = (batch_size + chunk - 1) // chunk
   arrays = [tf.TensorArray(stacked[n].dtype, size=chunks,
-                           element_shape=stacked[n].shape).write(0, stacked[n])
-            for n in names]
+                           element_shape=stacked[n].shape) for n in names]
+  totals = [tf.zeros(sums[n].shape, sums[n].dtype) for n in sum_names]
 
   def step(c, arrays, totals):
-    more, added = chunk_at(c * chunk)
+    more, added = chunk_at(c)
     return (c + 1, [a.write(c, more[n]) for a, n in zip(arrays, names)],
             [t + added[n] for t, n in zip(totals, sum_names)])
 
-  _, arrays, totals = tf.while_loop(
-      lambda c, *_: c < chunks, step, (1, arrays, [sums[n] for n in sum_names]))
+  _, arrays, totals = tf.while_loop(lambda c, *_: c < chunks, step,
+                                    (0, arrays, totals))
   return ({n: a.concat()[:batch_size] for n, a in zip(names, arrays)},
           dict(zip(sum_names, totals)))
 
