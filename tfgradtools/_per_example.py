@@ -3,11 +3,10 @@
 The public functions of `tfgradtools.math` for one gradient per example of
 a batch. `f` is called as `f(params, *inputs)`, one example at a time
 (`_per_example_batch`), mapped over the batch with `pfor` or in a loop, in
-chunks (`_per_example_map`); norms skip the per-example gradients where the
-outer-product identity allows (`_per_example_ghost`). Eagerly, a batch of
-more than `EAGER_LOOP_EXAMPLES` examples is vectorised in a graph function
-traced for the call (as `tf.vectorized_map` does); a smaller one is a loop
-of tapes, which costs less than the trace.
+chunks, eagerly in a graph function traced for the call
+(`_per_example_map`); norms skip the per-example gradients where the
+outer-product identity allows (`_per_example_ghost`), and so does the
+clipped aggregate (`_per_example_clip`).
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Any, Callable
 import tensorflow as tf
 
 from tfgradtools import _per_example_batch
+from tfgradtools import _per_example_clip as clip
 from tfgradtools import _per_example_map as mapping
 from tfgradtools._per_example_map import (
     VectorizationFallbackWarning as VectorizationFallbackWarning)
@@ -26,12 +26,6 @@ from tfgradtools._per_example_map import (
 # is `f`: pfor could not vectorise most of what AutoGraph would make of
 # Python control flow on Tensors anyway.
 _traced_as_written = tf.autograph.experimental.do_not_convert
-
-# Eagerly, up to this many examples are a loop of tapes; more are vectorised
-# in a graph function traced for the call, whose tracing costs about as much
-# as 16 to 32 eager forward and backward passes of an MLP
-# (`benchmarks/per_example.py`).
-EAGER_LOOP_EXAMPLES = 16
 
 
 @_traced_as_written
@@ -132,14 +126,13 @@ def value_and_per_example_gradients(
     def compute():
       stacked, _ = mapping.over_chunks(
           lambda indices, valid, size: (batch.mapping.examples(
-              lambda i: batch.example_outputs(i, 'gradients'), indices,
-              size), {}),
+              batch.example_outputs, indices, size), {}),
           batch.batch_size, batch.chunk_size)
       return stacked
 
-    stacked = _run(batch, compute)
-    grads = [_stacked(stacked, f'grad/{k}', batch, source)
-             for k, source in enumerate(batch.sources)]
+    stacked = mapping.run(batch.mapping, batch.batch_size, compute)
+    grads = [batch.or_unconnected(stacked.get(f'grad/{k}'), k, batched=True)
+             for k in range(len(batch.sources))]
     return stacked['loss'], batch.like_params(grads)
 
 
@@ -245,19 +238,21 @@ def value_and_per_example_gradient_norms(
 
     def compute():
       stacked, _ = mapping.over_chunks(
-          lambda indices, valid, size: (batch.mapping.examples(
-              lambda i: batch.example_outputs(
-                  i, 'norms', identity=not materialize_gradients),
-              indices, size), {}),
-          batch.batch_size, _chunk(batch, materialize_gradients))
+          lambda indices, valid, size: (batch.squared_norms(
+              batch.mapping.examples(
+                  lambda i: batch.example_outputs(
+                      i, identity=not materialize_gradients),
+                  indices, size), keep_gradients=False), {}),
+          batch.batch_size, batch.chunk_for_norms(materialize_gradients))
       return stacked
 
-    stacked = _run(batch, compute)
+    stacked = mapping.run(batch.mapping, batch.batch_size, compute)
     losses = stacked['loss']
     squared = [stacked.get(f'sq/{k}') for k in range(len(batch.sources))]
     if per_parameter:
       norms = [tf.sqrt(s) if s is not None else
-               _unconnected_norms(batch, losses) for s in squared]
+               batch.or_unconnected(None, k, like=losses)
+               for k, s in enumerate(squared)]
       return losses, batch.like_params(norms)
     connected = [s for s in squared if s is not None]
     if not connected:
@@ -376,8 +371,8 @@ def value_and_clipped_gradients(
       `ValueError` for a negative `l2_norm_clip` or `noise_multiplier`.
   """
   api = 'value_and_clipped_gradients'
-  _check_nonnegative(api, l2_norm_clip=l2_norm_clip,
-                     noise_multiplier=noise_multiplier)
+  clip.check_nonnegative(api, l2_norm_clip=l2_norm_clip,
+                         noise_multiplier=noise_multiplier)
   with tf.name_scope(name or api):
     batch = _per_example_batch.Batch(
         f, params, inputs, api=api, single_example=single_example,
@@ -387,23 +382,15 @@ def value_and_clipped_gradients(
 
     def compute():
       stacked, sums = mapping.over_chunks(
-          lambda indices, valid, size: _clipped_chunk(
+          lambda indices, valid, size: clip.clipped_sum(
               batch, indices, valid, size, l2_norm_clip,
-              not materialize_gradients),
-          batch.batch_size, _chunk(batch, materialize_gradients))
+              identity=not materialize_gradients),
+          batch.batch_size, batch.chunk_for_norms(materialize_gradients))
       return stacked['loss'], sums
 
-    losses, sums = _run(batch, compute)
-    pairs = []
-    for k, source in enumerate(batch.sources):
-      total = sums.get(f'grad/{k}')
-      if total is None:
-        total = batch.unconnected_like(source, batched=False)
-      if total is not None:
-        if noise_multiplier:
-          total += _noise(total, noise_multiplier * l2_norm_clip, seed, k)
-        total /= tf.cast(batch.batch_size, total.dtype)
-      pairs.append((total, source))
+    losses, sums = mapping.run(batch.mapping, batch.batch_size, compute)
+    pairs = clip.noised_mean(batch, sums, noise_multiplier * l2_norm_clip,
+                             seed)
     return losses, pairs
 
 
@@ -438,111 +425,3 @@ def clipped_gradients(
       experimental_use_pfor=experimental_use_pfor,
       name=name or 'clipped_gradients',
       unconnected_gradients=unconnected_gradients)[1]
-
-
-class _GraphCall:
-  """One eager call's computation, as the Python function of a graph.
-
-  A new object per call: `tf.function` counts retraces per function code,
-  and a call traced afresh by design is not a retrace to warn about.
-  """
-
-  def __init__(self, compute: Callable[[], Any]):
-    self._compute = compute
-
-  def __call__(self) -> Any:
-    return self._compute()
-
-
-def _run(batch: _per_example_batch.Batch, compute: Callable[[], Any]) -> Any:
-  """`compute()` in the regime: see the module docstring for eager calls."""
-  if tf.executing_eagerly():
-    if batch.mapping.vectorize and batch.batch_size > EAGER_LOOP_EXAMPLES:
-      return tf.function(_GraphCall(compute), autograph=False)()
-    batch.mapping.vectorize = False
-  return compute()
-
-
-def _chunk(batch: _per_example_batch.Batch,
-           materialize_gradients: bool) -> int | None:
-  """The chunk size for norms: budget the gradients that are materialised."""
-  chunk = batch.default_chunk(None)
-  if (chunk is None or batch.chunk_size is not None or materialize_gradients
-      or not batch.mapping.vectorize):
-    return chunk
-  return batch.default_chunk(batch.materialised_sources())
-
-
-def _clipped_chunk(batch, indices, valid, size, l2_norm_clip, identity):
-  """One chunk's losses, and its sum of clipped gradients (`grad/k`)."""
-  out = batch.mapping.examples(
-      lambda i: batch.example_outputs(i, 'clipped', identity=identity),
-      indices, size)
-  losses = out['loss']
-  squared = [tf.cast(out[f'sq/{k}'], losses.dtype)
-             for k in range(len(batch.sources)) if f'sq/{k}' in out]
-  norms = tf.sqrt(tf.add_n(squared)) if squared else tf.zeros_like(losses)
-  clip = tf.cast(l2_norm_clip, losses.dtype)
-  scale = tf.minimum(tf.ones_like(norms),
-                     clip / tf.maximum(norms, tf.experimental.numpy.finfo(
-                         losses.dtype.as_numpy_dtype).tiny))
-  if valid is not None:
-    scale *= tf.cast(valid, scale.dtype)
-  sums, identity_covered = {}, []
-  for k in range(len(batch.sources)):
-    grad = out.get(f'grad/{k}')
-    if grad is not None:
-      sums[f'grad/{k}'] = tf.tensordot(tf.cast(scale, grad.dtype), grad, 1)
-    elif f'sq/{k}' in out:
-      identity_covered.append(k)
-  if identity_covered:
-    # The clipped sum is the gradient of the scaled sum of the losses: one
-    # backward pass through the vectorised forward pass, in its graph.
-    # Under XLA, pfor computes in a function of its own, and differentiating
-    # it would differentiate the per-example backward passes too (their
-    # loops want accumulators of a size XLA must know): a vectorised
-    # forward pass of its own is differentiated there.
-    if mapping.under_xla():
-      losses = batch.mapping.examples(
-          lambda i: {'loss': batch.example_loss(i)}, indices, size)['loss']
-    sources = [batch.graph_source(batch.sources[k]) for k in identity_covered]
-    grads = tf.gradients(
-        tf.reduce_sum(tf.stop_gradient(scale) * losses), sources,
-        stop_gradients=[s for s in sources if isinstance(s, tf.Tensor)])
-    for k, grad in zip(identity_covered, grads):
-      if grad is not None:
-        sums[f'grad/{k}'] = tf.convert_to_tensor(grad)
-  return {'loss': out['loss']}, sums
-
-
-def _stacked(stacked, key, batch, source):
-  value = stacked.get(key)
-  return value if value is not None else batch.unconnected_like(
-      source, batched=True)
-
-
-def _unconnected_norms(batch, losses):
-  if batch.unconnected is tf.UnconnectedGradients.ZERO:
-    return tf.zeros_like(losses)
-  return None
-
-
-def _noise(like: tf.Tensor, stddev: float, seed: Any, index: int
-           ) -> tf.Tensor:
-  """Gaussian noise like `like`; a stateless seed is folded with `index`."""
-  shape, dtype = tf.shape(like), like.dtype
-  if seed is None:
-    return tf.random.normal(shape, stddev=stddev, dtype=dtype)
-  if isinstance(seed, tf.random.Generator):
-    return seed.normal(shape, stddev=stddev, dtype=dtype)
-  if isinstance(seed, int):
-    seed = [seed, 0]
-  seed = tf.random.experimental.stateless_fold_in(
-      tf.cast(seed, tf.int64), index)
-  return tf.random.stateless_normal(shape, seed, stddev=stddev, dtype=dtype)
-
-
-def _check_nonnegative(api: str, **values: float) -> None:
-  for key, value in values.items():
-    if isinstance(value, (int, float)) and value < 0:
-      raise ValueError(f'{api}: {key} must be non-negative, got {value!r}.')

@@ -77,10 +77,19 @@ class Batch:
     """`flat` (one entry per source) structured like `params`."""
     return _nest.pack(self._structure, _nest.pack(self._bases, flat))
 
-  def unconnected_like(self, source: Any, batched: bool) -> Any:
-    """What stands for a source's gradient that nothing reaches."""
-    if self.unconnected is not tf.UnconnectedGradients.ZERO:
-      return None
+  def or_unconnected(self, value: Any, k: int, batched: bool = False,
+                     like: Any = None) -> Any:
+    """`value`, or what stands for source `k`'s where nothing reaches it.
+
+    That is `None`, or with `unconnected_gradients='zero'` zeros like
+    `like`, or like the source (with a batch axis if `batched`).
+    """
+    if value is not None or self.unconnected is not (
+        tf.UnconnectedGradients.ZERO):
+      return value
+    if like is not None:
+      return tf.zeros_like(like)
+    source = self.sources[k]
     shape = tf.TensorShape(source.shape)
     if batched:
       return tf.zeros(tf.concat([[self.batch_size], shape], 0), source.dtype)
@@ -107,14 +116,13 @@ class Batch:
       raise
     return self._checked_loss(value)
 
-  def example_outputs(self, index: Any, mode: str,
-                      identity: bool = True) -> mapping.Outputs:
-    """One example's loss and, for each connected source `k`, by `mode`.
+  def example_outputs(self, index: Any, identity: bool = False
+                      ) -> mapping.Outputs:
+    """One example's loss, and for each connected source `k` its gradient.
 
-    `'gradients'`: its gradient, `grad/k`. `'norms'`: its squared norm,
-    `sq/k`, without the gradient where the identity of `_per_example_ghost`
-    allows it (with `identity`, in a graph, vectorised). `'clipped'`: `sq/k`,
-    and `grad/k` where the gradient was materialised.
+    The gradient is `grad/k`; with `identity` (in a graph, vectorised),
+    where the identity of `_per_example_ghost` covers the source, its
+    squared norm `sq/k` instead.
     """
     sources = [self.graph_source(s) for s in self.sources]
     record = (_engines.record_with_tape
@@ -122,46 +130,67 @@ class Batch:
               else _engines.record_symbolically)
     loss, recording = record(lambda: self.example_loss(index), sources)
     plans: list[list[ghost.Use] | None] = [None] * len(sources)
-    if (identity and mode != 'gradients' and self.mapping.vectorize and
-        not tf.executing_eagerly()):
+    if identity and self.mapping.vectorize and not tf.executing_eagerly():
       plans = self._ghost_plans(loss, sources)
     outputs = [use.output for plan in plans if plan for use in plan]
-    materialised = [s for s, plan in zip(sources, plans) if plan is None]
+    formed = [s for s, plan in zip(sources, plans) if plan is None]
     if recording.engine == 'tape':
-      grads = recording.gradient([loss], outputs + materialised, None,
+      grads = recording.gradient([loss], outputs + formed, None,
                                  tf.UnconnectedGradients.NONE)
     else:  # The outputs are not independent sources: no stop_gradients.
       grads = tf.gradients(
-          loss, outputs + materialised,
-          stop_gradients=[s for s in materialised if isinstance(s, tf.Tensor)])
+          loss, outputs + formed,
+          stop_gradients=[s for s in formed if isinstance(s, tf.Tensor)])
     output_grads, grads = iter(grads[:len(outputs)]), iter(grads[len(outputs):])
     result = {'loss': loss}
     for k, plan in enumerate(plans):
-      if plan is not None:
+      if plan is None:
+        grad = next(grads)
+        if grad is not None:
+          result[f'grad/{k}'] = tf.convert_to_tensor(grad)  # IndexedSlices.
+      else:
         squared = ghost.squared_norm(plan, [next(output_grads) for _ in plan])
         if squared is not None:
           result[f'sq/{k}'] = squared
-        continue
-      grad = next(grads)
-      if grad is None:
-        continue
-      grad = tf.convert_to_tensor(grad)  # A gather's IndexedSlices.
-      if mode != 'gradients':
-        result[f'sq/{k}'] = tf.reduce_sum(tf.square(grad))
-      if mode != 'norms':
-        result[f'grad/{k}'] = grad
     return result
 
-  def default_chunk(self, materialised: Sequence[int] | None) -> int | None:
-    """Examples per chunk keeping the materialised gradients in budget.
+  def squared_norms(self, outputs: mapping.Outputs,
+                    keep_gradients: bool) -> mapping.Outputs:
+    """Stacked `outputs` with `sq/k`, each example's, for every `grad/k`.
 
-    `materialised` lists the sources whose gradients are materialised
-    (`None`: all of them). `None` (no chunks) where the batch fits.
+    Taken on the stacked gradients by one fused op, without a squared copy
+    of them (XLA, which has no such op, fuses its own). `grad/k` stays only
+    with `keep_gradients`.
+    """
+    result = dict(outputs)
+    for k in range(len(self.sources)):
+      grad = outputs.get(f'grad/{k}')
+      if grad is not None:
+        rows = tf.reshape(grad, [tf.shape(grad)[0], -1])
+        result[f'sq/{k}'] = (
+            tf.reduce_sum(tf.square(rows), axis=1) if mapping.under_xla()
+            else tf.square(tf.math.reduce_euclidean_norm(rows, axis=1)))
+        if not keep_gradients:
+          del result[f'grad/{k}']
+    return result
+
+  def chunk_for_norms(self, materialize_gradients: bool) -> int | None:
+    """Examples per chunk for norms: the formed gradients within budget.
+
+    The caller's `chunk_size` if given; else `None` (one chunk) where the
+    whole batch's gradients fit `CHUNK_BYTES`, else as many examples as
+    fit, counting only the gradients formed — which takes a scratch trace
+    to see where the identity applies.
     """
     if self.chunk_size is not None:
       return self.chunk_size
-    indices = range(len(self.sources)) if materialised is None else materialised
-    per_example = sum(_bytes(self.sources[k]) for k in indices)
+    chunk = self._chunk_within_budget(range(len(self.sources)))
+    if chunk is None or materialize_gradients or not self.mapping.vectorize:
+      return chunk
+    return self._chunk_within_budget(self.materialised_sources())
+
+  def _chunk_within_budget(self, materialised: Sequence[int]) -> int | None:
+    per_example = sum(_bytes(self.sources[k]) for k in materialised)
     if not per_example:
       return None
     chunk = max(1, CHUNK_BYTES // per_example)

@@ -200,15 +200,19 @@ def _contraction(other: str, mine: str, output: str, op: tf.Operation,
     return None
   p = math.prod(shape[mine.index(label)] for label in x_axes)
   q = math.prod(shape[mine.index(label)] for label in y_axes)
-  einsum = lambda subscripts: subscripts.replace(_ELLIPSIS, '...')  # pylint: disable=unnecessary-lambda-assignment
-  to_x = einsum(f'{other}->{rows}{"".join(x_axes)}')
-  to_y = einsum(f'{output}->{rows}{"".join(y_axes)}')
+  to_x = _einsum(f'{other}->{rows}{"".join(x_axes)}')
+  to_y = _einsum(f'{output}->{rows}{"".join(y_axes)}')
   layout = (tuple(mine.index(label) for label in x_axes),
             tuple(mine.index(label) for label in y_axes))
   return Use('dense', layout, op.outputs[0],
              lambda: tf.reshape(tf.einsum(to_x, op.inputs[1 - position]),
                                 [-1, p]),
              lambda grad: tf.reshape(tf.einsum(to_y, grad), [-1, q]))
+
+
+def _einsum(subscripts: str) -> str:
+  """Subscripts for `tf.einsum`, with its own ellipsis back."""
+  return subscripts.replace(_ELLIPSIS, '...')
 
 
 def _gather(indices: tf.Tensor, output: tf.Tensor,

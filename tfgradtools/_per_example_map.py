@@ -1,13 +1,15 @@
 """Running a per-example computation over a batch: vectorised, or in a loop.
 
 `Mapping.examples` runs `body(i)` for every example `i` of a chunk and
-stacks the results: vectorised with TensorFlow's `pfor` (what `tf.vectorized_map`
-uses), or in a loop. Where `pfor` has no vectorisation for an op, it is run
-again with pfor's own while-loop fallback for that op alone, and, should
-that fail too, as a loop over the examples — with one
+stacks the results: vectorised with TensorFlow's `pfor` (what
+`tf.vectorized_map` uses), or in a loop. Where `pfor` has no vectorisation
+for an op, it is run again with pfor's own while-loop fallback for that op
+alone, and, should that fail too, as a loop over the examples — with one
 `VectorizationFallbackWarning` naming the op, and none of pfor's log
 messages. `over_chunks` splits the batch into chunks of bounded size, in a
-`tf.while_loop` where there are several.
+`tf.while_loop` where there are several. `run` runs it all in the regime:
+eagerly, in a graph function traced for the call, or as a loop of tapes
+for a few examples.
 
 Bodies return flat dicts of Tensors (name -> Tensor): the same names on
 every trace.
@@ -27,6 +29,12 @@ from tensorflow.python.ops.parallel_for import control_flow_ops  # pylint: disab
 from tensorflow.python.ops.parallel_for import pfor as pfor_lib  # pylint: disable=g-direct-tensorflow-import
 
 Outputs = dict[str, tf.Tensor]
+
+# Eagerly, up to this many examples are a loop of tapes; more are vectorised
+# in a graph function traced for the call, whose tracing costs about as much
+# as 16 to 32 eager forward and backward passes of an MLP
+# (`benchmarks/per_example.py`).
+EAGER_LOOP_EXAMPLES = 16
 
 
 class VectorizationFallbackWarning(UserWarning):
@@ -120,6 +128,34 @@ class Mapping:
         VectorizationFallbackWarning, stacklevel=2)
 
 
+class _GraphCall:
+  """One eager call's computation, as the Python function of a graph.
+
+  A new object per call: `tf.function` counts retraces per function code,
+  and a call traced afresh by design is not a retrace to warn about.
+  """
+
+  def __init__(self, compute: Callable[[], Any]):
+    self._compute = compute
+
+  def __call__(self) -> Any:
+    return self._compute()
+
+
+def run(mapping: Mapping, batch_size: Any, compute: Callable[[], Any]) -> Any:
+  """`compute()` in the regime.
+
+  Building a graph, in it. Eagerly, more than `EAGER_LOOP_EXAMPLES`
+  examples to vectorise run in a graph function traced for this call, as
+  `tf.vectorized_map` does; fewer are a loop of tapes.
+  """
+  if tf.executing_eagerly():
+    if mapping.vectorize and batch_size > EAGER_LOOP_EXAMPLES:
+      return tf.function(_GraphCall(compute), autograph=False)()
+    mapping.vectorize = False
+  return compute()
+
+
 def under_xla() -> bool:
   """Whether the current graph is compiled with XLA (`jit_compile`)."""
   return control_flow_ops._is_under_xla_context()  # pylint: disable=protected-access
@@ -135,10 +171,18 @@ def _flatten_broadcast_matmuls(ops: list[tf.Operation]) -> None:
   These ops get a converter that multiplies the flattened rows instead: the
   same product, and one large matrix multiplication.
   """
+  if not _PFOR_INTERNALS:
+    return
   for op in ops:
     if (op.type == 'BatchMatMulV2' and op.inputs[1].shape.rank == 2 and
         (op.inputs[0].shape.rank or 0) >= 3):
       op.pfor_converter = _matmul_of_flat_rows
+
+
+# The pfor internals `_matmul_of_flat_rows` uses (a TensorFlow without them
+# vectorises these products its own way).
+_PFOR_INTERNALS = all(hasattr(pfor_lib, name) for name in (
+    'wrap', '_convert_batch_mat_mul_v2'))
 
 
 def _matmul_of_flat_rows(pfor_input: Any) -> Any:
@@ -235,8 +279,10 @@ def over_chunks(chunk_fn: ChunkFn, batch_size: Any, chunk: int | None
     return (c + 1, [a.write(c, more[n]) for a, n in zip(arrays, names)],
             [t + added[n] for t, n in zip(totals, sum_names)])
 
+  # One chunk at a time: bounding memory is what chunks are for.
   _, arrays, totals = tf.while_loop(lambda c, *_: c < chunks, step,
-                                    (0, arrays, totals))
+                                    (0, arrays, totals),
+                                    parallel_iterations=1)
   return ({n: a.concat()[:batch_size] for n, a in zip(names, arrays)},
           dict(zip(sum_names, totals)))
 
