@@ -1,26 +1,74 @@
-"""The examples in the docstrings and the README run and say what they show."""
+"""The documentation: its examples run, and the site builds without a warning.
+
+Every fenced `python` block of the README and of `docs/` is executed (each
+in a fresh namespace, as a reader would paste it), so the documentation
+cannot drift from the code; blocks that are not meant to run are `text` or
+`bash`. The site is built with `mkdocs build --strict`.
+"""
 
 from __future__ import annotations
 
 import doctest
+import importlib.util
+import inspect
+import os
 import pathlib
 import re
+import subprocess
+import sys
+import textwrap
 
 import pytest
+import yaml
 
 import tfgradtools
 import tfgradtools.eager
 import tfgradtools.math
 
-README = pathlib.Path(__file__).parent.parent / 'README.md'
+ROOT = pathlib.Path(__file__).parent.parent
+PAGES = [ROOT / 'README.md', ROOT / 'CHANGELOG.md',
+         *sorted((ROOT / 'docs').rglob('*.md'))]
+# A fenced block: its indentation, its language and its body.
+_FENCE = re.compile(r'^(?P<indent>[ \t]*)```(?P<lang>[^\n`]*)\n'
+                    r'(?P<body>.*?)^(?P=indent)```[ \t]*$',
+                    flags=re.MULTILINE | re.DOTALL)
+_LANGUAGES = {'python', 'text', 'bash', 'pycon', 'yaml'}
 
 
-@pytest.mark.parametrize('module', [tfgradtools.math, tfgradtools.eager],
+def _site_hooks():
+  """docs/hooks.py, which reads the nav as MkDocs does."""
+  spec = importlib.util.spec_from_file_location('hooks', ROOT / 'docs/hooks.py')
+  hooks = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(hooks)
+  return hooks
+
+
+def _blocks(path: pathlib.Path) -> list[tuple[str, str]]:
+  """(language, dedented body) of each fenced block of a page.
+
+  Each body starts with as many blank lines as the page has above it, so
+  that a traceback names the page's own line numbers.
+  """
+  text = path.read_text()
+  return [(m['lang'].strip(), '\n' * text.count('\n', 0, m.start('body'))
+           + textwrap.dedent(m['body'])) for m in _FENCE.finditer(text)]
+
+
+def _python_blocks() -> list[tuple[pathlib.Path, int, str]]:
+  return [(path, i, body) for path in PAGES
+          for i, (lang, body) in enumerate(_blocks(path)) if lang == 'python']
+
+
+@pytest.mark.parametrize('facade', [tfgradtools.math, tfgradtools.eager],
                          ids=lambda m: m.__name__)
-def test_docstring_examples(module):
-  failures, tried = doctest.testmod(
-      module, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)
-  assert tried >= 5 and failures == 0
+def test_docstring_examples(facade):
+  """The examples of every module that defines a facade's public names."""
+  modules = {inspect.getmodule(getattr(facade, name))
+             for name in facade.__all__}
+  results = [doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE,
+                             verbose=False) for module in modules]
+  assert sum(r.attempted for r in results) >= 5
+  assert sum(r.failed for r in results) == 0
 
 
 @pytest.mark.parametrize('name', tfgradtools.__all__)
@@ -33,12 +81,67 @@ def test_every_public_function_has_an_example(name):
         f'{name} has no runnable example')
 
 
-def _python_blocks(text: str) -> list[str]:
-  return re.findall(r'```python\n(.*?)```', text, flags=re.DOTALL)
+@pytest.mark.parametrize('path', PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_code_block_says_whether_it_runs(path):
+  languages = {lang for lang, _ in _blocks(path)}
+  assert languages <= _LANGUAGES, (
+      f'{path.name}: fenced blocks must be ```python (run by the tests) or '
+      f'one of {sorted(_LANGUAGES - {"python"})}, not {languages - _LANGUAGES}')
 
 
-def test_readme_python_examples_run():
-  blocks = _python_blocks(README.read_text())
-  assert blocks
-  for block in blocks:
-    exec(compile(block, str(README), 'exec'), {})  # pylint: disable=exec-used
+def test_the_docs_have_examples():
+  pages = {path.name for path, _, _ in _python_blocks()}
+  assert {'README.md', 'getting-started.md', 'math.md', 'eager.md'} <= pages
+
+
+@pytest.mark.parametrize(
+    'path, index, body', _python_blocks(),
+    ids=[f'{p.relative_to(ROOT)}#{i}' for p, i, _ in _python_blocks()])
+def test_python_block_runs(path, index, body):
+  del index  # In the test's id.
+  exec(compile(body, str(path), 'exec'), {'__name__': '__docs__'})  # pylint: disable=exec-used
+
+
+def _mkdocs_config() -> dict:
+  # mkdocs.yml uses no custom tags; the hooks are named, not loaded, here.
+  return yaml.safe_load((ROOT / 'mkdocs.yml').read_text())
+
+
+def _reference_pages() -> set[str]:
+  """`<module>/<name>` of the reference page each public name needs."""
+  return ({'math/index', 'eager/index'}
+          | {f'math/{name}' for name in tfgradtools.math.__all__}
+          | {f'eager/{name}' for name in tfgradtools.eager.__all__})
+
+
+def test_every_public_name_has_a_reference_page():
+  # The package re-exports the facades' names: their pages are its pages.
+  assert set(tfgradtools.__all__) <= {
+      'math', 'eager', *tfgradtools.math.__all__, *tfgradtools.eager.__all__}
+  nav = _site_hooks().nav_paths(_mkdocs_config()['nav'])
+  pages = {path[len('reference/'):-len('.md')] for path in nav
+           if path.startswith('reference/') and path.count('/') == 2}
+  missing = _reference_pages() - pages
+  assert not missing, (
+      f'add reference/<module>/<name>.md to the nav in mkdocs.yml for '
+      f'{sorted(missing)}')
+  assert not pages - _reference_pages(), 'the nav names pages nothing exports'
+
+
+def test_site_builds_strictly(tmp_path):
+  env = dict(os.environ, NO_MKDOCS_2_WARNING='1')
+  completed = subprocess.run(
+      [sys.executable, '-m', 'mkdocs', 'build', '--strict', '--site-dir',
+       str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True,
+      timeout=300, check=False)
+  assert completed.returncode == 0, completed.stderr[-5000:]
+  assert 'WARNING' not in completed.stderr, completed.stderr[-5000:]
+  home = (tmp_path / 'index.html').read_text()
+  assert 'tfgradtools' in home and 'href="guides/math/"' in home, (
+      'the README is the home page, its links into docs/ rewritten')
+  for name in _reference_pages():
+    page = tmp_path / 'reference' / name.removesuffix('/index') / 'index.html'
+    qualified = 'tfgradtools.' + name.removesuffix('/index').replace('/', '.')
+    assert qualified in page.read_text(), f'{name}: no rendered docstring'
+  for notebook in (ROOT / 'notebooks').glob('*.ipynb'):
+    assert (tmp_path / 'notebooks' / notebook.stem / 'index.html').exists()

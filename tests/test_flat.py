@@ -103,7 +103,9 @@ def test_variables_are_assigned_and_read(evaluate):
     def body():
       x = tf.constant([0.5, -1., 2., 0.25])
       value, flat = objective.value_and_gradient(x)
-      return value, flat, tf.identity(w), tf.identity(b)
+      # A TF1 graph orders the reads only through a dependency.
+      with tf.control_dependencies([value, flat]):
+        return value, flat, tf.identity(w), tf.identity(b)
     return body
 
   value, flat, w, b = evaluate(make)

@@ -246,18 +246,62 @@ def square(x):
   return x * x
 
 
-def test_python_ints_become_float32(evaluate):
-  """tf.contrib.eager's own test: gradients_function(square)(3) == [6]."""
+def test_python_numbers_convert_as_each_anchor_converts_them(evaluate):
+  """eager: as tf.convert_to_tensor (an int is int32, no gradient), like
+  TensorFlow 2's own copy; math: tfp.math's float32 rule."""
   def make():
     def body():
       value, grads = tfe.value_and_gradients_function(square)(3)
       _, vjp = tfe.make_vjp(square)(3)
       return (tfe.gradients_function(square)(3), value, grads, vjp(),
+              tfe.gradients_function(square)(3.), tfe.gradients_function(
+                  square, unconnected_gradients='zero')(3),
               tfm.value_and_gradient(square, 3))
     return body
 
-  helpers.assert_all_close(evaluate(make),
-                           ([6.], 9., [6.], [6.], (9., 6.)))
+  result = evaluate(make)
+  helpers.assert_all_close(
+      result, ([None], 9, [None], [None], [6.], [0], (9., 6.)))
+  assert result[1].dtype == np.int32 and result[5][0].dtype == np.int32
+  assert result[6][0].dtype == np.float32
+
+
+def power(x, n):
+  output = 1.
+  for _ in range(n):
+    output = tf.multiply(output, x)
+  return output
+
+
+def test_python_ints_are_counts_as_in_the_autodiff_tutorial(regime, evaluate):
+  """`for _ in range(n)` with a selected int: eagerly, and where AutoGraph
+  turns the loop into a graph loop. A TF1 graph has no AutoGraph, so there
+  the count goes unselected (converted, it would be a symbolic Tensor)."""
+  counts_selected = regime != 'tf1_session'
+
+  def make():
+    def body():
+      unselected = tfe.value_and_gradients_function(power, params=[0])(3., 2)
+      if not counts_selected:
+        return unselected
+      return (unselected, tfe.gradients_function(power)(3., 2),
+              tfe.make_vjp(power)(3., 3)[1]())
+    return body
+
+  expected = (9., [6.])
+  helpers.assert_all_close(
+      evaluate(make),
+      (expected, [6., None], [27., None]) if counts_selected else expected)
+
+
+def test_python_numbers_agree_with_tensorflows_own_copy():
+  for f, args in ((square, (3,)), (square, (3.,)), (power, (3., 2)),
+                  (lambda x, y: x * y, ([1., 2.], [3., 4.]))):
+    ours = tfe.gradients_function(f)(*args)
+    theirs = backprop.gradients_function(f)(*args)
+    helpers.assert_all_close(helpers.to_numpy(ours),
+                             helpers.to_numpy(theirs))
+    assert [g is None for g in ours] == [g is None for g in theirs]
 
 
 def test_integer_tensors_keep_no_gradient(evaluate):

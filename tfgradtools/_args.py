@@ -67,23 +67,27 @@ def is_tensor_like(x: Any) -> bool:
   return isinstance(x, tf.Tensor) or tf.is_tensor(x) or is_keras_variable(x)
 
 
-def to_source(x: Any) -> Any:
-  """`x` converted as both facades convert what they differentiate.
+def to_source(x: Any, dtype_hint: tf.DType | None = None) -> Any:
+  """`x` converted to something to differentiate.
 
-  tfp.math's rule, which tf.contrib.eager's own tests also expect: Tensors,
-  composite tensors and variables are kept as they are; anything else is
-  converted to a Tensor, Python numbers becoming `float32`.
+  Tensors, composite tensors and variables are kept as they are; anything
+  else is converted by `tf.convert_to_tensor` with `dtype_hint`. The `eager`
+  facade gives no hint, as TensorFlow 2's own copy of tf.contrib.eager
+  does: a Python int becomes `int32`, a count or an index `f` may use in
+  `range`, with a `None` gradient. tfp.math's rule, for the `math` facade,
+  is `float32`: every Python number is differentiable.
   """
   if is_tensor_like(x):
     return x
-  return tf.convert_to_tensor(x, dtype_hint=tf.float32)
+  return tf.convert_to_tensor(x, dtype_hint=dtype_hint)
 
 
 def to_math_source(x: Any) -> Any:
-  """`to_source`, keeping module-like arguments for auto-expansion."""
+  """`to_source` by tfp.math's rule, keeping module-like arguments for
+  auto-expansion."""
   if has_trainable_variables(x):
     return x
-  return to_source(x)
+  return to_source(x, dtype_hint=tf.float32)
 
 
 def has_trainable_variables(x: Any) -> bool:

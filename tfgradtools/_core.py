@@ -5,21 +5,19 @@ engine `_engines.uses_tape` picks, watching the sources (Tensors,
 `tf.Variable`s, Keras 3 variables); the returned `Recorded` computes
 vector-Jacobian products (`vjp`) or Jacobians of `f`'s value with respect to
 those sources, honouring `unconnected_gradients`. `differentiate` records and
-differentiates in one step (also the Hessian); `forward` is forward mode
-(JVPs, and HVPs forward-over-reverse).
+differentiates in one step (also the Hessian); `jvp` is forward mode and
+`hvp` a second backward pass over the gradient.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Sequence
 
 import tensorflow as tf
 
 from tfgradtools import _args
 from tfgradtools import _engines
 from tfgradtools import _errors
-from tfgradtools import _nest
-from tfgradtools import _traced
 from tfgradtools import _variable_owners
 
 Prepare = Callable[[], tuple[Sequence[Any], dict[str, Any],
@@ -163,17 +161,38 @@ class Recorded:
           f'{self._api}: f must return a single Tensor to take its Jacobian, '
           f'got {_errors.describe(self.value)}.')
     target = self._targets[0]
+    if batch:
+      for source, watched in zip(self.sources, self._watched):
+        _check_batch_shapes(self._api, target,
+                            source if watched is None else watched)
     return [self._recording.jacobian(target, w, unconnected, batch, use_pfor,
                                      parallel_iterations)
             if w is not None else _unconnected_jacobian(target, s, unconnected)
             for s, w in zip(self.sources, self._watched)]
 
 
+def _check_batch_shapes(api: str, target: Any, source: Any) -> None:
+  """A batch Jacobian's value and source: rank 2 or more, one batch size.
+
+  Checked as `tf.GradientTape.batch_jacobian` checks them, on every path.
+  """
+  if (target.shape.rank is not None and target.shape.rank < 2 or
+      source.shape.rank is not None and source.shape.rank < 2 or
+      not target.shape[:1].is_compatible_with(source.shape[:1])):
+    raise ValueError(
+        f'{api}: Need first dimension of target shape {target.shape} and '
+        f'source shape {source.shape} to match, both of rank 2 or more: '
+        "f's value and each argument are [batch, ...] Tensors with the same "
+        'batch size. Use jacobian for a Jacobian without a batch dimension.')
+
+
 def _unconnected_jacobian(target: Any, source: Any,
                           unconnected: tf.UnconnectedGradients) -> Any:
+  """The Jacobian where no gradient flows: zeros of the source's dtype (as
+  `tape.jacobian` stacks zero gradients), or `None`."""
   if unconnected is tf.UnconnectedGradients.ZERO and source.dtype != tf.string:
     return tf.zeros(tf.concat([tf.shape(target), tf.shape(source)], 0),
-                    target.dtype)
+                    source.dtype)
   return None
 
 
@@ -236,11 +255,8 @@ def differentiate(f: Callable[..., Any], prepare: Prepare, *, api: str,
                   arg_name: str = 'output_gradients',
                   use_pfor: bool = True,
                   parallel_iterations: int | None = None
-                  ) -> tuple[Recorded | Value, list[Any]]:
+                  ) -> tuple[Recorded, list[Any]]:
   """`record`, then one derivative of `f`'s value, in one name scope.
-
-  Eagerly, a pure `f` is differentiated by a cached graph function instead
-  (`_traced`), with the same result.
 
   Args:
     f, prepare, api, name, use_gradient_tape, has_aux: as in `record`.
@@ -254,27 +270,9 @@ def differentiate(f: Callable[..., Any], prepare: Prepare, *, api: str,
       `tf.GradientTape.jacobian`.
 
   Returns:
-    The `Recorded` call (a `Value` where a cached graph computed it) and a
-    list with one derivative per source.
+    The `Recorded` call and a list with one derivative per source.
   """
   with tf.name_scope(name) as scope:
-    if tf.executing_eagerly():
-      args, kwargs, sources = prepare()
-      options = dict(api=api, name=name, use_gradient_tape=use_gradient_tape,
-                     has_aux=has_aux, unconnected=unconnected,
-                     derivative=derivative, arg_name=arg_name,
-                     use_pfor=use_pfor,
-                     parallel_iterations=parallel_iterations)
-
-      def run(traced_prepare, traced_cotangent):
-        recorded, derivatives = differentiate(
-            f, traced_prepare, cotangent=traced_cotangent, **options)
-        return recorded.value, recorded.aux, derivatives
-
-      traced = _traced_call(f, args, kwargs, sources, cotangent, run, options)
-      if traced is not None:
-        return Value(traced[0], traced[1]), traced[2]
-      prepare = lambda: (args, kwargs, sources)  # pylint: disable=unnecessary-lambda-assignment
     if derivative == 'hessian':
       return _hessian(f, prepare, api, scope, use_gradient_tape, has_aux,
                       unconnected, use_pfor, parallel_iterations)
@@ -288,73 +286,15 @@ def differentiate(f: Callable[..., Any], prepare: Prepare, *, api: str,
     return recorded, recorded._vjp(cotangent, unconnected, arg_name)
 
 
-class Value(NamedTuple):
-  """`f`'s value (and aux), where no `Recorded` call is left."""
-  value: Any
-  aux: Any = None
-
-
-def _traced_call(f, args, kwargs, sources, extra, run, options):
-  """`run(prepare, extra)` for a pure `f`, as a cached graph function.
-
-  Eagerly, `_traced` traces the graph version of a derivative once per
-  function, state and signature, and each call then runs one graph
-  function instead of every op and gradient function from Python. Only
-  where every argument is an eager Tensor or a Python number or string,
-  the sources are among the arguments (the same Tensor twice is one input,
-  as it is one source) and `extra` (cotangents, tangents) is eager
-  Tensors.
-
-  Returns:
-    `run`'s result, or `None` where it was not traced: the caller then
-    computes eagerly.
-  """
-  described = _traced.key_of(f)
-  if described is None or sources is None:
-    return None
-  structure = (args, kwargs)
-  inputs: list[Any] = []
-  index: dict[int, int] = {}
-  spec = []
-  for leaf in _nest.flatten(structure):
-    if _is_eager_tensor(leaf):
-      spec.append(index.setdefault(id(leaf), len(inputs)))
-      if spec[-1] == len(inputs):
-        inputs.append(leaf)
-    elif isinstance(leaf, _traced.VALUE_TYPES):
-      spec.append((type(leaf), leaf))
-    else:
-      return None
-  flat_extra = [] if extra is None else _nest.flatten(extra)
-  if any(id(s) not in index for s in sources) or not all(
-      _is_eager_tensor(e) for e in flat_extra):
-    return None
-  source_inputs = [index[id(s)] for s in sources]
-
-  def compute(symbolic):
-    leaves = [symbolic[i] if isinstance(i, int) else i[1] for i in spec]
-    symbolic_args, symbolic_kwargs = _nest.pack(structure, leaves)
-    symbolic_sources = [symbolic[i] for i in source_inputs]
-    symbolic_extra = (None if extra is None else
-                      _nest.pack(extra, symbolic[len(inputs):]))
-    return run(lambda: (symbolic_args, symbolic_kwargs, symbolic_sources),
-               symbolic_extra)
-
-  key = (_nest.structure_key(structure), tuple(spec), tuple(source_inputs),
-         _nest.structure_key(extra), tuple(sorted(options.items())))
-  traced, result = _traced.call(f, described, key, [*inputs, *flat_extra],
-                                compute)
-  return result if traced else None
-
-
-def _is_eager_tensor(x: Any) -> bool:
-  return isinstance(x, tf.Tensor) and not tf.is_symbolic_tensor(x)
-
-
 def _dense(grads: list[Any]) -> list[Any]:
-  """Gradients to differentiate again: dense (a gather's is sparse)."""
-  return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
-          for g in grads]
+  """Gradients to differentiate again, dense (a gather's are sparse).
+
+  Summed into place as `tf.convert_to_tensor` does, without its warning
+  about a dense shape known only at run time, which would name internal
+  Tensors.
+  """
+  return [tf.math.unsorted_segment_sum(g.values, g.indices, g.dense_shape[0])
+          if isinstance(g, tf.IndexedSlices) else g for g in grads]
 
 
 def _hessian(f, prepare, api, scope, use_gradient_tape, has_aux,
@@ -386,55 +326,68 @@ def _hessian(f, prepare, api, scope, use_gradient_tape, has_aux,
   return recorded, rows
 
 
-def forward(f: Callable[..., Any], prepare: Prepare, tangents: Any, *,
-            api: str, name: str, has_aux: bool = False,
-            unconnected: tf.UnconnectedGradients = (
-                tf.UnconnectedGradients.NONE),
-            use_gradient_tape: bool = False, hvp: bool = False
-            ) -> tuple[Any, Any, list[Any]]:
-  """Forward mode: the JVP of `f`, or (`hvp`) the HVP of its value.
+def _with_tangents(prepare: Prepare, tangents: Sequence[Any], api: str
+                   ) -> tuple[Sequence[Any], dict[str, Any], Sequence[Any],
+                              list[Any], list[Any]]:
+  """The call's arguments and sources, what to watch for each source, and
+  the tangents of the watched ones, checked against them."""
+  args, kwargs, sources = prepare()
+  if sources is None:
+    raise ValueError(f'{api}: tangents need explicit sources.')
+  watched = _watch_list(sources, api, dense_only=True)
+  if len(tangents) != len(sources):
+    raise _errors.mismatched_tangents(api, sources, tangents)
+  converted = [
+      converted_like(tangent, target, api=api, arg_name='tangents',
+                     like_name='primals',
+                     index=i if len(sources) > 1 else None)
+      for i, (target, tangent) in enumerate(zip(watched, tangents))
+      if target is not None]
+  return args, kwargs, sources, watched, converted
 
-  The Hessian is never formed. A graph gets the HVP forward-over-reverse
-  (the gradient, taken with the regime's engine, pushed forward along the
-  tangents): fewer ops than reverse-over-reverse. Eagerly, a pure `f` runs
-  the graph version as a cached function (`_traced`); otherwise, as
-  TensorFlow's eager forward accumulator costs several gradients, the HVP
-  is reverse-over-reverse: the Hessian is symmetric, so `H @ v` is the
-  gradient's vector-Jacobian product with `v`, on a second tape.
 
-  Args:
-    f, prepare, api, name, has_aux, use_gradient_tape: as in `record`.
-    tangents: a flat list of tangents, one per source.
-    unconnected: the derivative where no tangent reaches.
-    hvp: compute the Hessian-vector product of `f`'s scalar value.
+def jvp(f: Callable[..., Any], prepare: Prepare, tangents: Sequence[Any], *,
+        api: str, name: str, has_aux: bool = False,
+        unconnected: tf.UnconnectedGradients = tf.UnconnectedGradients.NONE
+        ) -> tuple[Any, Any, list[Any]]:
+  """Forward mode: `f`'s value and its Jacobian-vector product.
+
+  The tangents (one per source) are pushed forward with a
+  `tf.autodiff.ForwardAccumulator` alongside the value, in one pass.
 
   Returns:
-    `(value, aux, derivatives)`: one JVP per flat part of the value, or one
-    HVP per source.
+    `(value, aux, derivatives)`: one JVP per flat part of the value.
+  """
+  with tf.name_scope(name):
+    args, kwargs, _, watched, pushed = _with_tangents(prepare, tangents, api)
+    (y, aux, outputs), acc = _engines.record_forward(
+        lambda: _call(f, args, kwargs, has_aux, api),
+        [w for w in watched if w is not None], pushed)
+    return y, aux, [
+        _unconnected(out, unconnected) if acc is None
+        else acc.jvp(out, unconnected_gradients=unconnected)
+        for out in outputs]
+
+
+def hvp(f: Callable[..., Any], prepare: Prepare, tangents: Sequence[Any], *,
+        api: str, name: str, has_aux: bool = False,
+        unconnected: tf.UnconnectedGradients = tf.UnconnectedGradients.NONE,
+        use_gradient_tape: bool = False) -> tuple[Any, Any, list[Any]]:
+  """`f`'s scalar value and its Hessian-vector product.
+
+  The Hessian is never formed: it is symmetric, so `H @ v` is the
+  vector-Jacobian product of the gradient with `v`, taken on a second
+  recording with the same engine — what a hand-written double tape (or
+  `tf.gradients` of `tf.gradients`) computes. It is the one algorithm in
+  every regime, so the regimes agree (at inf and NaN, through custom
+  gradients), and control flow works wherever its gradient does.
+
+  Returns:
+    `(value, aux, derivatives)`: one HVP per source.
   """
   with tf.name_scope(name) as scope:
-    args, kwargs, sources = prepare()
-    if sources is None:
-      raise ValueError(f'{api}: forward mode needs explicit sources.')
-    watched = _watch_list(sources, api, dense_only=True)
-    if len(tangents) != len(sources):
-      raise _errors.mismatched_tangents(api, sources, tangents)
-    pushed = [None if target is None else converted_like(
-        tangent, target, api=api, arg_name='tangents', like_name='primals',
-        index=i if len(sources) > 1 else None)
-              for i, (target, tangent) in enumerate(zip(watched, tangents))]
-    primals = [w for w in watched if w is not None]
-    pushed = [t for t in pushed if t is not None]
-    if tf.executing_eagerly() and len(primals) == len(sources):
-      options = dict(api=api, name=name, has_aux=has_aux,
-                     unconnected=unconnected,
-                     use_gradient_tape=use_gradient_tape, hvp=hvp)
-      traced = _traced_call(
-          f, args, kwargs, sources, pushed,
-          lambda traced_prepare, traced_tangents: forward(
-              f, traced_prepare, traced_tangents, **options), options)
-      if traced is not None:
-        return traced
+    args, kwargs, sources, watched, pushed = _with_tangents(
+        prepare, tangents, api)
 
     def gradient():
       recorded = _record(f, lambda: (args, kwargs, sources), api, scope,
@@ -443,24 +396,11 @@ def forward(f: Callable[..., Any], prepare: Prepare, tangents: Any, *,
       return recorded, _dense(recorded._vjp(None, unconnected,
                                             'output_gradients'))
 
-    if hvp and tf.executing_eagerly():
-      (recorded, grads), outer = _engines.record_with_tape(gradient, primals)
-      return recorded.value, recorded.aux, _vjp_of_gradient(
-          outer, grads, sources, watched, pushed, unconnected)
-
-    def run():
-      if not hvp:
-        return _call(f, args, kwargs, has_aux, api)
-      recorded, grads = gradient()
-      return recorded.value, recorded.aux, grads
-
-    (y, aux, outputs), acc = _engines.record_forward(run, primals, pushed)
-    like: Sequence[Any] = sources if hvp else outputs
-    derivatives = [
-        _unconnected(reference, unconnected) if out is None or acc is None
-        else acc.jvp(out, unconnected_gradients=unconnected)
-        for out, reference in zip(outputs, like)]
-    return y, aux, derivatives
+    record_outer = _engines.recorder(use_gradient_tape)
+    (recorded, grads), outer = record_outer(
+        gradient, [w for w in watched if w is not None])
+    return recorded.value, recorded.aux, _vjp_of_gradient(
+        outer, grads, sources, watched, pushed, unconnected)
 
 
 def _vjp_of_gradient(outer: Any, grads: list[Any], sources: Sequence[Any],
@@ -489,9 +429,7 @@ def _record(f, prepare, api, scope, use_gradient_tape, has_aux, persistent,
     return _record_discovering(f, args, kwargs, api, scope, has_aux,
                                persistent)
   watched = _watch_list(sources, api, dense_only)
-  engine = (_engines.record_with_tape if _engines.uses_tape(use_gradient_tape)
-            else _engines.record_symbolically)
-  (y, aux, targets), recording = engine(
+  (y, aux, targets), recording = _engines.recorder(use_gradient_tape)(
       lambda: _call(f, args, kwargs, has_aux, api),
       [w for w in watched if w is not None], persistent=persistent)
   return Recorded(y, aux, targets, sources, watched, recording, scope, api)

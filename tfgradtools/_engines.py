@@ -8,14 +8,17 @@ products of targets with respect to sources:
 * `record_symbolically` just runs the thunk in the current graph, and the
   backward pass is built later with `tf.gradients`;
 * `record_forward` pushes tangents forward with a
-  `tf.autodiff.ForwardAccumulator` (forward mode, for JVPs and HVPs).
+  `tf.autodiff.ForwardAccumulator` (forward mode, for JVPs).
 
 `uses_tape` is the single decision point between them.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import contextlib
+import logging
+import threading
+from typing import Any, Callable, Iterator, Sequence
 
 import tensorflow as tf
 
@@ -35,7 +38,7 @@ def uses_tape(use_gradient_tape: bool) -> bool:
 # passes rather than vectorised (see `TapeRecording.jacobian`): the loop
 # costs a backward pass per row, the vectorised Jacobian a trace (about a
 # hundred cheap backward passes, a few dozen dear ones), so this is where
-# they cost about the same for `benchmarks/run.py`'s dearer function.
+# they cost about the same for `benchmarks/second_order.py`'s function.
 # A Hessian's rows are backward passes of a backward pass, several times
 # dearer: for them, `LOOPED_HESSIAN_ROWS`.
 LOOPED_JACOBIAN_ROWS = 64
@@ -46,6 +49,41 @@ def _rows(target: tf.Tensor, batch: bool) -> int | None:
   """How many vector-Jacobian products a (batch) Jacobian takes."""
   shape = target.shape[1:] if batch else target.shape
   return shape.num_elements()
+
+
+_quiet = threading.local()
+
+
+class _VectorisationNoise(logging.Filter):
+  """Drops TensorFlow's warnings about its own vectorised Jacobian.
+
+  Eagerly, `tf.GradientTape.jacobian` traces a new `pfor` function on every
+  call, and TensorFlow warns about that function's retracing after a few
+  calls; where a row's gradient is sparse, `pfor` warns that it densifies
+  it. Both name TensorFlow's internal functions and Tensors, which a user
+  of this library never wrote and cannot change, so they are dropped while
+  this thread computes a Jacobian; every other message passes.
+  """
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if not getattr(_quiet, 'active', False):
+      return True
+    message = record.getMessage()
+    return not ('pfor.<locals>' in message or
+                'to a dense representation may make it slow' in message)
+
+
+tf.get_logger().addFilter(_VectorisationNoise())
+
+
+@contextlib.contextmanager
+def _quiet_vectorisation() -> Iterator[None]:
+  """Within: `_VectorisationNoise` drops this thread's pfor warnings."""
+  outer, _quiet.active = getattr(_quiet, 'active', False), True
+  try:
+    yield
+  finally:
+    _quiet.active = outer
 
 
 class TapeRecording:
@@ -85,29 +123,36 @@ class TapeRecording:
     `use_pfor` and `parallel_iterations` mean what they mean for
     `tf.GradientTape.jacobian`. Eagerly, a Jacobian of at most
     `looped_rows` rows is a loop of vector-Jacobian products on this
-    (persistent) tape: TensorFlow's vectorised Jacobian traces a new
+    persistent tape: TensorFlow's vectorised Jacobian traces a new
     function on every eager call, which costs as much as a hundred backward
-    passes.
+    passes. A target without elements takes that path in every regime
+    (TensorFlow's while loop fails on it). `batch` needs target and source
+    checked first, as the core does.
     """
     rows = _rows(target, batch)
-    if (use_pfor and self._persistent and tf.executing_eagerly() and
-        rows is not None and rows <= looped_rows):
+    if rows == 0 or (use_pfor and tf.executing_eagerly() and
+                     rows is not None and rows <= looped_rows):
       return self._looped_jacobian(target, source, unconnected, batch)
     method = self._tape.batch_jacobian if batch else self._tape.jacobian
-    if use_pfor:
-      try:
-        return method(target, source, unconnected_gradients=unconnected,
-                      parallel_iterations=parallel_iterations)
-      except ValueError:
-        pass  # pfor cannot vectorise every op: a while loop, as tfp does.
-    return method(target, source, unconnected_gradients=unconnected,
-                  parallel_iterations=parallel_iterations,
-                  experimental_use_pfor=False)
+    with _quiet_vectorisation():
+      if use_pfor:
+        try:
+          return method(target, source, unconnected_gradients=unconnected,
+                        parallel_iterations=parallel_iterations)
+        except ValueError:
+          pass  # pfor cannot vectorise every op: a while loop, as tfp does.
+      return method(target, source, unconnected_gradients=unconnected,
+                    parallel_iterations=parallel_iterations,
+                    experimental_use_pfor=False)
 
   def _looped_jacobian(self, target: tf.Tensor, source: Any,
                        unconnected: tf.UnconnectedGradients,
                        batch: bool) -> Any:
-    """The Jacobian, one vector-Jacobian product per row."""
+    """The Jacobian, one vector-Jacobian product per row.
+
+    A target without elements still takes one (empty) product, which says
+    whether `source` is connected: the Jacobian is then empty, or `None`.
+    """
     row_shape = target.shape[1:] if batch else target.shape
     rows = row_shape.num_elements()
     basis = tf.unstack(tf.reshape(tf.eye(rows, dtype=target.dtype),
@@ -115,13 +160,15 @@ class TapeRecording:
     if batch:
       basis = [tf.broadcast_to(e, target.shape) for e in basis]
     products = []
-    for cotangent in basis:
+    for cotangent in basis or [tf.zeros_like(target)]:
       (product,) = self.gradient([target], [source], [cotangent],
                                  unconnected)
       if product is None:  # Every row is, when one is: no path to `source`.
         return None
       products.append(tf.convert_to_tensor(product))  # IndexedSlices.
     source_shape = products[0].shape[1:] if batch else products[0].shape
+    if not basis:
+      return tf.zeros([*target.shape, *source_shape], target.dtype)
     jacobian = tf.stack(products, axis=1 if batch else 0)
     return tf.reshape(jacobian, [*target.shape, *source_shape])
 
@@ -161,7 +208,7 @@ def record_with_tape(
   tape = tf.GradientTape(persistent=persistent,
                          watch_accessed_variables=watch_accessed_variables)
   with tape:
-    if watched:
+    if watched and not _fast_tape.watch(tape, watched):
       tape.watch(watched)
     outputs = thunk()
   return outputs, TapeRecording(tape, persistent)
@@ -178,6 +225,13 @@ def record_symbolically(
   """
   del watched, persistent, watch_accessed_variables
   return thunk(), _SYMBOLIC
+
+
+def recorder(use_gradient_tape: bool) -> Callable[..., tuple[Any, Any]]:
+  """The engine `uses_tape` picks: `record_with_tape` or
+  `record_symbolically`."""
+  return (record_with_tape if uses_tape(use_gradient_tape)
+          else record_symbolically)
 
 
 def record_forward(thunk: Callable[[], Any], primals: Sequence[Any],

@@ -120,12 +120,13 @@ def no_variables_read(f: Callable[..., Any], api: str,
   also = (' It also returned None: Cannot differentiate a function that '
           'returns None; did you forget to return a value from '
           f'{function_name(f)}?' if returned_none else '')
+  # TensorFlow's sentence, word for word: old code matches on it.
   return ValueError(
-      f'{api}: no trainable variables were accessed while {callable_name(f)} '
-      'was being computed. Read a trainable `tf.Variable` or Keras variable '
-      'inside it (build Keras layers before the call), or use '
-      '`gradients_function` to differentiate with respect to arguments.'
-      + also)
+      'No trainable variables were accessed while the function was being '
+      f'computed. ({api}: {callable_name(f)} read none.) Read a trainable '
+      '`tf.Variable` or Keras variable inside it (build Keras layers before '
+      'the call), or use `gradients_function` to differentiate with respect '
+      'to arguments.' + also)
 
 
 def not_a_source(api: str, source: Any) -> TypeError:

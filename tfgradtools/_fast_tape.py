@@ -1,14 +1,16 @@
-"""A faster `tf.GradientTape.gradient` for flat lists of plain Tensors.
+"""A faster `tf.GradientTape.watch` and `.gradient` for flat lists of Tensors.
 
 `GradientTape.gradient` spends most of a small eager call in Python: it
 flattens, maps and re-packs its arguments with `tf.nest` before and after
-the C++ backward pass. The core already holds flat lists of Tensors, so it
-can call that backward pass directly. This uses TensorFlow internals, so it
-is taken only where they are exactly as expected — plain Tensors as targets
-and output gradients, Tensors or plain resource variables as sources, and
-the tape's internals present — and
-`gradient` returns `None` otherwise, for the caller to use the public API.
-`benchmarks/run.py` measures what it saves.
+the C++ backward pass, and `watch` checks each Tensor's dtype again. The
+core already holds flat lists of Tensors it has checked, so it can call the
+tape's C++ functions directly. This uses TensorFlow internals, so it is
+taken only eagerly (a graph pays for Python once, at trace time), and only
+where they are exactly as expected — plain Tensors to watch, as targets and
+as output gradients, Tensors or plain resource variables as sources, and
+the tape's internals present; `watch` and `gradient` say when they were not
+taken (`False`, `None`), for the caller to use the public API.
+`benchmarks/gradients.py` measures what it saves.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ try:
   from tensorflow.python import pywrap_tfe  # pylint: disable=g-direct-tensorflow-import
   from tensorflow.python.ops import resource_variable_ops  # pylint: disable=g-direct-tensorflow-import
   _TAPE_GRADIENT = pywrap_tfe.TFE_Py_TapeGradient
+  _TAPE_WATCH = pywrap_tfe.TFE_Py_TapeWatch
   _RESOURCE_VARIABLE = resource_variable_ops.ResourceVariable
 except (ImportError, AttributeError):  # A TensorFlow without them.
-  _TAPE_GRADIENT = _RESOURCE_VARIABLE = None
+  _TAPE_GRADIENT = _TAPE_WATCH = _RESOURCE_VARIABLE = None
 
 
 def _all_tensors(values: Sequence[Any]) -> bool:
@@ -44,6 +47,26 @@ def _source_tensors(sources: Sequence[Any]) -> list[tf.Tensor] | None:
   return tensors
 
 
+def _tape_set_entry(tape: tf.GradientTape) -> Any:
+  """The C++ tape behind a `GradientTape`, or `None` where it is not there
+  as expected (or not eagerly: a graph pays for Python once, at trace
+  time)."""
+  if not tf.executing_eagerly():
+    return None
+  return getattr(getattr(tape, '_tape', None), '_tape', None)
+
+
+def watch(tape: tf.GradientTape, tensors: Sequence[Any]) -> bool:
+  """Watches `tensors`, differentiable plain Tensors, on `tape` (inside its
+  `with` block), as `tape.watch` would; `False` if not taken."""
+  entry = _tape_set_entry(tape)
+  if _TAPE_WATCH is None or entry is None or not _all_tensors(tensors):
+    return False
+  for tensor in tensors:
+    _TAPE_WATCH(entry, tensor)
+  return True
+
+
 def gradient(tape: tf.GradientTape, targets: Sequence[Any],
              sources: Sequence[Any],
              output_gradients: Sequence[Any] | None,
@@ -51,7 +74,7 @@ def gradient(tape: tf.GradientTape, targets: Sequence[Any],
   """The gradients `tape.gradient` would return, or `None` if not taken."""
   if _TAPE_GRADIENT is None or getattr(tape, '_recording', True):
     return None
-  tape_set_entry = getattr(getattr(tape, '_tape', None), '_tape', None)
+  tape_set_entry = _tape_set_entry(tape)
   if tape_set_entry is None or not _all_tensors(targets) or not (
       output_gradients is None or _all_tensors(output_gradients)):
     return None

@@ -16,7 +16,8 @@ import tensorflow as tf
 
 from tfgradtools import _args
 from tfgradtools import _nest
-from tfgradtools import math as _math
+from tfgradtools import _gradients
+from tfgradtools import _second_order
 
 
 def _widest_float(dtypes: list[tf.DType]) -> tf.DType:
@@ -58,7 +59,8 @@ class FlatObjective:
     self._name = name or 'flat_objective'
     if _args.has_trainable_variables(params):
       params = list(params.trainable_variables)
-    leaves = [_args.to_source(leaf) for leaf in _nest.flatten(params)]
+    leaves = [_args.to_source(leaf, dtype_hint=tf.float32)
+              for leaf in _nest.flatten(params)]
     self._shapes = [tf.TensorShape(leaf.shape) for leaf in leaves]
     self._dtypes = [tf.as_dtype(leaf.dtype) for leaf in leaves]
     self._check(leaves, self._shapes, self._dtypes)
@@ -72,8 +74,8 @@ class FlatObjective:
     self._sizes = [shape.num_elements() for shape in self._shapes]
     self.dtype = _widest_float(self._dtypes)
     self.size = sum(self._sizes)
-    self._numpy_value_and_gradient = None
-    self._numpy_hvp = None
+    self._numpy_value_and_gradient: Callable[..., Any] | None = None
+    self._numpy_hvp: Callable[..., Any] | None = None
 
   @staticmethod
   def _check(leaves: list[Any], shapes: list[tf.TensorShape],
@@ -155,10 +157,14 @@ class FlatObjective:
     """`f` and its gradient at the flat vector `x`, both of `self.dtype`.
 
     Usable as `tfp.optimizer.lbfgs_minimize(objective.value_and_gradient,
-    objective.initial_position)`, eagerly and inside `tf.function`.
+    objective.initial_position)`, eagerly and inside `tf.function`. With
+    variables, `x` is assigned to them first; in a TF1 graph, which orders
+    only what depends on what, read them after the call under
+    `tf.control_dependencies` on its results (a `tf.function` orders
+    reads and writes by itself).
     """
     with self._at(x) as (f, params):
-      value, gradient = _math.value_and_gradient(
+      value, gradient = _gradients.value_and_gradient(
           f, params, use_gradient_tape=self._use_gradient_tape,
           auto_unpack_single_arg=False, name=self._name,
           unconnected_gradients='zero')
@@ -171,7 +177,7 @@ class FlatObjective:
     """
     tangents = self.unflatten(v)
     with self._at(x) as (f, params):
-      product = _math.hvp(
+      product = _second_order.hvp(
           f, params, tangents, use_gradient_tape=self._use_gradient_tape,
           auto_unpack_single_arg=False, name=self._name,
           unconnected_gradients='zero')
@@ -223,3 +229,65 @@ class FlatObjective:
   def _tensor(self, x: np.ndarray) -> tf.Tensor:
     return tf.constant(np.asarray(x), dtype=self.dtype)
 
+
+def flat_objective(f: Callable[..., Any], params: Any, *,
+                   use_gradient_tape: bool = False,
+                   name: str | None = None) -> FlatObjective:
+  """`f` over its parameters flattened into one vector, for optimizers.
+
+  `scipy.optimize.minimize` and `tfp.optimizer.lbfgs_minimize` want one
+  flat vector; `params` may be a list, tuple, dict or nested structure of
+  Tensors or variables (Keras 3 variables too), or a Keras model or
+  `tf.Module` (its `trainable_variables`). How `f` is called:
+
+  * Tensors: `f(params)`, with the structure rebuilt from the flat vector.
+  * Variables, a model or a module: the flat vector is assigned to the
+    variables, then `f` is called as declared: `f()` if it takes no
+    arguments, else `f(params)` with `params` as passed (the model, say).
+
+  The flat vector has the widest float dtype among the parameters
+  (`float64` if any part is, else `float32`); each part is cast back to its
+  own dtype. A call costs `value_and_gradient` plus one split and one
+  concat (and, for variables, the assignments).
+
+  Example:
+
+  >>> import numpy as np
+  >>> import scipy.optimize
+  >>> import tensorflow as tf
+  >>> import tfgradtools.math as tfm
+  >>> w = [tf.Variable([[1., 2.]]), tf.Variable([0.])]
+  >>> objective = tfm.flat_objective(
+  ...     lambda: tf.reduce_sum((w[0] - 3.) ** 2) + (w[1][0] + 1.) ** 2, w)
+  >>> result = scipy.optimize.minimize(
+  ...     objective.numpy_value_and_gradient, objective.numpy_initial_position,
+  ...     jac=True, method='L-BFGS-B')
+  >>> objective.assign(result.x)
+  >>> np.round(w[0].numpy(), 3).tolist(), np.round(w[1].numpy(), 3).tolist()
+  ([[3.0, 3.0]], [-1.0])
+
+  Args:
+    f: Python callable returning a scalar Tensor.
+    params: what to optimize: a structure of Tensors or variables, or a
+      Keras model or `tf.Module`.
+    use_gradient_tape: as in `value_and_gradient`.
+      Default value: `False`.
+    name: name scope of the ops created.
+      Default value: `None` (i.e. `'flat_objective'`).
+
+  Returns:
+    A `FlatObjective`: `initial_position`, `flatten`, `unflatten`,
+    `value_and_gradient(x)` and `hvp(x, v)` over the flat vector (for
+    `tfp.optimizer`, eagerly or in `tf.function`), their NumPy `float64`
+    forms `numpy_value_and_gradient` and `numpy_hvp` (for
+    `scipy.optimize.minimize(..., jac=True, hessp=...)`), and
+    `assign(x)` to write a solution back into the variables. Gradients of
+    parameters `f` does not use are zeros.
+
+  Raises:
+    TypeError: `f` is not callable, `params` mixes variables and Tensors,
+      holds non-float parts, or holds Tensors and `f` takes no argument.
+    ValueError: `params` is empty or has parts of unknown shape.
+  """
+  return FlatObjective(f, params, use_gradient_tape=use_gradient_tape,
+                       name=name)

@@ -19,9 +19,7 @@ execution regime, and checks each result against the closed form:
   f = 6,  df/dx = 3x^2 y - y^2 = 27,  df/dy = x^3 - 2xy = -4,
   d2f/dx2 = 6xy = 36,  d2f/dxdy = 3x^2 - 2y = 6.
 It also names the engine each regime uses: a tf.GradientTape when executing
-eagerly, tf.gradients when building a graph. (Eagerly, a pure f such as
-this one is differentiated by a cached graph function built with
-tf.gradients, traced on its first call.)"""
+eagerly, tf.gradients when building a graph."""
 
 REGIMES = {
     'eager': 'eager',
