@@ -19,30 +19,22 @@ Each time is given per call and as a ratio to the batch gradient, and the
 loop of tapes' time over ours. Then the peak resident memory of one call
 in `tf.function`, each path in a fresh process.
 
-    python benchmarks/per_example.py           # full run (several minutes)
-    python benchmarks/per_example.py --quick   # fewer rounds, a minute or two
+    python benchmarks/per_example.py           # several minutes
+    python benchmarks/per_example.py --quick   # fewer rounds, no 1M-parameter
+                                               # loops at batch 256, no memory
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
-import os
-import platform
-import random
-import statistics
-import subprocess
-import sys
-import time
 from typing import Any, Callable
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+import keras
+import numpy as np
+import tensorflow as tf
 
-import keras  # pylint: disable=g-import-not-at-top
-import numpy as np  # pylint: disable=g-import-not-at-top
-import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-import tfgradtools.math as tfm  # pylint: disable=g-import-not-at-top
+import _timing
+import tfgradtools.math as tfm
 
 FLOOR = 'batch gradient (floor)'
 LOOP = 'loop of tapes'
@@ -105,8 +97,8 @@ def implementations(model: keras.Model) -> dict[str, Callable[..., Any]]:
       FLOOR: batch_gradient,
       'per_example_gradients': lambda x, y: tfm.per_example_gradients(
           losses, model, x, y),
-      'per_example_gradient_norms': lambda x, y: tfm.per_example_gradient_norms(
-          losses, model, x, y),
+      'per_example_gradient_norms': lambda x, y: (
+          tfm.per_example_gradient_norms(losses, model, x, y)),
       'clipped_gradients': lambda x, y: [g for g, _ in tfm.clipped_gradients(
           losses, model, x, y, l2_norm_clip=1., noise_multiplier=1.)],
       'clipped_gradients without noise': lambda x, y: [
@@ -119,43 +111,10 @@ def implementations(model: keras.Model) -> dict[str, Callable[..., Any]]:
   }
 
 
-def fetch(result: Any) -> None:
-  """Waits for a call's work (its last output)."""
-  last = tf.nest.flatten(result)[-1]
-  if hasattr(last, 'numpy'):
-    last.numpy()
-
-
-def time_implementations(impls: dict[str, Callable[..., Any]], args,
-                         rounds: int, seconds: float) -> dict[str, float]:
-  """Seconds per call: the median over interleaved rounds, each the best of
-  three batches of calls lasting about `seconds`."""
-  calls = {}
-  for name, impl in impls.items():
-    fetch(impl(*args))  # Traces.
-    start = time.perf_counter()
-    fetch(impl(*args))
-    calls[name] = max(1, int(seconds / (time.perf_counter() - start)))
-  samples: dict[str, list[float]] = {name: [] for name in impls}
-  order = list(impls)
-  for _ in range(rounds):
-    random.Random(len(samples[order[0]])).shuffle(order)
-    for name in order:
-      best = float('inf')
-      for _ in range(3):
-        gc.disable()
-        start = time.perf_counter()
-        for _ in range(calls[name]):
-          result = impls[name](*args)
-        fetch(result)
-        best = min(best, (time.perf_counter() - start) / calls[name])
-        gc.enable()
-      samples[name].append(best)
-  return {name: statistics.median(s) for name, s in samples.items()}
-
-
 def timing_rows(quick: bool) -> list[tuple[str, int, str, str, float, float,
                                            float | None]]:
+  """Rows `(model, batch, mode, implementation, seconds, / batch gradient,
+  loop of tapes / this or None)`."""
   rows = []
   for model_name, sizes in SIZES.items():
     model = mlp(sizes)
@@ -169,11 +128,11 @@ def timing_rows(quick: bool) -> list[tuple[str, int, str, str, float, float,
           impls = {name: tf.function(impl) for name, impl in impls.items()}
         else:
           del impls['writing batch × parameters floats']  # A graph's floor.
-        large = model_name == '1M MLP' and batch == 256
-        if quick and large:
+        if quick and model_name == '1M MLP' and batch == 256:
           del impls[LOOP]  # Tens of seconds to trace, seconds per call.
-        timed = time_implementations(impls, args, 2 if quick else 5,
-                                     0.05 if quick else 0.2)
+          del impls['tape.jacobian']
+        timed = _timing.time_impls(impls, list(args), 2 if quick else 5,
+                                   0.05 if quick else 0.2)
         for name, seconds in timed.items():
           ours = name in OURS
           speedup = timed[LOOP] / seconds if ours and LOOP in timed else None
@@ -184,9 +143,7 @@ def timing_rows(quick: bool) -> list[tuple[str, int, str, str, float, float,
 
 
 _PEAK_MEMORY_SCRIPT = """
-import os, sys, threading
-os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'
-sys.path.insert(0, {here!r})
+import threading
 import psutil
 import tensorflow as tf
 import per_example as bench
@@ -205,7 +162,7 @@ def watch():
     peak = max(peak, process.memory_info().rss)
 watcher = threading.Thread(target=watch)
 watcher.start()
-bench.fetch(call(x, y))
+bench._timing.wait(call(x, y))
 done.set()
 watcher.join()
 print((max(peak, process.memory_info().rss) - before) / 2**20)
@@ -232,41 +189,23 @@ MEMORY_CALLS = {
 }
 
 
-def peak_memory_mib(call: str) -> float:
-  """Peak resident growth of a traced call's first run, in a fresh process
-  (sampled every half millisecond)."""
-  script = _PEAK_MEMORY_SCRIPT.format(
-      here=os.path.dirname(os.path.abspath(__file__)), call=call)
-  completed = subprocess.run([sys.executable, '-c', script], check=True,
-                             capture_output=True, text=True, timeout=900)
-  return float(completed.stdout.strip().splitlines()[-1])
-
-
-def main() -> None:
-  tf.get_logger().setLevel('ERROR')
-  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-  parser.add_argument('--quick', action='store_true',
-                      help='fewer rounds, no loop of tapes for the 1M MLP at '
-                      'batch 256 and no peak-memory processes')
-  args = parser.parse_args()
-  print(f'Per-example gradients — TensorFlow {tf.__version__}, Keras '
-        f'{keras.__version__}, Python {platform.python_version()}, '
-        f'{platform.processor() or platform.machine()}, {os.cpu_count()} '
-        'cores\n')
-  print('| model | batch | mode | implementation | ms per call | '
-        '/ batch gradient | loop of tapes / this |\n'
-        '|---|---:|---|---|---:|---:|---:|')
-  for model_name, batch, mode, name, seconds, ratio, speedup in timing_rows(
-      args.quick):
-    faster = '' if speedup is None else f'{speedup:,.1f}'
-    print(f'| {model_name} | {batch} | {mode} | {name} | '
-          f'{seconds * 1e3:,.2f} | {ratio:,.2f} | {faster} |')
-  if args.quick:
+def report(quick: bool) -> None:
+  """The timing table, then (unless `quick`) the peak-memory table."""
+  rows = [[model_name, batch, mode, name, f'{seconds * 1e3:,.2f}',
+           f'{ratio:,.2f}', '' if speedup is None else f'{speedup:,.1f}']
+          for model_name, batch, mode, name, seconds, ratio, speedup
+          in timing_rows(quick)]
+  _timing.print_table(['model', 'batch', 'mode', 'implementation',
+                       'ms per call', '/ batch gradient',
+                       'loop of tapes / this'], rows, 'lrllrrr')
+  if quick:
     return
-  print('\n| 1M MLP, batch 256, tf.function | peak MiB |\n|---|---:|')
-  for name, call in MEMORY_CALLS.items():
-    print(f'| {name} | {peak_memory_mib(call):+,.0f} |')
+  peaks = {name: float(_timing.last_line_of(
+      _PEAK_MEMORY_SCRIPT.format(call=call)))
+           for name, call in MEMORY_CALLS.items()}
+  _timing.print_table(['1M MLP, batch 256, tf.function', 'peak MiB'],
+                      [[name, f'{mib:+,.0f}'] for name, mib in peaks.items()])
 
 
 if __name__ == '__main__':
-  main()
+  _timing.main(report, __doc__)
