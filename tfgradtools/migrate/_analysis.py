@@ -5,6 +5,10 @@ per code cell of a notebook, so that an alias bound in one cell is followed
 into the next. Aliases are resolved by name over the whole program (imports
 anywhere, `alias = module.path` assignments outside functions), not by
 scope: a local variable reusing an alias's name is taken for the alias.
+
+Only the parse tree is used, no libcst metadata: the passes number the
+statements themselves, and tell stored names from loaded ones, so that the
+cost stays close to libcst's parse.
 """
 
 from __future__ import annotations
@@ -13,14 +17,21 @@ import dataclasses
 import enum
 
 import libcst as cst
-from libcst import metadata
 
 from tfgradtools.migrate import _names
 
-_ROOTS = (_names.TENSORFLOW, _names.PROBABILITY, _names.TFGRADTOOLS)
-_MODULES = (*_ROOTS, _names.EAGER, _names.MATH, *_names.NEW_MODULES.values())
-_CONTEXT = metadata.ExpressionContextProvider
-_POSITION = metadata.PositionProvider
+ROOTS = (_names.TENSORFLOW, _names.PROBABILITY, _names.TFGRADTOOLS)
+MODULES = (*ROOTS, _names.EAGER, _names.MATH, *_names.NEW_MODULES.values())
+# Where a statement stands in the program: (unit, statement number). Every
+# pass numbers the statements the same way, in the order they are written.
+Order = tuple[int, int]
+# Node types by class, not isinstance: libcst's base classes are ABCs, whose
+# checks would be most of a pass's cost.
+_STATEMENTS = frozenset(
+    [cst.SimpleStatementLine, *(t for t in vars(cst).values() if isinstance(
+        t, type) and issubclass(t, cst.BaseCompoundStatement))])
+_EXPRESSIONS = frozenset(t for t in vars(cst).values() if isinstance(
+    t, type) and issubclass(t, cst.BaseExpression))
 
 
 class Kind(enum.Enum):
@@ -57,6 +68,45 @@ def old_module(path: str, tfp: bool) -> str | None:
   return None
 
 
+def ruled_module(path: str, tfp: bool) -> str | None:
+  """The module whose rules apply to `path`: `old_module`'s, or
+  `TENSORFLOW` for a TF 1.x name this command rewrites."""
+  module = old_module(path, tfp)
+  if module is None and path.startswith(_names.TENSORFLOW + '.') and (
+      _names.lookup(_names.TENSORFLOW,
+                    path[len(_names.TENSORFLOW) + 1:])[1] is not None):
+    return _names.TENSORFLOW
+  return module
+
+
+def in_force(candidates: list, order: Order):
+  """Which of the bindings of one name (with `.path` and `.order`) a use at
+  `order` means: the last one before it, or the first if none is; None if
+  they bind different things (a name reused for something else)."""
+  if len({b.path for b in candidates}) != 1:
+    return None
+  before = [b for b in candidates if b.order <= order]
+  return before[-1] if before else candidates[0]
+
+
+def call_arguments(rule: _names.Call, call: cst.Call
+                   ) -> list[tuple[str, cst.Arg]] | None:
+  """The arguments of `call` under their new keywords, for `rule`'s new
+  function (in the old order), or None if the call cannot be rewritten."""
+  renames = dict(rule.keywords)
+  arguments = []
+  for index, arg in enumerate(call.args):
+    if arg.star or (arg.keyword is None and index >= len(rule.parameters)):
+      return None
+    name = rule.parameters[index] if arg.keyword is None else (
+        arg.keyword.value)
+    if name in rule.refused or name not in rule.parameters:
+      return None
+    if renames.get(name, name) is not None:
+      arguments.append((renames.get(name, name), arg))
+  return arguments
+
+
 def dotted(node: cst.Name | cst.Attribute) -> str:
   """The dotted name of an import: `tensorflow.contrib.eager`."""
   if isinstance(node, cst.Attribute):
@@ -69,8 +119,7 @@ class Binding:
   """A statement binding `name` to the module or object at `path`."""
   name: str
   path: str
-  unit: int
-  line: int
+  order: Order
   node: cst.ImportAlias | cst.Assign
   statement: cst.Import | cst.ImportFrom | cst.Assign
   top_level: bool
@@ -82,9 +131,6 @@ class Use:
   """A reference to a bound name: `node` is a Name, Attribute or Call."""
   binding: Binding
   node: cst.CSTNode
-  unit: int
-  line: int
-  column: int
   kind: Kind
   module: str | None = None          # EAGER or MATH for their names
   name: str = ''                     # the rule's name: 'metrics.Mean'
@@ -93,27 +139,27 @@ class Use:
   alias: Binding | None = None       # for Kind.ALIAS
 
 
-@dataclasses.dataclass(frozen=True)
-class Finding:
-  """A name that needs a person: `unit` is the cell, `column` 1-based."""
-  unit: int
-  line: int
-  column: int
-  name: str
-  advice: str
-
-
 class Program:
   """The bindings and uses of old names in `units` (None: did not parse)."""
 
-  def __init__(self, units: list[metadata.MetadataWrapper | None],
-               tfp: bool):
+  def __init__(self, units: list[cst.Module | None], tfp: bool):
     self.units = units
     self.tfp = tfp
     self.bindings: list[Binding] = []
     self.uses: list[Use] = []
-    self.star_imports: list[Finding] = []
     self.identifiers: set[str] = set()
+    # The nodes that hold a use or a binding: the only ones a rewrite visits.
+    self.ancestors: set[cst.CSTNode] = set()
+    # Old training code: `self.track_layer(layer)` calls in tfe.Network
+    # subclasses, and `apply_gradients(..., global_step=step)` statements.
+    self.track_layer_calls: set[cst.Call] = set()
+    self.global_step_calls: dict[cst.Call, cst.SimpleStatementLine] = {}
+    # `v.read_value()`, which Keras 3 variables lack, where the program's
+    # layers become Keras ones.
+    self.read_value_calls: set[cst.Call] = set()
+    # Whether the TF1 optimizers can all become Keras ones: no TF1-only
+    # optimizer method is called, and every global step can be split off.
+    self.keras_optimizers = True
     self._by_name: dict[str, list[Binding]] = {}
     for index, unit in enumerate(units):
       if unit is not None:
@@ -121,6 +167,13 @@ class Program:
     for index, unit in enumerate(units):
       if unit is not None:
         unit.visit(_UseCollector(self, index))
+    if not any(use.kind is Kind.RENAMED and '.keras.' in use.rule.target
+               for use in self.uses):
+      self.read_value_calls.clear()
+    if not self.keras_optimizers:
+      for use in self.uses:
+        if isinstance(use.rule, _names.Call) and use.rule.optimizer:
+          use.kind = Kind.OTHER   # Left to --tf-upgrade-v2 (tf.compat.v1).
     self._fates: dict[Binding, Fate] = {}
 
   # Bindings.
@@ -129,22 +182,18 @@ class Program:
     self.bindings.append(binding)
     self._by_name.setdefault(binding.name, []).append(binding)
 
-  def binding_of(self, name: str, unit: int, line: int) -> Binding | None:
-    """The binding of `name` in force at (unit, line), if unambiguous."""
-    candidates = self._by_name.get(name, [])
-    if len({b.path for b in candidates}) != 1:
-      return None
-    before = [b for b in candidates if (b.unit, b.line) <= (unit, line)]
-    return before[-1] if before else candidates[0]
+  def binding_of(self, name: str, order: Order) -> Binding | None:
+    """The binding of `name` in force at `order`, if unambiguous."""
+    return in_force(self._by_name.get(name, []), order)
 
-  def resolve(self, node: cst.CSTNode, unit: int, line: int
+  def resolve(self, node: cst.CSTNode, order: Order
               ) -> tuple[Binding, str] | None:
     """The binding of `node`'s root name and the dotted path `node` means."""
     if isinstance(node, cst.Name):
-      binding = self.binding_of(node.value, unit, line)
+      binding = self.binding_of(node.value, order)
       return (binding, binding.path) if binding else None
     if isinstance(node, cst.Attribute):
-      inner = self.resolve(node.value, unit, line)
+      inner = self.resolve(node.value, order)
       return inner and (inner[0], f'{inner[1]}.{node.attr.value}')
     return None
 
@@ -194,38 +243,61 @@ class Program:
     module = old_module(binding.path, self.tfp)
     return _names.NEW_MODULES[module] + binding.path[len(module):]
 
-  def findings(self) -> list[Finding]:
-    """The uses left for a person, and the star imports, in order."""
-    found = list(self.star_imports)
-    for use in self.uses:
-      if use.kind is Kind.REPORT:
-        name = _names.SHORT[use.module]
-        found.append(Finding(use.unit, use.line, use.column,
-                             f'{name}.{use.name}' if use.name else name,
-                             use.rule.advice))
-    return sorted(found, key=lambda f: (f.unit, f.line, f.column))
 
+class _Walker(cst.CSTVisitor):
+  """Numbers the statements of a unit and keeps the path to the node visited.
 
-class _BindingCollector(cst.CSTVisitor):
-  """Records imports and module-level aliases of the modules we know."""
-
-  METADATA_DEPENDENCIES = (_POSITION,)
+  Every pass numbers statements the same way (each pass enters every
+  statement), so a binding and a use compare by their `Order`.
+  """
 
   def __init__(self, program: Program, unit: int):
     super().__init__()
     self._program, self._unit = program, unit
+    self._statement = 0
+    self._path: list[cst.CSTNode] = []
+
+  @property
+  def order(self) -> Order:
+    return self._unit, self._statement
+
+  def on_visit(self, node: cst.CSTNode) -> bool:
+    if type(node) in _STATEMENTS:
+      self._statement += 1
+    self._path.append(node)   # libcst leaves every node it visits.
+    return super().on_visit(node)
+
+  def on_leave(self, original_node: cst.CSTNode) -> None:
+    super().on_leave(original_node)
+    self._path.pop()
+
+  def _mark(self, node: cst.CSTNode) -> None:
+    """Records that `node`, and so every node around it, will be edited."""
+    self._program.ancestors.update(self._path)
+    self._program.ancestors.add(node)
+
+
+class _BindingCollector(_Walker):
+  """Records imports and module-level aliases of the modules we know.
+
+  Statements only: expressions hold no binding this pass needs.
+  """
+
+  def __init__(self, program: Program, unit: int):
+    super().__init__(program, unit)
     self._depth = 0   # functions and classes entered
+
+  def on_visit(self, node: cst.CSTNode) -> bool:
+    descend = super().on_visit(node)
+    return descend and type(node) not in _EXPRESSIONS
 
   def _bind(self, name, path, node, statement, **kwargs):
     path = normalise(path)
     self._program.identifiers.add(name)
-    if path.split('.')[0] in _ROOTS:
-      line = self.get_metadata(_POSITION, statement).start.line
-      self._program.bind(Binding(name, path, self._unit, line, node,
-                                 statement, self._depth == 0, **kwargs))
-
-  def visit_Name(self, node: cst.Name) -> None:
-    self._program.identifiers.add(node.value)
+    if path.split('.')[0] in ROOTS:
+      self._program.bind(Binding(name, path, self.order, node, statement,
+                                 self._depth == 0, **kwargs))
+      self._mark(statement)
 
   def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
     self._depth += 1
@@ -251,59 +323,66 @@ class _BindingCollector(cst.CSTVisitor):
     return False
 
   def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
-    if node.relative or node.module is None:
+    if (node.relative or node.module is None or
+        isinstance(node.names, cst.ImportStar)):
       return False
     module = dotted(node.module)
-    if isinstance(node.names, cst.ImportStar):
-      old = old_module(normalise(module), self._program.tfp)
-      if old is not None:
-        start = self.get_metadata(_POSITION, node).start
-        self._program.star_imports.append(Finding(
-            self._unit, start.line, start.column + 1,
-            f'from {_names.SHORT[old]} import *', _names.STAR_IMPORT.advice))
-      return False
     for alias in node.names:
       name = alias.asname.name.value if alias.asname else alias.name.value
       self._bind(name, f'{module}.{alias.name.value}', alias, node)
     return False
 
-  def visit_Assign(self, node: cst.Assign) -> None:
+  def visit_Assign(self, node: cst.Assign) -> bool:
     """`tfe = tf.contrib.eager`: an alias of a module (of a function, it is
     an ordinary assignment, rewritten like any other use)."""
     if (self._depth == 0 and len(node.targets) == 1 and
         isinstance(node.targets[0].target, cst.Name)):
-      line = self.get_metadata(_POSITION, node).start.line
-      resolved = self._program.resolve(node.value, self._unit, line)
-      if resolved and resolved[1] in _MODULES:
+      resolved = self._program.resolve(node.value, self.order)
+      if resolved and resolved[1] in MODULES:
         self._bind(node.targets[0].target.value, resolved[1], node, node)
+    return False
 
 
-class _UseCollector(cst.CSTVisitor):
-  """Classifies every reference to a bound name of the modules we know."""
+class _UseCollector(_Walker):
+  """Classifies every reference to a bound name of the modules we know.
 
-  METADATA_DEPENDENCIES = (_POSITION, _CONTEXT)
+  A reference is a loaded name: names that are stored (assignment and loop
+  targets, parameters, definitions) or that are not expressions (attribute
+  and keyword names) are told apart from the tree itself.
+  """
 
   def __init__(self, program: Program, unit: int):
-    super().__init__()
-    self._program, self._unit = program, unit
+    super().__init__(program, unit)
     self._aliases = {b.node: b for b in program.bindings
-                     if b.unit == unit and isinstance(b.node, cst.Assign)}
-    self._skip: set[cst.CSTNode] = set()
-
-  def _line(self, node: cst.CSTNode) -> int:
-    return self.get_metadata(_POSITION, node).start.line
+                     if b.order[0] == unit and isinstance(b.node, cst.Assign)}
+    self._skip: set[cst.CSTNode] = set()       # names that are no references
+    self._stored: set[cst.CSTNode] = set()     # attributes assigned or deleted
+    self._classes: list[bool] = []             # classes entered: Networks?
 
   def _record(self, node: cst.CSTNode, binding: Binding, path: str,
               kind: Kind | None = None, alias: Binding | None = None,
               call: bool = False) -> None:
     """Records a use; `kind` None: classified by the name it reaches."""
-    start = self.get_metadata(_POSITION, node).start
-    use = Use(binding, node, self._unit, start.line, start.column + 1,
-              kind or Kind.OTHER, alias=alias)
-    module = old_module(path, self._program.tfp)
+    use = Use(binding, node, kind or Kind.OTHER, alias=alias)
+    module = ruled_module(path, self._program.tfp)
     if kind is None and module is not None:
       _classify(use, module, path[len(module) + 1:], call)
     self._program.uses.append(use)
+    self._mark(node)
+
+  def _store(self, target: cst.BaseExpression) -> None:
+    """Marks what an assignment target stores into."""
+    if isinstance(target, cst.Name):
+      self._skip.add(target)
+    elif isinstance(target, cst.Attribute):
+      self._stored.add(target)
+    elif isinstance(target, (cst.Tuple, cst.List)):
+      for element in target.elements:
+        self._store(element.value)
+    elif isinstance(target, cst.StarredElement):
+      self._store(target.value)
+
+  # Statements and expressions that store names.
 
   def visit_Import(self, node: cst.Import) -> bool:
     return False
@@ -311,50 +390,137 @@ class _UseCollector(cst.CSTVisitor):
   def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
     return False
 
+  def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+    self._store(node.target)
+
+  def visit_AugAssign(self, node: cst.AugAssign) -> None:
+    self._store(node.target)
+
+  def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+    self._store(node.target)
+
+  def visit_For(self, node: cst.For) -> None:
+    self._store(node.target)
+
+  def visit_CompFor(self, node: cst.CompFor) -> None:
+    self._store(node.target)
+
+  def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+    self._store(node.target)
+
+  def visit_Del(self, node: cst.Del) -> None:
+    self._store(node.target)
+
+  def visit_AsName(self, node: cst.AsName) -> None:   # with, except
+    self._store(node.name)
+
+  def visit_Param(self, node: cst.Param) -> None:
+    self._skip.add(node.name)
+
+  def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+    self._skip.add(node.name)
+
+  def visit_NameItem(self, node: cst.NameItem) -> None:   # global, nonlocal
+    self._skip.add(node.name)
+
+  def visit_MatchAs(self, node: cst.MatchAs) -> None:
+    if node.name is not None:
+      self._skip.add(node.name)
+
+  def visit_MatchStar(self, node: cst.MatchStar) -> None:
+    if node.name is not None:
+      self._skip.add(node.name)
+
+  def visit_MatchMapping(self, node: cst.MatchMapping) -> None:
+    if node.rest is not None:
+      self._skip.add(node.rest)
+
+  def visit_MatchKeywordElement(self, node: cst.MatchKeywordElement) -> None:
+    self._skip.add(node.key)
+
   def visit_Arg(self, node: cst.Arg) -> None:
     if node.keyword is not None:
       self._skip.add(node.keyword)
+      self._program.identifiers.add(node.keyword.value)
+
+  # References.
 
   def visit_Assign(self, node: cst.Assign) -> bool:
     alias = self._aliases.get(node)
     if alias is None:
       return True
-    binding, path = self._program.resolve(node.value, self._unit,
-                                          self._line(node))
+    binding, path = self._program.resolve(node.value, self.order)
     self._record(node.value, binding, path, Kind.ALIAS, alias)
     return False
 
+  def visit_ClassDef(self, node: cst.ClassDef) -> None:
+    self._skip.add(node.name)
+    self._classes.append(any(
+        (self._program.resolve(base.value, self.order) or (None, ''))[1] ==
+        f'{_names.EAGER}.Network' for base in node.bases))
+
+  def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+    self._classes.pop()
+
   def visit_Call(self, node: cst.Call) -> None:
-    resolved = self._program.resolve(node.func, self._unit, self._line(node))
-    module = resolved and old_module(resolved[1], self._program.tfp)
+    self._method_call(node)
+    resolved = self._program.resolve(node.func, self.order)
+    module = resolved and ruled_module(resolved[1], self._program.tfp)
     if not module:
       return
     _, rule = _names.lookup(module, resolved[1][len(module) + 1:])
-    if (isinstance(rule, _names.Renamed) and rule.arity is not None and
-        len(node.args) == rule.arity and
-        all(a.keyword is None and not a.star for a in node.args)):
+    if ((isinstance(rule, _names.Renamed) and rule.arity is not None and
+         len(node.args) == rule.arity and
+         all(a.keyword is None and not a.star for a in node.args)) or
+        (isinstance(rule, _names.Call) and call_arguments(rule, node))):
       self._record(node, *resolved, call=True)
       self._skip.add(node.func)
+
+  def _method_call(self, node: cst.Call) -> None:
+    """Notes the calls of old training code that are no name of a module."""
+    method = (node.func.attr.value if isinstance(node.func, cst.Attribute)
+              else None)
+    if (method == 'track_layer' and self._classes and self._classes[-1] and
+        isinstance(node.func.value, cst.Name) and
+        node.func.value.value == 'self' and len(node.args) == 1 and
+        node.args[0].keyword is None and not node.args[0].star):
+      self._program.track_layer_calls.add(node)
+      self._mark(node)
+    elif method == 'read_value' and not node.args:
+      self._program.read_value_calls.add(node)
+      self._mark(node)
+    elif method in ('minimize', 'compute_gradients'):
+      self._program.keras_optimizers = False
+    elif method == 'apply_gradients' and any(
+        a.keyword is not None and a.keyword.value == 'global_step'
+        for a in node.args):
+      line, statement = self._path[-3:-1]
+      if (isinstance(statement, cst.Expr) and statement.value is node and
+          isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1):
+        self._program.global_step_calls[node] = line
+        self._mark(node)
+      else:
+        self._program.keras_optimizers = False
 
   def visit_Attribute(self, node: cst.Attribute) -> bool:
     if node in self._skip:
       return False
-    resolved = self._program.resolve(node, self._unit, self._line(node))
+    self._skip.add(node.attr)
+    self._program.identifiers.add(node.attr.value)
+    resolved = self._program.resolve(node, self.order)
     if resolved is None:
       return True
-    if self.get_metadata(_CONTEXT, node) is metadata.ExpressionContext.LOAD:
-      self._record(node, *resolved)
+    if node in self._stored:   # `tfe.x = ...`: keep tfe.
+      self._record(node, *resolved, Kind.OTHER)
     else:
-      self._record(node, *resolved, Kind.OTHER)   # `tfe.x = ...`: keep tfe.
+      self._record(node, *resolved)
     return False
 
   def visit_Name(self, node: cst.Name) -> bool:
-    # Only loads are references; an attribute's or a keyword's name has no
-    # context, a stored name is a new binding.
-    if (node in self._skip or self.get_metadata(_CONTEXT, node, None)
-        is not metadata.ExpressionContext.LOAD):
+    self._program.identifiers.add(node.value)
+    if node in self._skip:
       return False
-    resolved = self._program.resolve(node, self._unit, self._line(node))
+    resolved = self._program.resolve(node, self.order)
     if resolved is not None:
       self._record(node, *resolved)
     return False
@@ -379,3 +545,5 @@ def _classify(use: Use, module: str, rest: str, call: bool) -> None:
       use.kind, use.rule = Kind.REPORT, _names.Report(use.rule.advice)
   elif isinstance(use.rule, _names.Report):
     use.kind = Kind.REPORT
+  elif isinstance(use.rule, _names.Call) and call:
+    use.kind = Kind.CALL

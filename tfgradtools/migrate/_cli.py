@@ -8,18 +8,12 @@ keeps a clean diff.
 from __future__ import annotations
 
 import argparse
-import ast
-import dataclasses
 import sys
-import warnings
 
-import libcst as cst
-from libcst import metadata
-
-from tfgradtools.migrate import _analysis
 from tfgradtools.migrate import _files
-from tfgradtools.migrate import _rewrite
-from tfgradtools.migrate import _upgrade
+from tfgradtools.migrate import _parallel
+from tfgradtools.migrate import _pipeline
+from tfgradtools.migrate import _write
 
 DESCRIPTION = """\
 Migrates TF 1.x tf.contrib.eager gradient code (and, with --tfp, tfp.math
@@ -35,20 +29,16 @@ EPILOG = """\
 exit status:
   0  nothing needs a person (whether or not files changed)
   1  something does: a name left in place, a tf_upgrade_v2 warning or
-     error, a file or cell that does not parse
-  2  a PATH is neither a directory nor a .py or .ipynb file"""
+     error, a file or cell that does not parse, a file that could not be
+     read or written (it is left unchanged, and the other files still run)
+  2  a PATH is neither a directory nor a .py or .ipynb file
+  130  interrupted (each file is entirely old or entirely new)
 
-OK, ATTENTION, USAGE = 0, 1, 2
+--write replaces each file atomically (a temporary file beside it, synced,
+then renamed over it, keeping its permissions); a file that changed on disk
+since it was read is left alone and reported."""
 
-
-@dataclasses.dataclass(frozen=True)
-class Entry:
-  """A report line: where, what, and what to do."""
-  unit: int
-  line: int
-  column: int
-  name: str
-  text: str
+OK, ATTENTION, USAGE, INTERRUPTED = 0, 1, 2, 130
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -64,110 +54,83 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                       'tfgradtools.math')
   parser.add_argument('--tf-upgrade-v2', action='store_true',
                       help="then run TensorFlow's own tf_upgrade_v2 "
-                      'conversion on the same code')
+                      'conversion on the same code, and report every tf. '
+                      'name the installed TensorFlow lacks')
+  parser.add_argument('--jobs', '-j', type=_positive, metavar='N',
+                      default=_parallel.default_jobs(),
+                      help='files migrated at once, in as many processes '
+                      '(default: one per core, here %(default)s)')
   return parser.parse_args(argv)
+
+
+def _positive(text: str) -> int:
+  if not text.isdigit() or int(text) < 1:
+    raise argparse.ArgumentTypeError(f'{text!r} is not a positive integer')
+  return int(text)
 
 
 def run(argv: list[str] | None = None) -> int:
   """Runs the command; returns the exit status."""
   args = parse_arguments(argv)
+  try:
+    return _run(args)
+  except KeyboardInterrupt:
+    print('\ninterrupted: every file is entirely old or entirely new',
+          file=sys.stderr)
+    return INTERRUPTED
+
+
+def _run(args: argparse.Namespace) -> int:
   paths, errors = _files.find(args.paths)
   for error in errors:
     print(f'error: {error}', file=sys.stderr)
-  changed, entries = 0, 0
-  for path in paths:
-    try:
-      program = _files.read(path)
-    except (OSError, ValueError) as error:
-      print(f'{path}: cannot read: {error}', file=sys.stderr)
-      entries += 1
-      continue
-    units, report = migrate_program(program, args.tfp, args.tf_upgrade_v2,
-                                    args.write)
-    if units != program.units:
-      changed += 1
-      if args.write:
-        program.write(units)
-        print(f'migrated {path}')
-      else:
-        sys.stdout.write(program.diff(units))
-    for entry in report:
-      label = program.labels[entry.unit]
-      where = ':'.join(str(part) for part in (
-          path, *([label] if label else []), entry.line, entry.column))
-      print(f'{where}: {entry.name}: {entry.text}', file=sys.stderr)
-    entries += len(report)
+  options = _pipeline.Options(tfp=args.tfp, tf_upgrade_v2=args.tf_upgrade_v2)
+  progress = _parallel.Progress(len(paths), sys.stderr)
+  changed = attention = 0
+  for outcome in _parallel.run(_pipeline.migrate_file, paths, options,
+                               jobs=args.jobs, progress=progress):
+    progress.clear()
+    written, failure = _apply(outcome, args.write)
+    changed += outcome.new is not None and failure is None
+    if failure:
+      attention += 1
+      print(f'{outcome.path}: {failure}; left unchanged', file=sys.stderr)
+    for entry in outcome.entries:
+      print(_format(outcome, entry, written), file=sys.stderr)
+    attention += len(outcome.entries)
+  progress.clear()
   sys.stdout.flush()
   done = 'migrated' if args.write else 'to migrate (dry run: --write applies)'
-  print(f'{len(paths)} file(s) checked, {changed} {done}, {entries} '
+  print(f'{len(paths)} file(s) checked, {changed} {done}, {attention} '
         'place(s) need attention', file=sys.stderr)
-  return USAGE if errors else ATTENTION if entries else OK
+  return USAGE if errors else ATTENTION if attention else OK
 
 
-def migrate_program(program: _files.Program, tfp: bool, tf_upgrade_v2: bool,
-                    write: bool) -> tuple[list[str | None], list[Entry]]:
-  """The program's migrated units, and the report on them.
-
-  Positions refer to the file as the command leaves it: the original in a
-  dry run, the migrated code with `write`.
-  """
-  ipython = program.notebook is not None
-  report, parsed, masks = [], [], []
-  for unit, code in enumerate(program.units):
-    wrapper, originals, error = _parse(code, ipython)
-    parsed.append(wrapper)
-    masks.append(originals)
-    if error:
-      report.append(Entry(unit, *error))
-  analysis = _analysis.Program(parsed, tfp)
-  units = _rewrite.rewrite(analysis)
-  if tf_upgrade_v2:
-    for unit, code in enumerate(units):
-      if code is None:
-        continue
-      units[unit], found = _upgrade.upgrade(code)
-      where = (lambda line: line) if write else _files.line_map(
-          parsed[unit].module.code, code)
-      report += [Entry(unit, where(line), column, 'tf_upgrade_v2', text)
-                 for line, column, text in found]
-  if write:
-    analysis = _analysis.Program(
-        [None if code is None else metadata.MetadataWrapper(
-            cst.parse_module(code)) for code in units], tfp)
-  report += [Entry(f.unit, f.line, f.column, f.name, f.advice)
-             for f in analysis.findings()]
-  report.sort(key=lambda e: (e.unit, e.line, e.column))
-  return [old if new is None else _files.unmask(new, originals)
-          for old, new, originals in zip(program.units, units, masks)], report
-
-
-def _parse(code: str | None, ipython: bool):
-  """(libcst module or None, the masked IPython lines, a syntax error)."""
-  if code is None:
-    return None, [], None
-  masked, originals = code, []
+def _apply(outcome: _pipeline.Outcome, write: bool
+           ) -> tuple[bool, str | None]:
+  """Writes or shows `outcome`: (whether the file was written, why it could
+  not be migrated)."""
+  if outcome.error:
+    return False, outcome.error
+  if outcome.new is None:
+    return False, None
+  if not write:
+    sys.stdout.write(outcome.diff)
+    return False, None
   try:
-    return metadata.MetadataWrapper(cst.parse_module(code)), [], None
-  except cst.ParserSyntaxError as error:
-    first_error = error
-  if ipython:
-    masked, originals = _files.mask(code)
-    try:
-      return metadata.MetadataWrapper(cst.parse_module(masked)), originals, None
-    except cst.ParserSyntaxError as error:
-      first_error = error
-  return None, [], _syntax_error(masked, first_error)
+    _write.replace(outcome.path, outcome.new, expected=outcome.raw)
+  except _write.WriteError as error:
+    return False, f'cannot write: {error}'
+  print(f'migrated {outcome.path}')
+  return True, None
 
 
-def _syntax_error(code: str, error: cst.ParserSyntaxError
-                  ) -> tuple[int, int, str, str]:
-  """Python's own message for the error if it has one (they are clearer)."""
-  line, column, message = error.raw_line, error.raw_column + 1, error.message
-  try:
-    with warnings.catch_warnings():
-      warnings.simplefilter('ignore')   # SyntaxWarnings of old code.
-      ast.parse(code)
-  except SyntaxError as python_error:
-    line, column = python_error.lineno or line, python_error.offset or column
-    message = python_error.msg
-  return line, column, 'syntax error', f'{message}; left unchanged'
+def _format(outcome: _pipeline.Outcome, entry: _pipeline.Entry,
+            written: bool) -> str:
+  """`path[:cell N]:line:column: name: text`, where the file on disk has it."""
+  label = outcome.labels[entry.unit]
+  line, column = ((entry.new_line, entry.new_column) if written
+                  else (entry.line, entry.column))
+  where = ':'.join(str(part) for part in (
+      outcome.path, *([label] if label else []), line, column))
+  return f'{where}: {entry.name}: {entry.text}'

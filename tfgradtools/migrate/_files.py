@@ -9,6 +9,9 @@ back as they were.
 
 from __future__ import annotations
 
+import bisect
+import collections
+import copy
 import dataclasses
 import difflib
 import io
@@ -29,21 +32,24 @@ _PLACEHOLDER_LINE = re.compile(
 class Program:
   """A file's code units, and how to put new code back into the file."""
   path: pathlib.Path
+  raw: bytes                  # the file's content as read
   units: list[str | None]     # None: a unit left alone (a %% cell)
   labels: list[str]           # how a report names each unit: '' or 'cell 3'
   encoding: str = 'utf-8'
   notebook: object = None     # the nbformat notebook
   cells: list[int] = dataclasses.field(default_factory=list)
 
-  def write(self, units: list[str | None]) -> None:
+  def render(self, units: list[str | None]) -> bytes:
+    """The file's content with `units` in place of the old ones."""
     if self.notebook is None:
-      self.path.write_bytes(units[0].encode(self.encoding))
-      return
+      return units[0].encode(self.encoding)
     import nbformat  # pylint: disable=g-import-not-at-top
+    notebook = copy.deepcopy(self.notebook)
     for index, code in zip(self.cells, units):
       if code is not None:
-        self.notebook.cells[index].source = code
-    nbformat.write(self.notebook, str(self.path))
+        notebook.cells[index].source = code
+    text = nbformat.writes(notebook)   # As nbformat.write() saves it.
+    return (text if text.endswith('\n') else text + '\n').encode('utf-8')
 
   def diff(self, units: list[str | None]) -> str:
     """A unified diff per changed unit (per cell for a notebook)."""
@@ -78,12 +84,12 @@ def find(paths: list[str]) -> tuple[list[pathlib.Path], list[str]]:
 
 def read(path: pathlib.Path) -> Program:
   """Reads a `.py` file (keeping its encoding and newlines) or a notebook."""
+  raw = path.read_bytes()
   if path.suffix == '.py':
-    raw = path.read_bytes()
     encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
-    return Program(path, [raw.decode(encoding)], [''], encoding)
+    return Program(path, raw, [raw.decode(encoding)], [''], encoding)
   import nbformat  # pylint: disable=g-import-not-at-top
-  notebook = nbformat.read(str(path), as_version=nbformat.NO_CONVERT)
+  notebook = nbformat.reads(raw.decode('utf-8'), as_version=nbformat.NO_CONVERT)
   if notebook.nbformat < 4:
     raise ValueError(f'notebook format {notebook.nbformat} is not supported; '
                      'save it again with Jupyter')
@@ -91,7 +97,7 @@ def read(path: pathlib.Path) -> Program:
            if cell.cell_type == 'code']
   units = [None if notebook.cells[i].source.lstrip().startswith('%%')
            else notebook.cells[i].source for i in cells]
-  return Program(path, units, [f'cell {i + 1}' for i in cells],
+  return Program(path, raw, units, [f'cell {i + 1}' for i in cells],
                  notebook=notebook, cells=cells)
 
 
@@ -128,22 +134,35 @@ def unmask(code: str, originals: list[str]) -> str:
   return ''.join(lines)
 
 
-def unified_diff(old: str, new: str, name: str) -> str:
+def unified_diff(old: str, new: str, name: str, context: int = 3) -> str:
   """A unified diff of two texts, marking a missing final newline."""
-  lines = []
-  for line in difflib.unified_diff(old.splitlines(keepends=True),
-                                   new.splitlines(keepends=True),
-                                   name, name):
-    lines.append(line)
-    if not line.endswith('\n'):
-      lines.append('\n\\ No newline at end of file\n')
-  return ''.join(lines)
+  a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
+  if a == b:
+    return ''
+  lines = [f'--- {name}\n', f'+++ {name}\n']
+  for group in _Matcher(a, b).get_grouped_opcodes(context):
+    (_, i1, _, j1, _), (_, _, i2, _, j2) = group[0], group[-1]
+    lines.append(f'@@ -{_range(i1, i2)} +{_range(j1, j2)} @@\n')
+    for tag, i1, i2, j1, j2 in group:
+      if tag == 'equal':
+        lines += [' ' + line for line in a[i1:i2]]
+        continue
+      lines += ['-' + line for line in a[i1:i2]]
+      lines += ['+' + line for line in b[j1:j2]]
+  return ''.join(line if line.endswith('\n') else
+                 line + '\n\\ No newline at end of file\n' for line in lines)
+
+
+def _range(start: int, stop: int) -> str:
+  """A hunk's range as unified diffs write it (as difflib does)."""
+  length = stop - start
+  first = start + 1 if length else start
+  return str(first) if length == 1 else f'{first},{length}'
 
 
 def line_map(old: str, new: str) -> Callable[[int], int]:
   """Maps a line number of `new` to the matching line of `old`."""
-  opcodes = difflib.SequenceMatcher(
-      None, old.splitlines(), new.splitlines(), autojunk=False).get_opcodes()
+  opcodes = _Matcher(old.splitlines(), new.splitlines()).get_opcodes()
 
   def to_old(line: int) -> int:
     for _, i1, i2, j1, j2 in opcodes:
@@ -151,3 +170,63 @@ def line_map(old: str, new: str) -> Callable[[int], int]:
         return i1 + line - j1 if i2 - i1 == j2 - j1 else i1 + 1
     return line
   return to_old
+
+
+class _Matcher(difflib.SequenceMatcher):
+  """difflib's matcher, made fast on long files with many small changes.
+
+  Lines that occur once in each text, in the same order in both, anchor the
+  match (as in patience diff); difflib matches the short stretches between
+  anchors. difflib alone takes time quadratic in the number of changes.
+  """
+
+  def __init__(self, a: list[str], b: list[str]):
+    super().__init__(None, a, b, autojunk=False)
+
+  def get_matching_blocks(self):
+    if self.matching_blocks is None:
+      blocks = []
+      i = j = 0
+      for anchor_i, anchor_j in [*_anchors(self.a, self.b),
+                                 (len(self.a), len(self.b))]:
+        gap = difflib.SequenceMatcher(None, self.a[i:anchor_i],
+                                      self.b[j:anchor_j], autojunk=False)
+        blocks += [difflib.Match(i + m.a, j + m.b, m.size)
+                   for m in gap.get_matching_blocks() if m.size]
+        if anchor_i < len(self.a):
+          blocks.append(difflib.Match(anchor_i, anchor_j, 1))
+        i, j = anchor_i + 1, anchor_j + 1
+      merged = []
+      for block in blocks:   # Adjacent blocks become one, as difflib's are.
+        if merged and (merged[-1].a + merged[-1].size == block.a and
+                       merged[-1].b + merged[-1].size == block.b):
+          merged[-1] = difflib.Match(merged[-1].a, merged[-1].b,
+                                     merged[-1].size + block.size)
+        else:
+          merged.append(block)
+      self.matching_blocks = [*merged,
+                              difflib.Match(len(self.a), len(self.b), 0)]
+    return self.matching_blocks
+
+
+def _anchors(a: list[str], b: list[str]) -> list[tuple[int, int]]:
+  """Lines unique in both texts, in the longest run in the same order."""
+  count_a, count_b = collections.Counter(a), collections.Counter(b)
+  where_b = {line: j for j, line in enumerate(b) if count_b[line] == 1}
+  pairs = [(i, where_b[line]) for i, line in enumerate(a)
+           if count_a[line] == 1 and line in where_b]
+  # The longest increasing run of b positions (patience sorting).
+  tails, tail_values, links = [], [], []
+  for index, (_, j) in enumerate(pairs):
+    at = bisect.bisect_left(tail_values, j)
+    links.append(tails[at - 1] if at else None)
+    if at == len(tails):
+      tails.append(index)
+      tail_values.append(j)
+    else:
+      tails[at], tail_values[at] = index, j
+  run, index = [], tails[-1] if tails else None
+  while index is not None:
+    run.append(pairs[index])
+    index = links[index]
+  return run[::-1]

@@ -50,7 +50,27 @@ class Report:
   advice: str
 
 
-Rule = Gradient | Renamed | Report
+@dataclasses.dataclass(frozen=True)
+class Call:
+  """A call to `target`, its arguments passed by keyword.
+
+  `parameters` are the old function's, in order (to name positional
+  arguments); `keywords` renames them (to None: dropped); `defaults` adds
+  keywords the call does not give (old defaults that differ from the new
+  ones); `refused` lists parameters the new function has no equivalent
+  for: a call giving one is left in place. `optimizer`: a TF1 optimizer,
+  rewritten only where the program's optimizers can all become Keras ones.
+  """
+  target: str
+  parameters: tuple[str, ...]
+  keywords: tuple[tuple[str, str | None], ...] = ()
+  defaults: tuple[tuple[str, str], ...] = ()
+  refused: tuple[str, ...] = ()
+  optimizer: bool = False
+  advice: str = ''
+
+
+Rule = Gradient | Renamed | Report | Call
 
 _CHECK_NUMERICS = Report(
     'no TF2 equivalent; tf.debugging.enable_check_numerics() raises on the '
@@ -122,9 +142,8 @@ EAGER_RULES: dict[str, Rule] = {
     'EagerVariableStore': _VARIABLE_STORE,
     'get_optimizer_variables': Report(
         'no TF2 equivalent; read optimizer.variables'),
-    'run': Report(
-        'no TF2 equivalent; TF2 executes eagerly: call main() directly or use '
-        'absl.app.run(main)'),
+    # Eager execution, then tf.app.run: TF2 executes eagerly.
+    'run': Renamed('{tf}.compat.v1.app.run'),
     'enable_remote_eager_execution': _CLUSTER,
     'set_server_def': _CLUSTER,
     'connect_to_cloud_tpu': Report(
@@ -145,9 +164,13 @@ EAGER_RULES: dict[str, Rule] = {
     'restore_variables_on_create': Report(
         'no TF2 equivalent; tf.train.Checkpoint(...).restore(path) restores '
         'each variable when it is created'),
-    'Network': Report(
-        'no TF2 equivalent; subclass tf.keras.Model and assign layers to '
-        'attributes instead of calling track_layer()'),
+    # A base class: `self.track_layer(layer)` in its subclasses becomes
+    # `layer`.
+    'Network': Renamed('{tf}.keras.Model'),
+    'SummaryWriter': Report(
+        'no drop-in; writer = tf.summary.create_file_writer(logdir), then '
+        '`with writer.as_default(): tf.summary.scalar(name, value, '
+        'step=step)`, counting the steps yourself'),
     'Sequential': Report(
         'no drop-in; tf.keras.Sequential takes layers (wrap plain functions '
         'in tf.keras.layers.Lambda)'),
@@ -178,6 +201,76 @@ STAR_IMPORT = Report(
     'a star import hides which names are used; import them by name')
 
 
+_STEP = ('step', '{tf}.compat.v1.train.get_or_create_global_step()')
+_SUMMARY = ('name', 'tensor', 'family', 'step')
+_OPTIMIZER_ADVICE = (
+    'no drop-in where the program calls minimize() or compute_gradients(); '
+    '--tf-upgrade-v2 keeps it as tf.compat.v1.train')
+
+# TF 1.x names outside tf.contrib.eager (after `tf.`) that old eager training
+# code needs, rewritten where TensorFlow 2 has a clear equivalent.
+TF_RULES: dict[str, Rule] = {
+    **{f'layers.{name}': Renamed('{tf}.keras.layers.' + name) for name in (
+        'AveragePooling1D', 'AveragePooling2D', 'AveragePooling3D',
+        'BatchNormalization', 'Conv1D', 'Conv2D', 'Conv2DTranspose',
+        'Conv3D', 'Conv3DTranspose', 'Dense', 'Dropout', 'Flatten',
+        'InputSpec', 'Layer', 'MaxPooling1D', 'MaxPooling2D',
+        'MaxPooling3D', 'SeparableConv1D', 'SeparableConv2D')},
+    'contrib.summary.create_summary_file_writer': Renamed(
+        '{tf}.summary.create_file_writer'),
+    'contrib.summary.create_file_writer': Renamed(
+        '{tf}.summary.create_file_writer'),
+    'contrib.summary.always_record_summaries': Renamed(
+        '{tf}.summary.record_if(True)', arity=0),
+    'contrib.summary.never_record_summaries': Renamed(
+        '{tf}.summary.record_if(False)', arity=0),
+    'contrib.summary.flush': Renamed('{tf}.summary.flush'),
+    'contrib.summary.scalar': Call(
+        '{tf}.summary.scalar', _SUMMARY, (('tensor', 'data'),), (_STEP,),
+        ('family',)),
+    'contrib.summary.histogram': Call(
+        '{tf}.summary.histogram', _SUMMARY, (('tensor', 'data'),), (_STEP,),
+        ('family',)),
+    'train.GradientDescentOptimizer': Call(
+        '{tf}.keras.optimizers.SGD', ('learning_rate', 'use_locking', 'name'),
+        (('use_locking', None),), optimizer=True, advice=_OPTIMIZER_ADVICE),
+    'train.MomentumOptimizer': Call(
+        '{tf}.keras.optimizers.SGD', ('learning_rate', 'momentum',
+                                      'use_locking', 'name', 'use_nesterov'),
+        (('use_locking', None), ('use_nesterov', 'nesterov')),
+        optimizer=True, advice=_OPTIMIZER_ADVICE),
+    'train.AdamOptimizer': Call(
+        '{tf}.keras.optimizers.Adam', ('learning_rate', 'beta1', 'beta2',
+                                       'epsilon', 'use_locking', 'name'),
+        (('beta1', 'beta_1'), ('beta2', 'beta_2'), ('use_locking', None)),
+        (('epsilon', '1e-08'),), optimizer=True, advice=_OPTIMIZER_ADVICE),
+}
+
+# The functions of TF 1.x `tf.layers` and the Keras layer each one made.
+TF_LAYER_FUNCTIONS = {
+    'average_pooling1d': 'AveragePooling1D',
+    'average_pooling2d': 'AveragePooling2D',
+    'average_pooling3d': 'AveragePooling3D',
+    'batch_normalization': 'BatchNormalization', 'conv1d': 'Conv1D',
+    'conv2d': 'Conv2D', 'conv2d_transpose': 'Conv2DTranspose',
+    'conv3d': 'Conv3D', 'conv3d_transpose': 'Conv3DTranspose',
+    'dense': 'Dense', 'dropout': 'Dropout', 'flatten': 'Flatten',
+    'max_pooling1d': 'MaxPooling1D', 'max_pooling2d': 'MaxPooling2D',
+    'max_pooling3d': 'MaxPooling3D', 'separable_conv1d': 'SeparableConv1D',
+    'separable_conv2d': 'SeparableConv2D',
+}
+
+# TensorFlow 1.x names (`tf.`-rooted) and their TensorFlow 2 spelling, for the
+# report; a prefix maps every name under it.
+TF_EQUIVALENTS: dict[str, str] = {
+    'tf.layers': 'tf.keras.layers',
+    'tf.contrib.summary': 'tf.summary',
+    'tf.train.GradientDescentOptimizer': 'tf.keras.optimizers.SGD',
+    'tf.train.MomentumOptimizer': 'tf.keras.optimizers.SGD',
+    'tf.train.AdamOptimizer': 'tf.keras.optimizers.Adam',
+}
+
+
 def lookup(module: str, rest: str) -> tuple[str, Rule | None]:
   """The rule for `module.rest`, and the name it is for.
 
@@ -185,7 +278,7 @@ def lookup(module: str, rest: str) -> tuple[str, Rule | None]:
   `metrics.Mean`'s). An unknown `tf.contrib.eager` name gets `UNKNOWN`; a
   `tfp.math` name other than the gradient functions gets `None`.
   """
-  rules = EAGER_RULES if module == EAGER else MATH_RULES
+  rules = {EAGER: EAGER_RULES, MATH: MATH_RULES, TENSORFLOW: TF_RULES}[module]
   parts = rest.split('.')
   for end in range(len(parts), 0, -1):
     name = '.'.join(parts[:end])

@@ -10,6 +10,7 @@ TensorFlow 2 equivalent become it; an import nothing needs any more goes.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import libcst as cst
@@ -25,8 +26,7 @@ _EMPTY = cst.Module(body=[])
 def rewrite(program: _analysis.Program) -> list[str | None]:
   """The code of each unit after migration (`None` for unparsed units)."""
   plan = _Plan(program)
-  return [None if unit is None else
-          unit.module.visit(_Rewriter(plan, index)).code
+  return [None if unit is None else unit.visit(_Rewriter(plan, index)).code
           for index, unit in enumerate(program.units)]
 
 
@@ -34,8 +34,15 @@ def _code(node: cst.CSTNode) -> str:
   return _EMPTY.code_for_node(node)
 
 
+@functools.lru_cache(maxsize=1024)
 def _statement(code: str) -> cst.SimpleStatementLine:
   return cst.parse_statement(code + '\n')
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(code: str) -> cst.BaseExpression:
+  """An expression's tree; trees are immutable, so one serves every use."""
+  return cst.parse_expression(code)
 
 
 class _Plan:
@@ -49,6 +56,18 @@ class _Plan:
       replace = self._replacement(use)
       if replace is not None:
         self.uses[use.node] = replace
+    for call in program.track_layer_calls:   # The layer itself.
+      self.uses[call] = lambda call: call.args[0].value
+    for call in program.global_step_calls:
+      self.uses[call] = _without_global_step
+    if program.read_value_calls:
+      tf = self._tf_ref()
+      for call in program.read_value_calls:   # What read_value() returns.
+        self.uses[call] = lambda call: cst.Call(
+            _parse(f'{tf}.convert_to_tensor'),
+            [cst.Arg(call.func.value)])
+    self.step_lines = {line: call
+                       for call, line in program.global_step_calls.items()}
     self.bindings = {b.node: b for b in program.bindings}
     self.edited = {b.statement for b in program.bindings
                    if program.fate(b) is not Fate.KEEP}
@@ -63,13 +82,34 @@ class _Plan:
     if use.kind is Kind.RENAMED:
       return _expression(rule.target.format(tf=self._tf_ref()) +
                          use.rest[len(use.name):])
+    if use.kind is Kind.CALL and isinstance(rule, _names.Call):
+      return self._keyword_call(rule)
     if use.kind is Kind.CALL:
       tf = self._tf_ref() if '{tf}' in rule.target else ''
-      return lambda call: _with_parens(call, cst.parse_expression(
+      return lambda call: _with_parens(call, _parse(
           rule.target.format(tf=tf, args=', '.join(
               _code(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT))
               for arg in call.args))))
     return None
+
+  def _keyword_call(self, rule: _names.Call) -> _Replace:
+    """Rewrites a call for `rule`: its arguments by keyword, then the
+    defaults it did not give."""
+    tf = self._tf_ref()
+
+    def replace(call: cst.Call) -> cst.Call:
+      arguments = _analysis.call_arguments(rule, call)
+      given = {name for name, _ in arguments}
+      args = [arg.with_changes(keyword=cst.Name(name), equal=_EQUAL)
+              for name, arg in arguments]
+      args += [cst.Arg(_parse(value.format(tf=tf)),
+                       keyword=cst.Name(name), equal=_EQUAL)
+               for name, value in rule.defaults if name not in given]
+      if args:   # libcst puts commas between arguments that have none.
+        args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+      return call.with_changes(
+          func=_parse(rule.target.format(tf=tf)), args=args)
+    return replace
 
   def _import(self, statement: str, name: str, rank: int) -> str:
     """Adds `statement` (binding `name`); new imports are sorted by rank."""
@@ -107,10 +147,10 @@ class _Plan:
     """Where new imports go: beside the first top-level import of a module
     we know (before it if it goes or is rebound), else at the top."""
     first = min((b for b in self.program.bindings if b.top_level),
-                key=lambda b: (b.unit, b.line), default=None)
+                key=lambda b: b.order, default=None)
     if first is None:
       return None, True
-    return (first.unit, first.statement), self.program.fate(first) in (
+    return (first.order[0], first.statement), self.program.fate(first) in (
         Fate.REMOVE, Fate.REBIND)
 
   def import_lines(self) -> list[cst.SimpleStatementLine]:
@@ -118,12 +158,30 @@ class _Plan:
                                           key=self._new_imports.get)]
 
 
+_EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(''),
+                        whitespace_after=cst.SimpleWhitespace(''))
+
+
+def _without_global_step(call: cst.Call) -> cst.Call:
+  """`apply_gradients(...)` without its `global_step=` argument."""
+  args = [a for a in call.args
+          if a.keyword is None or a.keyword.value != 'global_step']
+  if args:
+    args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+  return call.with_changes(args=args)
+
+
+def _global_step(call: cst.Call) -> str:
+  return next(_code(a.value) for a in call.args
+              if a.keyword is not None and a.keyword.value == 'global_step')
+
+
 def _with_parens(old: cst.CSTNode, new: cst.CSTNode) -> cst.CSTNode:
   return new.with_changes(lpar=old.lpar, rpar=old.rpar)
 
 
 def _expression(code: str) -> _Replace:
-  return lambda node: _with_parens(node, cst.parse_expression(code))
+  return lambda node: _with_parens(node, _parse(code))
 
 
 class _Rewriter(cst.CSTTransformer):
@@ -142,8 +200,10 @@ class _Rewriter(cst.CSTTransformer):
     if isinstance(node, (cst.Module, cst.IndentedBlock)):
       for statement, following in zip(node.body, [*node.body[1:], node]):
         self._next[statement] = following
-    # Imports are edited whole; their aliases then stay the original nodes.
-    return not isinstance(node, (cst.Import, cst.ImportFrom))
+    # Only nodes around an edit are entered; imports are edited whole (their
+    # aliases then stay the original nodes).
+    return (node in self._plan.program.ancestors and
+            not isinstance(node, (cst.Import, cst.ImportFrom)))
 
   def on_leave(self, original_node, updated_node):
     replace = self._plan.uses.get(original_node)
@@ -183,6 +243,9 @@ class _Rewriter(cst.CSTTransformer):
     if body:
       body[-1] = body[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
       lines.insert(0, updated.with_changes(body=body))
+    if original in self._plan.step_lines:   # TF1 optimizers counted steps.
+      lines.append(_statement(
+          f'{_global_step(self._plan.step_lines[original])}.assign_add(1)'))
     if any(self._plan.anchor == (self._unit, s) for s in original.body):
       imports = self._plan.import_lines()
       lines = [*imports, *lines] if self._plan.before else [*lines, *imports]
@@ -227,7 +290,7 @@ class _Rewriter(cst.CSTTransformer):
       if not kept:   # Only the module changes.
         names = [a for a, _, _ in moved]
         names[-1] = names[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-        return updated.with_changes(module=cst.parse_expression(parent),
+        return updated.with_changes(module=_parse(parent),
                                     names=names), []
       new = [_statement('from {} import {}'.format(parent, ', '.join(
           _code(a.with_changes(comma=cst.MaybeSentinel.DEFAULT))

@@ -1,0 +1,189 @@
+"""What is left for a person in migrated code: the report.
+
+The report is made from the code the command leaves (Python's own `ast`, so
+its positions are exact and it costs little): every `tf.contrib.eager` name
+still in place, star imports of the old modules and, when a TensorFlow
+checker is given, every `tf.`-rooted attribute chain and `tensorflow`
+import that the installed TensorFlow lacks.
+
+Aliases are resolved as `_analysis` resolves them: by name over the whole
+program, imports anywhere and module-level `alias = module.path`
+assignments.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from typing import Callable
+
+from tfgradtools.migrate import _analysis
+from tfgradtools.migrate import _names
+
+# Says what to do about a `tensorflow.`-rooted path the installed TensorFlow
+# lacks, or None when it has it.
+Checker = Callable[[str], 'str | None']
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+  """A name that needs a person: `unit` is the cell, `column` 1-based."""
+  unit: int
+  line: int
+  column: int
+  name: str
+  advice: str
+  text: str = ''   # the code as written there, to find it in another version
+
+
+@dataclasses.dataclass(eq=False)
+class _Binding:
+  name: str
+  path: str
+  order: _analysis.Order
+
+
+def findings(units: list[ast.Module | None], tfp: bool,
+             check: Checker | None) -> list[Finding]:
+  """The findings in `units` (None: a unit that did not parse), in order."""
+  bindings = _Bindings()
+  for index, unit in enumerate(units):
+    if unit is not None:
+      bindings.collect(unit, index)
+  found = []
+  for index, unit in enumerate(units):
+    if unit is not None:
+      visitor = _Visitor(bindings, index, tfp, check)
+      visitor.visit(unit)
+      found += visitor.found
+  return sorted(found, key=lambda f: (f.unit, f.line, f.column))
+
+
+def dotted(node: ast.expr) -> tuple[str, ast.Name] | None:
+  """`a.b.c` as a string, and its root name, if `node` is such a chain."""
+  parts = []
+  while isinstance(node, ast.Attribute):
+    parts.append(node.attr)
+    node = node.value
+  if not isinstance(node, ast.Name):
+    return None
+  return '.'.join([node.id, *reversed(parts)]), node
+
+
+class _Bindings:
+  """The imports and module aliases of a program, by name."""
+
+  def __init__(self):
+    self._by_name: dict[str, list[_Binding]] = {}
+
+  def bind(self, name: str, path: str, order: _analysis.Order) -> None:
+    path = _analysis.normalise(path)
+    if path.split('.')[0] in _analysis.ROOTS:
+      self._by_name.setdefault(name, []).append(_Binding(name, path, order))
+
+  def resolve(self, node: ast.expr, order: _analysis.Order) -> str | None:
+    """The dotted path a chain means, if its root is bound."""
+    chain = dotted(node)
+    if chain is None:
+      return None
+    text, root = chain
+    binding = _analysis.in_force(self._by_name.get(root.id, []), order)
+    return binding and binding.path + text[len(root.id):]
+
+  def collect(self, unit: ast.Module, index: int) -> None:
+    for node in ast.walk(unit):
+      order = (index, getattr(node, 'lineno', 0))
+      if isinstance(node, ast.Import):
+        for alias in node.names:
+          self.bind(alias.asname or alias.name.split('.')[0],
+                    alias.name if alias.asname else alias.name.split('.')[0],
+                    order)
+      elif (isinstance(node, ast.ImportFrom) and node.module and
+            not node.level):
+        for alias in node.names:
+          self.bind(alias.asname or alias.name,
+                    f'{node.module}.{alias.name}', order)
+    for node in unit.body:   # Module-level aliases, in order.
+      if (isinstance(node, ast.Assign) and len(node.targets) == 1 and
+          isinstance(node.targets[0], ast.Name)):
+        path = self.resolve(node.value, (index, node.lineno))
+        if path in _analysis.MODULES:
+          self.bind(node.targets[0].id, path, (index, node.lineno))
+
+
+class _Visitor(ast.NodeVisitor):
+  """Finds what is left for a person in one unit."""
+
+  def __init__(self, bindings: _Bindings, unit: int, tfp: bool,
+               check: Checker | None):
+    self._bindings, self._unit = bindings, unit
+    self._tfp, self._check = tfp, check
+    self.found: list[Finding] = []
+
+  def _add(self, node: ast.AST, name: str, advice: str, text: str) -> None:
+    self.found.append(Finding(self._unit, node.lineno, node.col_offset + 1,
+                              name, advice, text))
+
+  def visit_Import(self, node: ast.Import) -> None:
+    for alias in node.names:
+      self._imported(node, alias.name)
+
+  def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+    if node.level or not node.module:
+      return
+    module = _analysis.normalise(node.module)
+    if any(alias.name == '*' for alias in node.names):
+      old = _analysis.old_module(module, self._tfp)
+      if old is not None:
+        self._add(node, f'from {_names.SHORT[old]} import *',
+                  _names.STAR_IMPORT.advice, 'from')
+      return
+    for alias in node.names:
+      self._imported(node, f'{node.module}.{alias.name}')
+
+  def _imported(self, node: ast.stmt, path: str) -> None:
+    """Checks an imported module or name (those of the old modules are
+    reported where they are used)."""
+    path = _analysis.normalise(path)
+    if (self._check is None or path.split('.')[0] != _names.TENSORFLOW or
+        _analysis.old_module(path, False)):
+      return
+    advice = self._check(path)
+    if advice is not None:
+      self._add(node, path, advice, 'import' if isinstance(
+          node, ast.Import) else 'from')
+
+  def visit_Assign(self, node: ast.Assign) -> None:
+    if (len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) and
+        self._bindings.resolve(node.value, (self._unit, node.lineno))
+        in _analysis.MODULES):
+      return   # An alias: its uses are checked, not its definition.
+    self.generic_visit(node)
+
+  def visit_Attribute(self, node: ast.Attribute) -> None:
+    if not self._chain(node):
+      self.generic_visit(node)
+
+  def visit_Name(self, node: ast.Name) -> None:
+    self._chain(node)
+
+  def _chain(self, node: ast.Attribute | ast.Name) -> bool:
+    """Reports the chain `node` if needed; False if it is no bound chain."""
+    path = self._bindings.resolve(node, (self._unit, node.lineno))
+    if path is None:
+      return False
+    if not isinstance(node.ctx, ast.Load):
+      return True
+    text = dotted(node)[0]
+    old = _analysis.old_module(path, False)
+    if old is not None:
+      rest = path[len(old) + 1:]
+      name, rule = _names.lookup(old, rest) if rest else ('', _names.AS_VALUE)
+      short = _names.SHORT[old]
+      self._add(node, f'{short}.{name}' if name else short,
+                getattr(rule, 'advice', ''), text)
+    elif self._check is not None and path.split('.')[0] == _names.TENSORFLOW:
+      advice = self._check(path)
+      if advice is not None:
+        self._add(node, 'tf' + path[len(_names.TENSORFLOW):], advice, text)
+    return True
