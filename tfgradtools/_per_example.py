@@ -316,7 +316,9 @@ def value_and_clipped_gradients(
   `apply_gradients`. Where the outer-product identity covers the
   parameters (see `value_and_per_example_gradient_norms`), the norms cost
   about one batch gradient and the clipped sum one more backward pass; no
-  per-example gradient is formed. The norms of the noise and of the clip
+  per-example gradient is formed. That backward pass runs through the
+  vectorised graph with `tf.gradients`, whatever `use_gradient_tape` says
+  (a tape does not record the ops `pfor` builds). The clip and the noise
   are the caller's to choose, and the privacy accounting too.
 
   Example:
