@@ -59,7 +59,9 @@ def value_and_per_example_gradients(
   each example) runs in a loop instead, with one
   `VectorizationFallbackWarning` naming it. Eagerly, a batch of more than
   16 examples is vectorised in a graph function traced for the call;
-  inside `tf.function` nothing is traced again.
+  inside `tf.function` nothing is traced again. Vectorised, a random op
+  whose seed does not depend on the example (Keras 3 `Dropout`) draws the
+  same values for every example; stateful ones (`tf.nn.dropout`) do not.
 
   Example:
 
