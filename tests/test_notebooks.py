@@ -15,7 +15,8 @@ NOTEBOOKS = sorted((pathlib.Path(__file__).parent.parent / 'notebooks')
 def test_there_are_notebooks():
   assert [p.name for p in NOTEBOOKS] == [
       '01_quickstart.ipynb', '02_migrating.ipynb', '03_graph_mode.ipynb',
-      '04_pictures.ipynb', '05_second_order.ipynb', '06_optimizers.ipynb']
+      '04_pictures.ipynb', '05_second_order.ipynb', '06_optimizers.ipynb',
+      '07_per_example.ipynb']
 
 
 @pytest.mark.parametrize('path', NOTEBOOKS, ids=lambda p: p.stem)
@@ -37,5 +38,5 @@ def test_runs_in_a_fresh_kernel(path):
              for o in c.outputs]
   assert not [o for o in outputs if o.output_type == 'error']
   pictures = {'04_pictures': 2, '05_second_order': 1,
-              '06_optimizers': 1}.get(path.stem, 0)
+              '06_optimizers': 1, '07_per_example': 2}.get(path.stem, 0)
   assert sum('image/png' in o.get('data', {}) for o in outputs) == pictures

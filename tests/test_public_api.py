@@ -19,19 +19,27 @@ EAGER = ['gradients_function', 'implicit_gradients',
 
 
 FLAT = ['FlatObjective', 'flat_objective']
+PER_EXAMPLE = ['clipped_gradients', 'per_example_gradient_norms',
+               'per_example_gradients', 'value_and_clipped_gradients',
+               'value_and_per_example_gradient_norms',
+               'value_and_per_example_gradients']
 
 
 def test_module_names():
-  assert sorted(tfgradtools.math.__all__) == sorted(MATH + FLAT)
+  assert sorted(tfgradtools.math.__all__) == sorted(
+      MATH + FLAT + PER_EXAMPLE + ['VectorizationFallbackWarning'])
   assert sorted(tfgradtools.eager.__all__) == sorted(
       EAGER + ['VariableNotFoundWarning'])
   assert sorted(tfgradtools.__all__) == sorted(
-      MATH + EAGER + FLAT + ['VariableNotFoundWarning', 'eager', 'math'])
+      MATH + EAGER + FLAT + PER_EXAMPLE +
+      ['VariableNotFoundWarning', 'VectorizationFallbackWarning', 'eager',
+       'math'])
   assert issubclass(tfgradtools.VariableNotFoundWarning, UserWarning)
+  assert issubclass(tfgradtools.VectorizationFallbackWarning, UserWarning)
 
 
 def test_top_level_reexports_are_the_same_objects():
-  for name in MATH:
+  for name in MATH + PER_EXAMPLE:
     assert getattr(tfgradtools, name) is getattr(tfgradtools.math, name)
   for name in EAGER:
     assert getattr(tfgradtools, name) is getattr(tfgradtools.eager, name)
@@ -44,7 +52,7 @@ def test_version_and_typing_marker():
 
 
 def test_common_keyword_only_arguments():
-  for name in MATH + EAGER:
+  for name in MATH + EAGER + PER_EXAMPLE:
     parameters = inspect.signature(getattr(tfgradtools, name)).parameters
     assert parameters['unconnected_gradients'].default == 'none'
     assert parameters['name'].default is None

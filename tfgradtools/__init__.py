@@ -21,7 +21,9 @@ __version__ = '0.2.0'
 _EXPORTS = {
     'FlatObjective': 'math',
     'VariableNotFoundWarning': 'eager',
+    'VectorizationFallbackWarning': 'math',
     'batch_jacobian': 'math',
+    'clipped_gradients': 'math',
     'flat_objective': 'math',
     'gradients_function': 'eager',
     'hessian': 'math',
@@ -31,7 +33,10 @@ _EXPORTS = {
     'jacobian': 'math',
     'jvp': 'math',
     'make_vjp': 'eager',
+    'per_example_gradient_norms': 'math',
+    'per_example_gradients': 'math',
     'value_and_batch_jacobian': 'math',
+    'value_and_clipped_gradients': 'math',
     'value_and_gradient': 'math',
     'value_and_gradient_with_auto_expansion': 'math',
     'value_and_gradients_function': 'eager',
@@ -39,6 +44,8 @@ _EXPORTS = {
     'value_and_hvp': 'math',
     'value_and_jacobian': 'math',
     'value_and_jvp': 'math',
+    'value_and_per_example_gradient_norms': 'math',
+    'value_and_per_example_gradients': 'math',
 }
 _MODULES = ('eager', 'math')
 
@@ -57,14 +64,22 @@ if TYPE_CHECKING:
   from tfgradtools.eager import (
       value_and_gradients_function as value_and_gradients_function)
   from tfgradtools.math import FlatObjective as FlatObjective
+  from tfgradtools.math import (
+      VectorizationFallbackWarning as VectorizationFallbackWarning)
   from tfgradtools.math import batch_jacobian as batch_jacobian
+  from tfgradtools.math import clipped_gradients as clipped_gradients
   from tfgradtools.math import flat_objective as flat_objective
   from tfgradtools.math import hessian as hessian
   from tfgradtools.math import hvp as hvp
   from tfgradtools.math import jacobian as jacobian
   from tfgradtools.math import jvp as jvp
   from tfgradtools.math import (
+      per_example_gradient_norms as per_example_gradient_norms)
+  from tfgradtools.math import per_example_gradients as per_example_gradients
+  from tfgradtools.math import (
       value_and_batch_jacobian as value_and_batch_jacobian)
+  from tfgradtools.math import (
+      value_and_clipped_gradients as value_and_clipped_gradients)
   from tfgradtools.math import value_and_gradient as value_and_gradient
   from tfgradtools.math import (
       value_and_gradient_with_auto_expansion as
@@ -73,6 +88,11 @@ if TYPE_CHECKING:
   from tfgradtools.math import value_and_hvp as value_and_hvp
   from tfgradtools.math import value_and_jacobian as value_and_jacobian
   from tfgradtools.math import value_and_jvp as value_and_jvp
+  from tfgradtools.math import (
+      value_and_per_example_gradient_norms as
+      value_and_per_example_gradient_norms)
+  from tfgradtools.math import (
+      value_and_per_example_gradients as value_and_per_example_gradients)
 
 
 def __getattr__(name: str) -> Any:

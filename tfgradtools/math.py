@@ -4,13 +4,15 @@
 `tfp.math.value_and_gradient` and friends unchanged, without TensorFlow
 Probability, in every execution regime (eager, `tf.function`, XLA, TF1 graphs
 and `tf.distribute` replicas). Beyond `tfp.math`: full Jacobians, Hessians,
-Jacobian- and Hessian-vector products, and `flat_objective` for optimizers
-that want one flat vector.
+Jacobian- and Hessian-vector products, `flat_objective` for optimizers that
+want one flat vector, and per-example gradients, their norms and DP-SGD's
+clipped aggregate.
 
 Each name lives in a private module of its own idea: gradients
 (`_gradients`), Jacobians (`_jacobians`), second order (`_second_order`),
-forward mode (`_jvp`) and flat vectors (`_flat`), all on tfp.math's calling
-conventions (`_calls`) over the dispatch core.
+forward mode (`_jvp`), flat vectors (`_flat`) and per-example gradients
+(`_per_example`), all on tfp.math's calling conventions (`_calls`, and
+`f(params, *inputs)` for per-example gradients) over the dispatch core.
 """
 
 from tfgradtools._flat import FlatObjective as FlatObjective
@@ -26,6 +28,20 @@ from tfgradtools._jacobians import (
 from tfgradtools._jacobians import value_and_jacobian as value_and_jacobian
 from tfgradtools._jvp import jvp as jvp
 from tfgradtools._jvp import value_and_jvp as value_and_jvp
+from tfgradtools._per_example import (
+    VectorizationFallbackWarning as VectorizationFallbackWarning)
+from tfgradtools._per_example import clipped_gradients as clipped_gradients
+from tfgradtools._per_example import (
+    per_example_gradient_norms as per_example_gradient_norms)
+from tfgradtools._per_example import (
+    per_example_gradients as per_example_gradients)
+from tfgradtools._per_example import (
+    value_and_clipped_gradients as value_and_clipped_gradients)
+from tfgradtools._per_example import (
+    value_and_per_example_gradient_norms as
+    value_and_per_example_gradient_norms)
+from tfgradtools._per_example import (
+    value_and_per_example_gradients as value_and_per_example_gradients)
 from tfgradtools._second_order import hessian as hessian
 from tfgradtools._second_order import hvp as hvp
 from tfgradtools._second_order import value_and_hessian as value_and_hessian
@@ -33,17 +49,24 @@ from tfgradtools._second_order import value_and_hvp as value_and_hvp
 
 __all__ = [
     'FlatObjective',
+    'VectorizationFallbackWarning',
     'batch_jacobian',
+    'clipped_gradients',
     'flat_objective',
     'hessian',
     'hvp',
     'jacobian',
     'jvp',
+    'per_example_gradient_norms',
+    'per_example_gradients',
     'value_and_batch_jacobian',
+    'value_and_clipped_gradients',
     'value_and_gradient',
     'value_and_gradient_with_auto_expansion',
     'value_and_hessian',
     'value_and_hvp',
     'value_and_jacobian',
     'value_and_jvp',
+    'value_and_per_example_gradient_norms',
+    'value_and_per_example_gradients',
 ]

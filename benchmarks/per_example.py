@@ -1,0 +1,211 @@
+"""Per-example gradients: tfgradtools against hand-written code.
+
+Everything is timed in one process, implementations interleaved round by
+round (medians over rounds). For a small Keras MLP (2,410 parameters) and a
+1.04M-parameter one (784-1000-256-10), at batch 32 and 256, eagerly and in
+`tf.function`:
+
+* one batch gradient — the gradient of the mean loss: the floor;
+* `tfgradtools.math.per_example_gradients`, `per_example_gradient_norms`
+  and `clipped_gradients` (clip, sum, Gaussian noise, mean; and without the
+  noise, whose draws cost about a batch gradient of the 1M MLP alone);
+* what users write by hand: a Python loop of tapes (one per example, the
+  gradients stacked), `tape.jacobian` of the loss vector, and
+  `tf.vectorized_map` of a tape;
+* writing `batch × parameters` floats (`tf.fill`): the memory floor of
+  any per-example gradients.
+
+Each time is given per call and as a ratio to the batch gradient, and the
+loop of tapes' time over ours. Then the peak resident memory of one call
+in `tf.function`, each path in a fresh process.
+
+    python benchmarks/per_example.py           # several minutes
+    python benchmarks/per_example.py --quick   # fewer rounds, no 1M-parameter
+                                               # loops at batch 256, no memory
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import Any, Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import _timing
+import tfgradtools.math as tfm
+
+FLOOR = 'batch gradient (floor)'
+LOOP = 'loop of tapes'
+OURS = ('per_example_gradients', 'per_example_gradient_norms',
+        'clipped_gradients', 'clipped_gradients without noise')
+LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True,
+                                                  reduction='none')
+SIZES = {'small MLP': (20, 32, 32, 10), '1M MLP': (784, 1000, 256, 10)}
+
+
+def mlp(sizes: tuple[int, ...]) -> keras.Model:
+  keras.utils.set_random_seed(0)
+  layers = [keras.layers.Dense(n, 'relu') for n in sizes[1:-1]]
+  return keras.Sequential([keras.Input(sizes[:1]), *layers,
+                           keras.layers.Dense(sizes[-1])])
+
+
+def losses(model, x, y):
+  return LOSS(y, model(x))
+
+
+def implementations(model: keras.Model) -> dict[str, Callable[..., Any]]:
+  """Every way of computing per-example gradients (or the floor) of `model`.
+
+  Hand-written code differentiates the `tf.Variable`s inside the Keras
+  variables, which is what a tape watches.
+  """
+  variables = [v.value for v in model.trainable_variables]
+
+  def batch_gradient(x, y):
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_mean(losses(model, x, y))
+    return tape.gradient(loss, variables)
+
+  def loop_of_tapes(x, y):
+    grads = []
+    for i in range(x.shape[0]):
+      with tf.GradientTape() as tape:
+        loss = losses(model, x[i:i + 1], y[i:i + 1])
+      grads.append(tape.gradient(loss, variables))
+    return [tf.stack(g) for g in zip(*grads)]
+
+  def jacobian(x, y):
+    with tf.GradientTape() as tape:
+      loss = losses(model, x, y)
+    return tape.jacobian(loss, variables)
+
+  def vectorized_map(x, y):
+    def one(example):
+      with tf.GradientTape() as tape:
+        loss = losses(model, example[0][None], example[1][None])
+      return tape.gradient(loss, variables)
+    return tf.vectorized_map(one, (x, y))
+
+  def memory_floor(x, y):
+    del y  # A value from the input: not folded into a constant.
+    return [tf.fill([x.shape[0], *v.shape], x[0, 0]) for v in variables]
+
+  return {
+      FLOOR: batch_gradient,
+      'per_example_gradients': lambda x, y: tfm.per_example_gradients(
+          losses, model, x, y),
+      'per_example_gradient_norms': lambda x, y: (
+          tfm.per_example_gradient_norms(losses, model, x, y)),
+      'clipped_gradients': lambda x, y: [g for g, _ in tfm.clipped_gradients(
+          losses, model, x, y, l2_norm_clip=1., noise_multiplier=1.)],
+      'clipped_gradients without noise': lambda x, y: [
+          g for g, _ in tfm.clipped_gradients(losses, model, x, y,
+                                              l2_norm_clip=1.)],
+      LOOP: loop_of_tapes,
+      'tape.jacobian': jacobian,
+      'tf.vectorized_map of a tape': vectorized_map,
+      'writing batch × parameters floats': memory_floor,
+  }
+
+
+def timing_rows(quick: bool) -> list[tuple[str, int, str, str, float, float,
+                                           float | None]]:
+  """Rows `(model, batch, mode, implementation, seconds, / batch gradient,
+  loop of tapes / this or None)`."""
+  rows = []
+  for model_name, sizes in SIZES.items():
+    model = mlp(sizes)
+    for batch in (32, 256):
+      rng = np.random.default_rng(0)
+      args = (tf.constant(rng.normal(size=(batch, sizes[0])), tf.float32),
+              tf.constant(rng.integers(0, sizes[-1], size=batch), tf.int32))
+      for mode in ('eager', 'tf.function'):
+        impls = implementations(model)
+        if mode == 'tf.function':
+          impls = {name: tf.function(impl) for name, impl in impls.items()}
+        else:
+          del impls['writing batch × parameters floats']  # A graph's floor.
+        if quick and model_name == '1M MLP' and batch == 256:
+          del impls[LOOP]  # Tens of seconds to trace, seconds per call.
+          del impls['tape.jacobian']
+        timed = _timing.time_impls(impls, list(args), 2 if quick else 5,
+                                   0.05 if quick else 0.2)
+        for name, seconds in timed.items():
+          ours = name in OURS
+          speedup = timed[LOOP] / seconds if ours and LOOP in timed else None
+          rows.append((model_name, batch, mode, name, seconds,
+                       seconds / timed[FLOOR], speedup))
+        gc.collect()
+  return rows
+
+
+_PEAK_MEMORY_SCRIPT = """
+import threading
+import psutil
+import tensorflow as tf
+import per_example as bench
+model = bench.mlp(bench.SIZES['1M MLP'])
+x = tf.random.stateless_normal([256, 784], [0, 1])
+y = tf.random.stateless_uniform([256], [2, 3], maxval=10, dtype=tf.int32)
+# Traced, not run: the first run's allocations are the call's own (a run
+# before would leave its peak in the process's resident memory).
+call = tf.function({call}).get_concrete_function(x, y)
+process = psutil.Process()
+before = peak = process.memory_info().rss
+done = threading.Event()
+def watch():
+  global peak
+  while not done.wait(0.0005):
+    peak = max(peak, process.memory_info().rss)
+watcher = threading.Thread(target=watch)
+watcher.start()
+bench._timing.wait(call(x, y))
+done.set()
+watcher.join()
+print((max(peak, process.memory_info().rss) - before) / 2**20)
+"""
+
+MEMORY_CALLS = {
+    FLOOR: 'lambda x, y: bench.implementations(model)[bench.FLOOR](x, y)',
+    'per_example_gradients': 'lambda x, y: bench.tfm.per_example_gradients('
+                             'bench.losses, model, x, y)',
+    'per_example_gradient_norms, materialised':
+        'lambda x, y: bench.tfm.per_example_gradient_norms(bench.losses, '
+        'model, x, y, materialize_gradients=True, chunk_size=256)',
+    'per_example_gradient_norms': 'lambda x, y: bench.tfm.'
+                                  'per_example_gradient_norms(bench.losses, '
+                                  'model, x, y)',
+    'clipped_gradients, materialised':
+        'lambda x, y: bench.tfm.clipped_gradients(bench.losses, model, x, y, '
+        'l2_norm_clip=1., materialize_gradients=True, chunk_size=256)',
+    'clipped_gradients, materialised in chunks (default)':
+        'lambda x, y: bench.tfm.clipped_gradients(bench.losses, model, x, y, '
+        'l2_norm_clip=1., materialize_gradients=True)',
+    'clipped_gradients': 'lambda x, y: bench.tfm.clipped_gradients('
+                         'bench.losses, model, x, y, l2_norm_clip=1.)',
+}
+
+
+def report(quick: bool) -> None:
+  """The timing table, then (unless `quick`) the peak-memory table."""
+  rows = [[model_name, batch, mode, name, f'{seconds * 1e3:,.2f}',
+           f'{ratio:,.2f}', '' if speedup is None else f'{speedup:,.1f}']
+          for model_name, batch, mode, name, seconds, ratio, speedup
+          in timing_rows(quick)]
+  _timing.print_table(['model', 'batch', 'mode', 'implementation',
+                       'ms per call', '/ batch gradient',
+                       'loop of tapes / this'], rows, 'lrllrrr')
+  if quick:
+    return
+  peaks = {name: float(_timing.last_line_of(
+      _PEAK_MEMORY_SCRIPT.format(call=call)))
+           for name, call in MEMORY_CALLS.items()}
+  _timing.print_table(['1M MLP, batch 256, tf.function', 'peak MiB'],
+                      [[name, f'{mib:+,.0f}'] for name, mib in peaks.items()])
+
+
+if __name__ == '__main__':
+  _timing.main(report, __doc__)

@@ -1,0 +1,541 @@
+"""Per-example gradients, their norms and the clipped aggregate, checked
+against loops of hand-written tapes, `tape.jacobian` and NumPy in every
+regime."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import helpers
+import tfgradtools.math as tfm
+from tfgradtools import _per_example_map
+
+RNG = np.random.default_rng(0)
+# More examples than eager calls loop over: eagerly too, they are vectorised.
+BATCH = 36
+SHAPES = {'w1': (4, 6), 'b1': (6,), 'w2': (6, 3), 'b2': (3,)}
+VALUES = {k: RNG.normal(size=s).astype(np.float32) for k, s in SHAPES.items()}
+X = RNG.normal(size=(BATCH, 4)).astype(np.float32)
+LABELS = RNG.integers(0, 3, size=BATCH).astype(np.int32)
+CLIP = 0.5
+
+
+def mlp_losses(p, x, y):
+  """One loss per example of a batch."""
+  hidden = tf.tanh(tf.matmul(x, p['w1']) + p['b1'])
+  logits = tf.matmul(hidden, p['w2']) + p['b2']
+  return tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+
+
+def mlp_loss_of_one(p, x, y):
+  """The loss of one example, given without its batch axis."""
+  return mlp_losses(p, x[None], y[None])[0]
+
+
+def constants():
+  return {k: tf.constant(v) for k, v in VALUES.items()}
+
+
+def loop_of_tapes(losses, params, *inputs):
+  """What users write by hand: one tape per example, eagerly.
+
+  A Keras model is differentiated by the `tf.Variable`s its variables hold
+  (a tape watches those).
+  """
+  sources = params
+  if isinstance(params, keras.Model):
+    sources = [v.value for v in params.trainable_variables]
+  grads = []
+  for i in range(len(inputs[0])):
+    with tf.GradientTape() as tape:
+      tape.watch(sources)
+      loss = losses(params, *(x[i:i + 1] for x in inputs))
+    grads.append(tape.gradient(loss, sources))
+  return tf.nest.map_structure(
+      lambda *g: np.stack([tf.convert_to_tensor(x) for x in g]), *grads)
+
+
+@functools.cache
+def reference():
+  """Each example's gradient of the MLP, from a loop of tapes."""
+  return loop_of_tapes(mlp_losses, constants(), X, LABELS)
+
+
+def numpy_norms(grads):
+  return {k: np.sqrt((g.reshape(len(g), -1) ** 2).sum(1))
+          for k, g in grads.items()}
+
+
+def numpy_clipped_mean(grads, clip):
+  total = np.sqrt(sum(n ** 2 for n in numpy_norms(grads).values()))
+  scale = np.minimum(1., clip / total)
+  return {k: np.tensordot(scale, g, 1) / len(scale) for k, g in grads.items()}
+
+
+def test_gradients_match_a_loop_of_tapes_and_the_jacobian(evaluate):
+  def make():
+    params = constants()
+
+    def body():
+      losses, grads = tfm.value_and_per_example_gradients(
+          mlp_losses, params, X, LABELS)
+      of_one = tfm.per_example_gradients(mlp_loss_of_one, params, X, LABELS,
+                                         single_example=True)
+      with tf.GradientTape() as tape:
+        tape.watch(params)
+        loss_vector = mlp_losses(params, X, LABELS)
+      return (losses, grads, of_one, loss_vector,
+              tape.jacobian(loss_vector, params))
+    return body
+
+  losses, grads, of_one, loss_vector, jacobian = evaluate(make)
+  helpers.assert_all_close([grads, of_one, jacobian], [reference()] * 3,
+                           rtol=1e-4, atol=1e-6)
+  helpers.assert_all_close(losses, loss_vector, rtol=1e-5)
+
+
+def test_norms_and_clipped_aggregate_against_numpy(evaluate):
+  def make():
+    # An unused parameter too: it has no gradient, or zeros.
+    params = {k: tf.Variable(v) for k, v in VALUES.items()}
+    params['unused'] = tf.Variable(2.)
+
+    def clipped(**kwargs):
+      pairs = tfm.clipped_gradients(mlp_losses, params, X, LABELS,
+                                    l2_norm_clip=CLIP, **kwargs)
+      return dict(zip(sorted(params), [g for g, _ in pairs]))
+
+    def body():
+      # The clipped means need each example's norm: by the identity, then
+      # from formed gradients, in chunks.
+      return (tfm.per_example_gradient_norms(mlp_losses, params, X, LABELS,
+                                             per_parameter=True),
+              [clipped(),
+               clipped(chunk_size=7, materialize_gradients=True,
+                       unconnected_gradients='zero')])
+    return body
+
+  norms, clipped = evaluate(make)
+  helpers.assert_all_close(norms, dict(numpy_norms(reference()), unused=None),
+                           rtol=1e-4, atol=1e-6)
+  expected = numpy_clipped_mean(reference(), CLIP)
+  helpers.assert_all_close(clipped, [dict(expected, unused=None),
+                                     dict(expected, unused=0.)],
+                           rtol=1e-4, atol=1e-6)
+
+
+def cumulative_logsumexp_losses(w, x):
+  """A loss with an op pfor cannot vectorise (CumulativeLogsumexp)."""
+  return tf.reduce_sum(
+      tf.math.cumulative_logsumexp(tf.matmul(x, w), axis=-1), axis=-1)
+
+
+def test_unvectorisable_op_falls_back_with_one_warning(regime):
+  w = VALUES['w1']
+  expected = loop_of_tapes(cumulative_logsumexp_losses, tf.constant(w), X)
+
+  def make():
+    def body():
+      return [tfm.per_example_gradients(
+          cumulative_logsumexp_losses, tf.constant(w), X, chunk_size=chunk,
+          experimental_use_pfor=use_pfor)
+              for chunk, use_pfor in ((None, True), (10, False))]
+    return body
+
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter('always')
+    grads = helpers.run(regime, make)
+  helpers.assert_all_close(grads, [expected] * 2, rtol=1e-4, atol=1e-6)
+  fallbacks = [str(w.message) for w in caught
+               if w.category is tfm.VectorizationFallbackWarning]
+  # One for the vectorised call (on each replica); none for the loop.
+  replicas = helpers.NUM_REPLICAS if 'distribute' in regime else 1
+  assert len(fallbacks) == replicas, fallbacks
+  assert all('op CumulativeLogsumexp' in m for m in fallbacks)
+
+
+def test_loop_of_examples_when_pfor_fails_outright(monkeypatch):
+  def failing_pfor(loop_fn, iters, fallback_to_while_loop):
+    del iters, fallback_to_while_loop
+    loop_fn(tf.constant(0))
+    raise ValueError('No pfor vectorization defined for MadeUpOp')
+
+  monkeypatch.setattr(_per_example_map.control_flow_ops, 'pfor', failing_pfor)
+  fn = tf.function(lambda: tfm.per_example_gradient_norms(
+      mlp_losses, constants(), X, LABELS, per_parameter=True, chunk_size=7))
+  with pytest.warns(tfm.VectorizationFallbackWarning,
+                    match='MadeUpOp.*every example') as caught:
+    norms = fn()
+  assert len(caught) == 1
+  helpers.assert_all_close(helpers.to_numpy(norms), numpy_norms(reference()),
+                           rtol=1e-4, atol=1e-6)
+
+
+def test_unconnected_parameters_get_none_or_zeros():
+  params = {'used': tf.constant(VALUES['w1']), 'unused': tf.constant(2.)}
+  losses = lambda p, x: tf.reduce_sum(tf.matmul(x, p['used']), axis=-1)
+  assert tfm.per_example_gradients(losses, params, X)['unused'] is None
+  zeros = tfm.per_example_gradients(losses, params, X,
+                                    unconnected_gradients='zero')
+  np.testing.assert_array_equal(zeros['unused'], np.zeros(BATCH))
+  norms = tfm.per_example_gradient_norms(losses, params, X,
+                                         per_parameter=True,
+                                         unconnected_gradients='zero')
+  np.testing.assert_array_equal(norms['unused'], np.zeros(BATCH))
+  for unconnected, noised in (('none', False), ('zero', True)):
+    (unused, _), _ = tfm.clipped_gradients(
+        losses, params, X, l2_norm_clip=CLIP, noise_multiplier=1., seed=3,
+        unconnected_gradients=unconnected)  # 'unused' sorts first.
+    assert (unused is not None and float(unused) != 0.) == noised
+
+
+def test_noise_is_seeded_and_scaled():
+  size = 20_000  # Enough noise to measure its standard deviation.
+  w = tf.zeros([size])
+  x = RNG.normal(size=(8, size)).astype(np.float32)
+
+  def losses(w, x):
+    return tf.reduce_sum(w * x, axis=-1)
+
+  def clipped(**kwargs):
+    return tfm.clipped_gradients(losses, w, x, l2_norm_clip=2., **kwargs)[0][0]
+
+  clean = clipped().numpy()
+  first = clipped(noise_multiplier=3., seed=7).numpy()
+  np.testing.assert_array_equal(first, clipped(noise_multiplier=3., seed=7))
+  assert not np.array_equal(first, clipped(noise_multiplier=3., seed=8))
+  in_graph = tf.function(lambda: clipped(noise_multiplier=3., seed=[7, 0]))
+  np.testing.assert_allclose(in_graph(), first, rtol=1e-5, atol=1e-6)
+  for noised in (first, clipped(noise_multiplier=3.).numpy(),
+                 clipped(noise_multiplier=3.,
+                         seed=tf.random.Generator.from_seed(1)).numpy()):
+    # Noise of stddev 3 × 2 on the sum of 8 clipped gradients, then / 8.
+    np.testing.assert_allclose(np.std(noised - clean), 6. / 8, rtol=0.03)
+
+
+def make_keras_model():
+  """Embeddings, einsum and dense layers, which the outer-product identity
+  covers, and a convolution, which it does not."""
+  keras.utils.set_random_seed(0)
+  return keras.Sequential([
+      keras.Input((6,), dtype='int32'), keras.layers.Embedding(20, 8),
+      keras.layers.Conv1D(6, 3),
+      keras.layers.EinsumDense('abc,cd->abd', (4, 5), bias_axes='d'),
+      keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(3)])
+
+
+# Few examples: eagerly, a loop of tapes (the graph path is the other
+# regimes', and the MLP's above).
+KERAS_BATCH = 8
+TOKENS = RNG.integers(0, 20, size=(KERAS_BATCH, 6)).astype(np.int32)
+TOKEN_LABELS = LABELS[:KERAS_BATCH]
+CROSS_ENTROPY = keras.losses.SparseCategoricalCrossentropy(
+    from_logits=True, reduction='none')
+
+
+def keras_losses(model, tokens, labels):
+  return CROSS_ENTROPY(labels, model(tokens))
+
+
+@functools.cache
+def keras_model_and_reference():
+  model = make_keras_model()
+  return model, loop_of_tapes(keras_losses, model, TOKENS, TOKEN_LABELS)
+
+
+def test_keras_models(keras_regime):
+  model, expected = keras_model_and_reference()
+  norms = np.sqrt(sum((g.reshape(KERAS_BATCH, -1) ** 2).sum(1)
+                      for g in expected))
+  assert np.sum(norms > CLIP) >= KERAS_BATCH // 2  # Clipping matters.
+  pairs = []
+
+  def make():
+    def body():
+      clipped = tfm.clipped_gradients(keras_losses, model, TOKENS,
+                                      TOKEN_LABELS, l2_norm_clip=CLIP)
+      pairs.append(clipped)
+      return (tfm.per_example_gradients(keras_losses, model, TOKENS,
+                                        TOKEN_LABELS),
+              [g for g, _ in clipped])
+    return body
+
+  grads, clipped = helpers.run(keras_regime, make)
+  helpers.assert_all_close(grads, expected, rtol=1e-4, atol=1e-6)
+  # The clipped mean needs every example's norm: by the identity for the
+  # embeddings, einsum and dense layers, by formed gradients for the
+  # convolution.
+  scale = np.minimum(1., CLIP / norms)
+  helpers.assert_all_close(
+      clipped, [np.tensordot(scale, g, 1) / KERAS_BATCH for g in expected],
+      rtol=1e-4, atol=1e-6)
+  for variables in pairs:  # The user's own Keras variables, in order.
+    assert [v for _, v in variables] == list(model.trainable_variables)
+    assert all(isinstance(v, keras.Variable) for _, v in variables)
+
+
+def test_keras_norms_per_parameter():
+  model, expected = keras_model_and_reference()
+  norms = tf.function(lambda: tfm.per_example_gradient_norms(
+      keras_losses, model, TOKENS, TOKEN_LABELS, per_parameter=True))()
+  helpers.assert_all_close(
+      helpers.to_numpy(norms),
+      [np.sqrt((g.reshape(KERAS_BATCH, -1) ** 2).sum(1)) for g in expected],
+      rtol=1e-4, atol=1e-6)
+
+
+def test_clipped_gradients_train_a_keras_model_in_a_tf_function():
+  model = make_keras_model()
+  optimizer = keras.optimizers.SGD(0.5)
+  before = [v.numpy() for v in model.trainable_variables]
+  expected = numpy_clipped_mean(
+      dict(enumerate(loop_of_tapes(keras_losses, model, TOKENS, TOKEN_LABELS))),
+      CLIP)
+
+  @tf.function
+  def step(tokens, labels):
+    optimizer.apply_gradients(tfm.clipped_gradients(
+        keras_losses, model, tokens, labels, l2_norm_clip=CLIP))
+
+  step(TOKENS, TOKEN_LABELS)
+  for k, (old, new) in enumerate(zip(before, model.trainable_variables)):
+    np.testing.assert_allclose(new.numpy(), old - 0.5 * expected[k],
+                               rtol=1e-4, atol=1e-6)
+
+
+class Affine(tf.Module):
+
+  def __init__(self):
+    super().__init__()
+    self.w = tf.Variable(VALUES['w1'])
+    self.b = tf.Variable(VALUES['b1'])
+
+
+def test_modules_layers_structures_and_closures():
+  expected = loop_of_tapes(mlp_losses, constants(), X, LABELS)
+  module, head = Affine(), keras.layers.Dense(3)
+  head.build((None, 6))
+  head.kernel.assign(VALUES['w2'])
+  head.bias.assign(VALUES['b2'])
+
+  def module_and_layer(params, x, y):
+    module, head = params
+    hidden = tf.tanh(tf.matmul(x, module.w) + module.b)
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(y, head(hidden))
+
+  (module_grads, head_grads) = tfm.per_example_gradients(
+      module_and_layer, (module, head), X, LABELS)
+  # tf.Module sorts its variables by name: b before w.
+  helpers.assert_all_close([module_grads, head_grads],
+                           [[expected['b1'], expected['w1']],
+                            [expected['w2'], expected['b2']]], rtol=1e-4,
+                           atol=1e-6)
+
+  nested = {'layer': [constants()['w1'], (constants()['b1'],)],
+            'head': {'w': constants()['w2'], 'b': constants()['b2']}}
+
+  def nested_losses(p, x, y):
+    return mlp_losses({'w1': p['layer'][0], 'b1': p['layer'][1][0],
+                       'w2': p['head']['w'], 'b2': p['head']['b']}, x, y)
+
+  grads = tfm.per_example_gradients(nested_losses, nested, X, LABELS)
+  helpers.assert_all_close(grads, {'layer': [expected['w1'],
+                                             (expected['b1'],)],
+                                   'head': {'w': expected['w2'],
+                                            'b': expected['b2']}},
+                           rtol=1e-4, atol=1e-6)
+
+  # A loss that reads the model itself, given the model's variables.
+  variables = [module.w, module.b, head.kernel, head.bias]
+  grads = tfm.per_example_gradients(
+      lambda unused, x, y: module_and_layer((module, head), x, y), variables,
+      X, LABELS)
+  helpers.assert_all_close(grads, [expected[k] for k in
+                                   ('w1', 'b1', 'w2', 'b2')], rtol=1e-4,
+                           atol=1e-6)
+
+
+def per_example_sized_tensors(fn, batch, parameter_shape):
+  """The Tensors of `fn`'s graph holding a parameter's size per example."""
+  graph = fn.get_concrete_function().graph
+  size = int(np.prod(parameter_shape))
+  return [t for op in graph.get_operations() for t in op.outputs
+          if t.shape.is_fully_defined() and t.shape.rank and
+          t.shape.num_elements() >= batch * size]
+
+
+def test_the_identity_forms_no_per_example_gradient():
+  keras.utils.set_random_seed(0)
+  model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128, 'relu'),
+                            keras.layers.Dense(3)])
+  x = RNG.normal(size=(16, 64)).astype(np.float32)
+  y = RNG.integers(0, 3, size=16).astype(np.int32)
+
+  def calls(materialize):
+    return tf.function(lambda: (
+        tfm.per_example_gradient_norms(keras_losses, model, x, y,
+                                       materialize_gradients=materialize),
+        tfm.clipped_gradients(keras_losses, model, x, y, l2_norm_clip=CLIP,
+                              materialize_gradients=materialize)))
+
+  assert not per_example_sized_tensors(calls(False), 16, (64, 128))
+  # The test can fail: materialised, they are there.
+  assert per_example_sized_tensors(calls(True), 16, (64, 128))
+
+
+def test_each_replica_its_own_examples():
+  strategy = helpers._strategy()  # pylint: disable=protected-access
+  half = BATCH // 2
+  values = strategy.experimental_distribute_values_from_function(
+      lambda context: (X[context.replica_id_in_sync_group * half:][:half],
+                       LABELS[context.replica_id_in_sync_group * half:][:half]))
+  with strategy.scope():
+    params = {k: tf.Variable(v) for k, v in VALUES.items()}
+
+  @tf.function
+  def replicated(x, y):
+    return tfm.value_and_per_example_gradient_norms(mlp_losses, params, x, y)
+
+  losses, norms = strategy.run(replicated, args=values)
+  total = np.sqrt(sum(n ** 2 for n in numpy_norms(reference()).values()))
+  for replica, (l, n) in enumerate(zip(
+      strategy.experimental_local_results(losses),
+      strategy.experimental_local_results(norms))):
+    examples = slice(replica * half, (replica + 1) * half)
+    np.testing.assert_allclose(n, total[examples], rtol=1e-4)
+    np.testing.assert_allclose(
+        l, mlp_losses(constants(), X[examples], LABELS[examples]), rtol=1e-5)
+
+
+def test_without_eager_execution():
+  got = helpers.run_without_eager('''
+      w = tf.compat.v1.get_variable('w', initializer=[[1.], [2.]])
+      x = tf.constant([[3., 0.], [0., 4.], [1., 1.]])
+      losses = lambda w, x: tf.reduce_sum(tf.matmul(x, w) ** 2, axis=-1)
+      results = [tfm.per_example_gradients(losses, w, x),
+                 tfm.per_example_gradient_norms(losses, w, x),
+                 tfm.clipped_gradients(losses, w, x, l2_norm_clip=1.)[0][0]]
+      with tf.compat.v1.Session() as session:
+        session.run(tf.compat.v1.global_variables_initializer())
+        result = session.run(results)
+  ''')
+  grads = [[[18.], [0.]], [[0.], [64.]], [[6.], [6.]]]  # 2 (x·w) x.
+  norms = np.sqrt([324., 4096., 72.])
+  helpers.assert_all_close(got[0], grads)
+  helpers.assert_all_close(got[1], norms, rtol=1e-6)
+  helpers.assert_all_close(
+      got[2], np.tensordot(np.minimum(1., 1. / norms), grads, 1) / 3,
+      rtol=1e-6)
+
+
+def test_unknown_batch_size_tape_and_chunks_in_a_tf_function():
+  @tf.function(input_signature=[tf.TensorSpec([None, 4]),
+                                tf.TensorSpec([None], tf.int32)])
+  def calls(x, y):
+    return [tfm.per_example_gradients(mlp_losses, constants(), x, y,
+                                      chunk_size=chunk,
+                                      use_gradient_tape=tape)
+            for chunk in (None, 5) for tape in (False, True)]
+
+  helpers.assert_all_close(helpers.to_numpy(calls(X, LABELS)),
+                           [reference()] * 4, rtol=1e-4, atol=1e-6)
+
+
+def test_eager_loop_and_graph_agree_and_print_nothing():
+  messages = []
+  handler = logging.Handler()
+  handler.emit = lambda record: messages.append(record.getMessage())
+  tf.get_logger().addHandler(handler)
+  try:
+    for _ in range(6):  # tf.function warns of retracing after 5 traces.
+      many = tfm.per_example_gradient_norms(mlp_losses, constants(), X,
+                                            LABELS, per_parameter=True)
+    few = tfm.per_example_gradient_norms(mlp_losses, constants(), X[:3],
+                                         LABELS[:3], per_parameter=True)
+  finally:
+    tf.get_logger().removeHandler(handler)
+  assert not messages, messages
+  expected = numpy_norms(reference())
+  helpers.assert_all_close(helpers.to_numpy(many), expected, rtol=1e-4)
+  helpers.assert_all_close(helpers.to_numpy(few),
+                           {k: v[:3] for k, v in expected.items()}, rtol=1e-4)
+
+
+# --- Errors name what was wrong and the fix.
+
+def scalar_loss(p, x, y):
+  return tf.reduce_mean(mlp_losses(p, x, y))
+
+
+def loss_per_class(p, x, y):
+  del y
+  return tf.matmul(tf.tanh(tf.matmul(x, p['w1']) + p['b1']), p['w2'])
+
+
+def loss_of_a_captured_batch(p, x, y):
+  del x, y
+  return mlp_losses(p, X, LABELS)
+
+
+ERRORS = [
+    (lambda: tfm.per_example_gradients(scalar_loss, constants(), X, LABELS),
+     ValueError, r"returned a scalar.*reduction='none'.*single_example=True"),
+    (lambda: tfm.per_example_gradients(loss_per_class, constants(), X,
+                                       LABELS),
+     ValueError, r'shape \[batch, 3\].*reduce_sum'),
+    (lambda: tfm.per_example_gradients(loss_of_a_captured_batch, constants(),
+                                       X, LABELS),
+     ValueError, r'shape \(36,\), not \[1\].*do not follow the batch'),
+    (lambda: tfm.per_example_gradients(
+        lambda p, x, y: mlp_losses(p, x[None], y[None]), constants(), X,
+        LABELS, single_example=True),
+     ValueError, r'single_example=True.*scalar.*shape \(1,\).*drop single'),
+    (lambda: tfm.per_example_gradients(mlp_losses, [], X, LABELS),
+     ValueError, r'no parameters.*model.build'),
+    (lambda: tfm.per_example_gradients(
+        keras_losses, keras.Sequential([keras.layers.Dense(3)]), X, LABELS),
+     ValueError, r'no parameters.*until it is built'),
+    (lambda: tfm.per_example_gradients(mlp_losses, tf.constant([1, 2]), X),
+     TypeError, r'dtype int32.*tf.cast.*labels'),
+    (lambda: tfm.per_example_gradients(mlp_losses, constants()),
+     ValueError, r'no inputs.*after `params`'),
+    (lambda: tfm.per_example_gradients(mlp_losses, constants(), X, 3),
+     ValueError, r'input 1 is a scalar.*leading batch axis'),
+    (lambda: tfm.per_example_gradients(mlp_losses, constants(), X,
+                                       LABELS[:-1]),
+     ValueError, r'different batch sizes \(input 0 has 36, input 1 has 35'),
+    (lambda: tfm.per_example_gradients(lambda x, y: x, constants(), X, LABELS),
+     TypeError, r'called as f\(params, \*inputs\).*lambda model, x, y'),
+    (lambda: tfm.per_example_gradients(lambda p, x, y: None, constants(), X,
+                                       LABELS),
+     ValueError, r'Cannot differentiate a function that returns None'),
+    (lambda: tfm.per_example_gradients(
+        mlp_losses, constants(), tf.ragged.constant([[1.], [2., 3.]])),
+     TypeError, r'dense Tensors.*to_tensor'),
+    (lambda: tfm.per_example_gradients(mlp_losses, constants(), X, LABELS,
+                                       chunk_size=0),
+     ValueError, r'chunk_size must be a positive int'),
+    (lambda: tfm.clipped_gradients(mlp_losses, constants(), X, LABELS,
+                                   l2_norm_clip=-1.),
+     ValueError, r'l2_norm_clip must be non-negative'),
+]
+
+
+@pytest.mark.parametrize('call,error,match', ERRORS,
+                         ids=[m.split('.*')[0] for _, _, m in ERRORS])
+def test_errors(call, error, match):
+  with pytest.raises(error, match=match):
+    call()
+
+
+def test_errors_are_the_same_in_a_graph():
+  with pytest.raises(ValueError, match=r"returned a scalar.*reduction='none'"):
+    tf.function(lambda: tfm.per_example_gradient_norms(
+        scalar_loss, constants(), X, LABELS))()

@@ -1,0 +1,431 @@
+"""Per-example gradients, their norms and DP-SGD's clipped aggregate.
+
+The public functions of `tfgradtools.math` for one gradient per example of
+a batch. `f` is called as `f(params, *inputs)`, one example at a time
+(`_per_example_batch`), mapped over the batch with `pfor` or in a loop, in
+chunks, eagerly in a graph function traced for the call
+(`_per_example_map`); norms skip the per-example gradients where the
+outer-product identity allows (`_per_example_ghost`), and so does the
+clipped aggregate (`_per_example_clip`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import tensorflow as tf
+
+from tfgradtools import _per_example_batch
+from tfgradtools import _per_example_clip as clip
+from tfgradtools import _per_example_map as mapping
+from tfgradtools._per_example_map import (
+    VectorizationFallbackWarning as VectorizationFallbackWarning)
+
+# Library code is traced as it is, not rewritten by AutoGraph inside a
+# user's `tf.function` (which costs seconds for this module alone), and so
+# is `f`: pfor could not vectorise most of what AutoGraph would make of
+# Python control flow on Tensors anyway.
+_traced_as_written = tf.autograph.experimental.do_not_convert
+
+
+@_traced_as_written
+def value_and_per_example_gradients(
+    f: Callable[..., Any],
+    params: Any,
+    *inputs: Any,
+    single_example: bool = False,
+    chunk_size: int | None = None,
+    use_gradient_tape: bool = False,
+    experimental_use_pfor: bool = True,
+    name: str | None = None,
+    unconnected_gradients: str | tf.UnconnectedGradients = 'none'
+) -> tuple[tf.Tensor, Any]:
+  """Computes each example's loss and its gradient w.r.t. `params`.
+
+  `f(params, *inputs)` computes the loss of a batch, one entry per example;
+  the result holds, for each example, the gradient of its own loss. Two
+  ways to write `f`:
+
+  * `single_example=False` (default): `f` takes a batch and returns a
+    `[batch]` loss vector — a Keras loss with `reduction='none'`, say. It
+    is called on one example at a time, as a batch of one, so each loss
+    must depend on its own example only (no batch statistics).
+  * `single_example=True`: `f` computes the scalar loss of one example,
+    given the inputs without their batch axis (as `jax.vmap(jax.grad(f))`
+    would map it).
+
+  Examples are vectorised with TensorFlow's `pfor` (what
+  `tf.vectorized_map` uses); where it cannot convert an op, that op (or
+  each example) runs in a loop instead, with one
+  `VectorizationFallbackWarning` naming it. Eagerly, a batch of more than
+  16 examples is vectorised in a graph function traced for the call;
+  inside `tf.function` nothing is traced again. Vectorised, a random op
+  whose seed does not depend on the example (Keras 3 `Dropout`) draws the
+  same values for every example; stateful ones (`tf.nn.dropout`) do not.
+
+  Example:
+
+  >>> import tensorflow as tf
+  >>> import tfgradtools.math as tfm
+  >>> w = tf.constant([1., 2.])
+  >>> x = tf.constant([[1., 0.], [0., 1.], [1., 1.]])
+  >>> y = tf.constant([0., 1., 3.])
+  >>> def loss(w, x, y):  # One squared error per example.
+  ...   return (tf.linalg.matvec(x, w) - y) ** 2
+  >>> losses, grads = tfm.value_and_per_example_gradients(loss, w, x, y)
+  >>> losses.numpy().tolist(), grads.numpy().tolist()
+  ([1.0, 1.0, 0.0], [[2.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
+
+  Args:
+    f: Python callable `f(params, *inputs)` returning one loss per example
+      (or, with `single_example`, one example's scalar loss).
+    params: what to differentiate: a Tensor, a variable (Keras 3 variables
+      too), a list, tuple, dict or nested structure of them, or a Keras 3
+      model or layer or a `tf.Module` — differentiated by its
+      `trainable_variables`, and passed to `f` as it is. Python numbers
+      become `float32` Tensors.
+    *inputs: the batch: Tensors, NumPy arrays or structures of them, each
+      with the same leading batch axis (integer labels and ids are fine).
+    single_example: `f` computes one example's loss from inputs without
+      their batch axis.
+      Default value: `False`.
+    chunk_size: how many examples are computed at once, to bound memory.
+      Default value: `None` (the whole batch: the result holds every
+      example's gradient anyway).
+    use_gradient_tape: differentiate each example with `tf.GradientTape`
+      even while building a graph, where `tf.gradients` is used otherwise.
+      Default value: `False`.
+    experimental_use_pfor: vectorise over the examples; `False` always
+      loops.
+      Default value: `True`.
+    name: name scope of the ops created.
+      Default value: `None` (i.e. `'value_and_per_example_gradients'`).
+    unconnected_gradients: `'none'`, `'zero'` or a `tf.UnconnectedGradients`:
+      the gradient of a parameter the loss does not depend on.
+      Default value: `'none'`.
+
+  Returns:
+    `(losses, gradients)`: the `[batch]` losses, and the gradients
+    structured like `params` (a model or module: a list, one per trainable
+    variable), each with a leading batch axis.
+
+  Raises:
+    TypeError: `f` is not callable or returns something that is not a
+      floating-point Tensor, or a parameter is not a floating-point Tensor
+      or variable.
+    ValueError: `params` holds no parameter; there are no inputs, a scalar
+      input or inputs of different batch sizes; `f` returns losses of
+      another shape than `[batch]` (a scalar with `single_example`).
+  """
+  api = 'value_and_per_example_gradients'
+  with tf.name_scope(name or api):
+    batch = _per_example_batch.Batch(
+        f, params, inputs, api=api, single_example=single_example,
+        use_gradient_tape=use_gradient_tape,
+        unconnected_gradients=unconnected_gradients,
+        experimental_use_pfor=experimental_use_pfor, chunk_size=chunk_size)
+
+    def compute():
+      stacked, _ = mapping.over_chunks(
+          lambda indices, valid, size: (batch.mapping.examples(
+              batch.example_outputs, indices, size), {}),
+          batch.batch_size, batch.chunk_size)
+      return stacked
+
+    stacked = mapping.run(batch.mapping, batch.batch_size, compute)
+    grads = [batch.or_unconnected(stacked.get(f'grad/{k}'), k, batched=True)
+             for k in range(len(batch.sources))]
+    return stacked['loss'], batch.like_params(grads)
+
+
+@_traced_as_written
+def per_example_gradients(
+    f: Callable[..., Any],
+    params: Any,
+    *inputs: Any,
+    single_example: bool = False,
+    chunk_size: int | None = None,
+    use_gradient_tape: bool = False,
+    experimental_use_pfor: bool = True,
+    name: str | None = None,
+    unconnected_gradients: str | tf.UnconnectedGradients = 'none') -> Any:
+  """Each example's gradient w.r.t. `params`, without the losses.
+
+  As `value_and_per_example_gradients` (default name scope
+  `'per_example_gradients'`), but returns only the gradients.
+  """
+  return value_and_per_example_gradients(
+      f, params, *inputs, single_example=single_example,
+      chunk_size=chunk_size, use_gradient_tape=use_gradient_tape,
+      experimental_use_pfor=experimental_use_pfor,
+      name=name or 'per_example_gradients',
+      unconnected_gradients=unconnected_gradients)[1]
+
+
+@_traced_as_written
+def value_and_per_example_gradient_norms(
+    f: Callable[..., Any],
+    params: Any,
+    *inputs: Any,
+    per_parameter: bool = False,
+    single_example: bool = False,
+    chunk_size: int | None = None,
+    materialize_gradients: bool = False,
+    use_gradient_tape: bool = False,
+    experimental_use_pfor: bool = True,
+    name: str | None = None,
+    unconnected_gradients: str | tf.UnconnectedGradients = 'none'
+) -> tuple[tf.Tensor, Any]:
+  """Computes each example's loss and the L2 norm of its gradient.
+
+  `f`, `params` and `inputs` are as in `value_and_per_example_gradients`.
+  Where a parameter is used only by matrix products (`tf.matmul`, Keras
+  `Dense`), `einsum`s (`EinsumDense`), row gathers (`Embedding`) and as a
+  bias, its norms come from the outer-product identity — the products'
+  inputs and the gradients of their outputs — without forming its
+  per-example gradients: about the cost of one batch gradient. Other
+  parameters (convolutions, normalisations...) get theirs materialised, a
+  chunk of examples at a time. This needs a graph: eagerly, a batch of more
+  than 16 examples runs in a graph function traced for the call, and a
+  smaller one materialises every gradient.
+
+  Example:
+
+  >>> import tensorflow as tf
+  >>> import tfgradtools.math as tfm
+  >>> w = {'kernel': tf.constant([[1.], [2.]]), 'bias': tf.constant([0.])}
+  >>> x = tf.constant([[3., 0.], [0., 4.]])
+  >>> def loss(w, x):
+  ...   return tf.reduce_sum(tf.matmul(x, w['kernel']) + w['bias'], axis=-1)
+  >>> losses, norms = tfm.value_and_per_example_gradient_norms(loss, w, x)
+  >>> [round(float(n), 4) for n in norms]  # sqrt(3² + 1²), sqrt(4² + 1²)
+  [3.1623, 4.1231]
+  >>> _, norms = tfm.value_and_per_example_gradient_norms(
+  ...     loss, w, x, per_parameter=True)
+  >>> {k: v.numpy().tolist() for k, v in norms.items()}
+  {'kernel': [3.0, 4.0], 'bias': [1.0, 1.0]}
+
+  Args:
+    f, params, *inputs, single_example, use_gradient_tape,
+      experimental_use_pfor, unconnected_gradients: as in
+      `value_and_per_example_gradients`.
+    per_parameter: return one norm per parameter (structured like
+      `params`) instead of the norm of all of them together.
+      Default value: `False`.
+    chunk_size: how many examples are computed at once.
+      Default value: `None` (as many as keep the materialised per-example
+      gradients within 256 MiB).
+    materialize_gradients: compute every norm from the per-example
+      gradients, even where the identity avoids them.
+      Default value: `False`.
+    name: name scope of the ops created.
+      Default value: `None` (i.e. `'value_and_per_example_gradient_norms'`).
+
+  Returns:
+    `(losses, norms)`: `[batch]` losses, and `[batch]` norms (with
+    `per_parameter`, a structure like `params` of `[batch]` norms; `None`,
+    or zeros with `unconnected_gradients='zero'`, for a parameter the loss
+    does not depend on).
+
+  Raises:
+    TypeError, ValueError: as `value_and_per_example_gradients`.
+  """
+  api = 'value_and_per_example_gradient_norms'
+  with tf.name_scope(name or api):
+    batch = _per_example_batch.Batch(
+        f, params, inputs, api=api, single_example=single_example,
+        use_gradient_tape=use_gradient_tape,
+        unconnected_gradients=unconnected_gradients,
+        experimental_use_pfor=experimental_use_pfor, chunk_size=chunk_size)
+
+    def compute():
+      stacked, _ = mapping.over_chunks(
+          lambda indices, valid, size: (batch.squared_norms(
+              batch.mapping.examples(
+                  lambda i: batch.example_outputs(
+                      i, identity=not materialize_gradients),
+                  indices, size), keep_gradients=False), {}),
+          batch.batch_size, batch.chunk_for_norms(materialize_gradients))
+      return stacked
+
+    stacked = mapping.run(batch.mapping, batch.batch_size, compute)
+    losses = stacked['loss']
+    squared = [stacked.get(f'sq/{k}') for k in range(len(batch.sources))]
+    if per_parameter:
+      norms = [tf.sqrt(s) if s is not None else
+               batch.or_unconnected(None, k, like=losses)
+               for k, s in enumerate(squared)]
+      return losses, batch.like_params(norms)
+    connected = [s for s in squared if s is not None]
+    if not connected:
+      return losses, tf.zeros_like(losses)
+    return losses, tf.sqrt(tf.add_n([tf.cast(s, losses.dtype)
+                                     for s in connected]))
+
+
+@_traced_as_written
+def per_example_gradient_norms(
+    f: Callable[..., Any],
+    params: Any,
+    *inputs: Any,
+    per_parameter: bool = False,
+    single_example: bool = False,
+    chunk_size: int | None = None,
+    materialize_gradients: bool = False,
+    use_gradient_tape: bool = False,
+    experimental_use_pfor: bool = True,
+    name: str | None = None,
+    unconnected_gradients: str | tf.UnconnectedGradients = 'none') -> Any:
+  """The L2 norm of each example's gradient, without the losses.
+
+  As `value_and_per_example_gradient_norms` (default name scope
+  `'per_example_gradient_norms'`), but returns only the norms.
+  """
+  return value_and_per_example_gradient_norms(
+      f, params, *inputs, per_parameter=per_parameter,
+      single_example=single_example, chunk_size=chunk_size,
+      materialize_gradients=materialize_gradients,
+      use_gradient_tape=use_gradient_tape,
+      experimental_use_pfor=experimental_use_pfor,
+      name=name or 'per_example_gradient_norms',
+      unconnected_gradients=unconnected_gradients)[1]
+
+
+@_traced_as_written
+def value_and_clipped_gradients(
+    f: Callable[..., Any],
+    params: Any,
+    *inputs: Any,
+    l2_norm_clip: float,
+    noise_multiplier: float = 0.,
+    seed: Any = None,
+    single_example: bool = False,
+    chunk_size: int | None = None,
+    materialize_gradients: bool = False,
+    use_gradient_tape: bool = False,
+    experimental_use_pfor: bool = True,
+    name: str | None = None,
+    unconnected_gradients: str | tf.UnconnectedGradients = 'none'
+) -> tuple[tf.Tensor, list[tuple[Any, Any]]]:
+  """Each example's loss, and DP-SGD's clipped, noised mean gradient.
+
+  Each example's gradient is scaled to an L2 norm of at most
+  `l2_norm_clip` (over all parameters together), the scaled gradients are
+  summed, Gaussian noise of standard deviation
+  `noise_multiplier * l2_norm_clip` is added to the sum, and the sum is
+  divided by the batch size: the aggregate of DP-SGD (Abadi et al., 2016).
+  It comes as `(gradient, variable)` pairs, ready for a Keras optimizer's
+  `apply_gradients`. Where the outer-product identity covers the
+  parameters (see `value_and_per_example_gradient_norms`), the norms cost
+  about one batch gradient and the clipped sum one more backward pass; no
+  per-example gradient is formed. That backward pass runs through the
+  vectorised graph with `tf.gradients`, whatever `use_gradient_tape` says
+  (a tape does not record the ops `pfor` builds). The clip and the noise
+  are the caller's to choose, and the privacy accounting too.
+
+  Example:
+
+  >>> import keras
+  >>> import numpy as np
+  >>> import tfgradtools.math as tfm
+  >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+  >>> x = np.ones((4, 3), 'float32')
+  >>> y = np.zeros((4, 1), 'float32')
+  >>> def loss(model, x, y):
+  ...   return keras.losses.mean_squared_error(y, model(x))
+  >>> losses, grads_and_vars = tfm.value_and_clipped_gradients(
+  ...     loss, model, x, y, l2_norm_clip=1.0, noise_multiplier=1.1, seed=0)
+  >>> _ = keras.optimizers.SGD(0.1).apply_gradients(grads_and_vars)
+  >>> [v is w for (_, v), w in zip(grads_and_vars, model.trainable_variables)]
+  [True, True]
+
+  Args:
+    f, params, *inputs, single_example, use_gradient_tape,
+      experimental_use_pfor: as in `value_and_per_example_gradients`.
+    l2_norm_clip: the largest L2 norm an example's gradient keeps.
+    noise_multiplier: the noise's standard deviation, in units of
+      `l2_norm_clip`; `0` adds none.
+      Default value: `0.`.
+    seed: the noise's seed: `None` (fresh noise every call, from
+      TensorFlow's global seed), an int or a shape `[2]` integer Tensor
+      (stateless: the same seed gives the same noise; vary it every step),
+      or a `tf.random.Generator` (draws from it).
+      Default value: `None`.
+    chunk_size: how many examples are computed at once.
+      Default value: `None` (as many as keep the materialised per-example
+      gradients within 256 MiB).
+    materialize_gradients: clip the materialised per-example gradients even
+      where the identity avoids them.
+      Default value: `False`.
+    name: name scope of the ops created.
+      Default value: `None` (i.e. `'value_and_clipped_gradients'`).
+    unconnected_gradients: the gradient of a parameter the loss does not
+      depend on: `'none'` (`None`, no noise) or `'zero'` (zeros, noised).
+      Default value: `'none'`.
+
+  Returns:
+    `(losses, grads_and_vars)`: the `[batch]` losses, and one
+    `(gradient, parameter)` pair per parameter, in the order of
+    `tf.nest.flatten(params)` (a model or module: of its
+    `trainable_variables`); each parameter is the object the caller holds
+    (the Keras 3 variable itself).
+
+  Raises:
+    TypeError, ValueError: as `value_and_per_example_gradients`, and a
+      `ValueError` for a negative `l2_norm_clip` or `noise_multiplier`.
+  """
+  api = 'value_and_clipped_gradients'
+  clip.check_nonnegative(api, l2_norm_clip=l2_norm_clip,
+                         noise_multiplier=noise_multiplier)
+  with tf.name_scope(name or api):
+    batch = _per_example_batch.Batch(
+        f, params, inputs, api=api, single_example=single_example,
+        use_gradient_tape=use_gradient_tape,
+        unconnected_gradients=unconnected_gradients,
+        experimental_use_pfor=experimental_use_pfor, chunk_size=chunk_size)
+
+    def compute():
+      stacked, sums = mapping.over_chunks(
+          lambda indices, valid, size: clip.clipped_sum(
+              batch, indices, valid, size, l2_norm_clip,
+              identity=not materialize_gradients),
+          batch.batch_size, batch.chunk_for_norms(materialize_gradients))
+      return stacked['loss'], sums
+
+    losses, sums = mapping.run(batch.mapping, batch.batch_size, compute)
+    pairs = clip.noised_mean(batch, sums, noise_multiplier * l2_norm_clip,
+                             seed)
+    return losses, pairs
+
+
+@_traced_as_written
+def clipped_gradients(
+    f: Callable[..., Any],
+    params: Any,
+    *inputs: Any,
+    l2_norm_clip: float,
+    noise_multiplier: float = 0.,
+    seed: Any = None,
+    single_example: bool = False,
+    chunk_size: int | None = None,
+    materialize_gradients: bool = False,
+    use_gradient_tape: bool = False,
+    experimental_use_pfor: bool = True,
+    name: str | None = None,
+    unconnected_gradients: str | tf.UnconnectedGradients = 'none'
+) -> list[tuple[Any, Any]]:
+  """DP-SGD's clipped, noised mean gradient, without the losses.
+
+  As `value_and_clipped_gradients` (default name scope
+  `'clipped_gradients'`), but returns only the `(gradient, variable)`
+  pairs.
+  """
+  return value_and_clipped_gradients(
+      f, params, *inputs, l2_norm_clip=l2_norm_clip,
+      noise_multiplier=noise_multiplier, seed=seed,
+      single_example=single_example, chunk_size=chunk_size,
+      materialize_gradients=materialize_gradients,
+      use_gradient_tape=use_gradient_tape,
+      experimental_use_pfor=experimental_use_pfor,
+      name=name or 'clipped_gradients',
+      unconnected_gradients=unconnected_gradients)[1]
