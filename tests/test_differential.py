@@ -393,9 +393,13 @@ def _comparable(x: Any) -> Any:
 
 
 def _message(error: Exception) -> str:
-  """An exception's message without the names of nodes and ops."""
+  """An exception's message without the names of nodes and ops, and
+  without the frames AutoGraph lists for an error in converted code."""
+  text = str(error).strip()
+  if text.startswith('in user code:'):
+    text = text.splitlines()[-1].split(': ', 1)[-1]
   return re.sub(r'\{\{node [^}]*\}\}|name: \S*|\[Op:\w+\]', '',
-                str(error)).strip()
+                text).strip()
 
 
 REGIME_PATHS = [

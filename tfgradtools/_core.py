@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import tensorflow as tf
 
 from tfgradtools import _args
+from tfgradtools import _autograph
 from tfgradtools import _engines
 from tfgradtools import _errors
 from tfgradtools import _variable_owners
@@ -59,7 +60,7 @@ def _split(f: Callable[..., Any], out: Any, has_aux: bool,
 def _call(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any],
           has_aux: bool, api: str) -> tuple[Any, Any, list[Any]]:
   """`f(*args, **kwargs)` split into value, aux and flat targets."""
-  return _split(f, f(*args, **kwargs), has_aux, api)
+  return _split(f, _autograph.call(f, *args, **kwargs), has_aux, api)
 
 
 def converted_like(part: Any, like: Any, *, api: str, arg_name: str,
@@ -443,7 +444,7 @@ def _record_discovering(f, args, kwargs, api, scope, has_aux, persistent):
   TensorFlow's words (TensorFlow reports that first).
   """
   def run():
-    out = f(*args, **kwargs)
+    out = _autograph.call(f, *args, **kwargs)
     try:
       return _split(f, out, has_aux, api), None, out is None
     except (TypeError, ValueError) as error:

@@ -15,8 +15,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfgradtools import _args
-from tfgradtools import _nest
+from tfgradtools import _autograph
 from tfgradtools import _gradients
+from tfgradtools import _nest
 from tfgradtools import _second_order
 
 
@@ -112,6 +113,7 @@ class FlatObjective:
     """`initial_position` as a NumPy `float64` vector, for SciPy."""
     return self.initial_position.numpy().astype(np.float64)
 
+  @_autograph.library_function
   def flatten(self, structure: Any) -> tf.Tensor:
     """`structure` (shaped like the parameters) as one flat vector."""
     parts = _nest.flatten(structure)
@@ -122,6 +124,7 @@ class FlatObjective:
         [tf.reshape(self._cast(tf.convert_to_tensor(part), self.dtype), [-1])
          for part in parts], axis=0)
 
+  @_autograph.library_function
   def unflatten(self, x: Any) -> Any:
     """The flat vector `x` as the parameters' structure, shapes and dtypes."""
     x = tf.convert_to_tensor(x, dtype_hint=self.dtype)
@@ -140,6 +143,7 @@ class FlatObjective:
   def _cast(x: Any, dtype: tf.DType) -> Any:
     return x if x.dtype == dtype else tf.cast(x, dtype)
 
+  @_autograph.library_function
   def assign(self, x: Any) -> Any:
     """Writes the flat vector `x` into the variables (Keras ones too).
 
@@ -153,6 +157,7 @@ class FlatObjective:
     return tf.group(*[variable.assign(part) for variable, part in zip(
         self._variables, _nest.flatten(self.unflatten(x)))])
 
+  @_autograph.library_function
   def value_and_gradient(self, x: Any) -> tuple[tf.Tensor, tf.Tensor]:
     """`f` and its gradient at the flat vector `x`, both of `self.dtype`.
 
@@ -170,6 +175,7 @@ class FlatObjective:
           unconnected_gradients='zero')
     return self._cast(value, self.dtype), self.flatten(gradient)
 
+  @_autograph.library_function
   def hvp(self, x: Any, v: Any) -> tf.Tensor:
     """The Hessian of `f` at `x` times the flat vector `v`, flat.
 
@@ -198,9 +204,12 @@ class FlatObjective:
     with tf.control_dependencies([assigned] if assigned is not None else []):
       yield self._call_as_declared, self._structure
 
+  @tf.autograph.experimental.do_not_convert  # As written; `f` as called.
   def _call_as_declared(self, _: Any) -> Any:
     """`f()`, or `f(params)` with `params` as passed (a model, say)."""
-    return self._f(self._passed) if self._takes_arguments else self._f()
+    if self._takes_arguments:
+      return _autograph.call(self._f, self._passed)
+    return _autograph.call(self._f)
 
   def numpy_value_and_gradient(self, x: np.ndarray
                                ) -> tuple[float, np.ndarray]:
@@ -230,6 +239,7 @@ class FlatObjective:
     return tf.constant(np.asarray(x), dtype=self.dtype)
 
 
+@_autograph.library_function
 def flat_objective(f: Callable[..., Any], params: Any, *,
                    use_gradient_tape: bool = False,
                    name: str | None = None) -> FlatObjective:

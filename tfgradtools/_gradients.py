@@ -6,9 +6,11 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
+from tfgradtools import _autograph
 from tfgradtools import _calls
 
 
+@_autograph.library_function
 def value_and_gradient(
     f: Callable[..., Any],
     *args: Any,
@@ -90,6 +92,7 @@ def value_and_gradient(
       unconnected_gradients=unconnected_gradients, derivative='vjp')
 
 
+@_autograph.library_function
 def value_and_gradient_with_auto_expansion(
     f: Callable[..., Any],
     *args: Any,

@@ -6,9 +6,11 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
+from tfgradtools import _autograph
 from tfgradtools import _calls
 
 
+@_autograph.library_function
 def value_and_batch_jacobian(
     f: Callable[..., Any],
     *args: Any,
@@ -72,6 +74,7 @@ def value_and_batch_jacobian(
       parallel_iterations=parallel_iterations)
 
 
+@_autograph.library_function
 def batch_jacobian(
     f: Callable[..., Any],
     *args: Any,
@@ -101,6 +104,7 @@ def batch_jacobian(
       unconnected_gradients=unconnected_gradients, **kwargs), has_aux)
 
 
+@_autograph.library_function
 def value_and_jacobian(
     f: Callable[..., Any],
     *args: Any,
@@ -145,6 +149,7 @@ def value_and_jacobian(
       use_pfor=experimental_use_pfor, parallel_iterations=parallel_iterations)
 
 
+@_autograph.library_function
 def jacobian(f: Callable[..., Any], *args: Any,
              auto_unpack_single_arg: bool = True, has_aux: bool = False,
              experimental_use_pfor: bool = True,

@@ -6,10 +6,12 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
+from tfgradtools import _autograph
 from tfgradtools import _calls
 from tfgradtools import _core
 
 
+@_autograph.library_function
 def value_and_jvp(
     f: Callable[..., Any],
     primals: Any,
@@ -66,6 +68,7 @@ def value_and_jvp(
       unconnected_gradients=unconnected_gradients)
 
 
+@_autograph.library_function
 def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *,
         auto_unpack_single_arg: bool = True, has_aux: bool = False,
         name: str | None = None,

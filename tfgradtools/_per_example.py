@@ -15,20 +15,14 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
+from tfgradtools import _autograph
 from tfgradtools import _per_example_batch
 from tfgradtools import _per_example_clip as clip
 from tfgradtools import _per_example_map as mapping
 from tfgradtools._per_example_map import (
     VectorizationFallbackWarning as VectorizationFallbackWarning)
 
-# Library code is traced as it is, not rewritten by AutoGraph inside a
-# user's `tf.function` (which costs seconds for this module alone), and so
-# is `f`: pfor could not vectorise most of what AutoGraph would make of
-# Python control flow on Tensors anyway.
-_traced_as_written = tf.autograph.experimental.do_not_convert
-
-
-@_traced_as_written
+@_autograph.library_function
 def value_and_per_example_gradients(
     f: Callable[..., Any],
     params: Any,
@@ -138,7 +132,7 @@ def value_and_per_example_gradients(
     return stacked['loss'], batch.like_params(grads)
 
 
-@_traced_as_written
+@_autograph.library_function
 def per_example_gradients(
     f: Callable[..., Any],
     params: Any,
@@ -162,7 +156,7 @@ def per_example_gradients(
       unconnected_gradients=unconnected_gradients)[1]
 
 
-@_traced_as_written
+@_autograph.library_function
 def value_and_per_example_gradient_norms(
     f: Callable[..., Any],
     params: Any,
@@ -263,7 +257,7 @@ def value_and_per_example_gradient_norms(
                                      for s in connected]))
 
 
-@_traced_as_written
+@_autograph.library_function
 def per_example_gradient_norms(
     f: Callable[..., Any],
     params: Any,
@@ -291,7 +285,7 @@ def per_example_gradient_norms(
       unconnected_gradients=unconnected_gradients)[1]
 
 
-@_traced_as_written
+@_autograph.library_function
 def value_and_clipped_gradients(
     f: Callable[..., Any],
     params: Any,
@@ -398,7 +392,7 @@ def value_and_clipped_gradients(
     return losses, pairs
 
 
-@_traced_as_written
+@_autograph.library_function
 def clipped_gradients(
     f: Callable[..., Any],
     params: Any,

@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 import tensorflow as tf
 
 from tfgradtools import _args
+from tfgradtools import _autograph
 from tfgradtools import _engines
 from tfgradtools import _errors
 from tfgradtools import _nest
@@ -104,7 +105,7 @@ class Batch:
       leaves = [x[None] for x in leaves]
     example = _nest.pack(self.inputs, leaves)
     try:
-      value = self.f(self.params, *example)
+      value = _autograph.call(self.f, self.params, *example)
     except TypeError as error:
       if not _args.accepts_positional(self.f, 1 + len(self.inputs)):
         raise TypeError(
@@ -141,11 +142,12 @@ class Batch:
       grads = tf.gradients(
           loss, outputs + formed,
           stop_gradients=[s for s in formed if isinstance(s, tf.Tensor)])
-    output_grads, grads = iter(grads[:len(outputs)]), iter(grads[len(outputs):])
+    output_grads = iter(grads[:len(outputs)])
+    formed_grads = iter(grads[len(outputs):])
     result = {'loss': loss}
     for k, plan in enumerate(plans):
       if plan is None:
-        grad = next(grads)
+        grad = next(formed_grads)
         if grad is not None:
           result[f'grad/{k}'] = tf.convert_to_tensor(grad)  # IndexedSlices.
       else:

@@ -121,7 +121,8 @@ def squared_norm(uses: list[Use], grads: list[tf.Tensor | None]
   kind = connected[0][0].kind
   if kind == 'bias':
     return tf.reduce_sum(tf.square(tf.reduce_sum(y, 0)))
-  x = tf.concat([use.rows() for use, _ in connected], 0)
+  x = tf.concat([use.rows() for use, _ in connected  # Not a bias: rows.
+                 if use.rows is not None], 0)
   if kind == 'gather':
     gram_x = tf.cast(tf.equal(x[:, None], x[None, :]), y.dtype)
   else:

@@ -6,10 +6,12 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
+from tfgradtools import _autograph
 from tfgradtools import _calls
 from tfgradtools import _core
 
 
+@_autograph.library_function
 def value_and_hessian(
     f: Callable[..., Any],
     *args: Any,
@@ -73,6 +75,7 @@ def value_and_hessian(
       use_pfor=experimental_use_pfor, parallel_iterations=parallel_iterations)
 
 
+@_autograph.library_function
 def hessian(f: Callable[..., Any], *args: Any,
             use_gradient_tape: bool = False,
             auto_unpack_single_arg: bool = True, has_aux: bool = False,
@@ -94,6 +97,7 @@ def hessian(f: Callable[..., Any], *args: Any,
       unconnected_gradients=unconnected_gradients, **kwargs), has_aux)
 
 
+@_autograph.library_function
 def value_and_hvp(
     f: Callable[..., Any],
     primals: Any,
@@ -147,6 +151,7 @@ def value_and_hvp(
       use_gradient_tape=use_gradient_tape)
 
 
+@_autograph.library_function
 def hvp(f: Callable[..., Any], primals: Any, tangents: Any, *,
         use_gradient_tape: bool = False,
         auto_unpack_single_arg: bool = True, has_aux: bool = False,

@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 import tensorflow as tf
 
 from tfgradtools import _args
+from tfgradtools import _autograph
 from tfgradtools import _core
 from tfgradtools import _errors
 from tfgradtools import _nest
@@ -78,6 +79,7 @@ def _summary(f: Callable[..., Any], api: str, computes: str,
           f'`tfgradtools.eager.{api}({name})`: {returns.format(f=name)}')
 
 
+@_autograph.library_function
 def make_vjp(f: Callable[..., Any],
              params: Sequence[str] | Sequence[int] | None = None,
              persistent: bool = True, *, use_gradient_tape: bool = False,
@@ -123,12 +125,14 @@ def make_vjp(f: Callable[..., Any],
   selector = _selector(f, params, api)
   scope = name or api
 
+  @_autograph.library_function
   def value_and_vjp(*args, **kwargs):
     call = _Call(selector, args, kwargs)
     recorded = _core.record(f, call.prepare, api=api, name=scope,
                             use_gradient_tape=use_gradient_tape,
                             persistent=persistent)
 
+    @_autograph.library_function
     def vjp(dy=None):
       """Gradients of `sum(dy * value)`, one per selected parameter."""
       return call.gradients(
@@ -144,6 +148,7 @@ def make_vjp(f: Callable[..., Any],
       'selected parameter, each structured like its argument.'))
 
 
+@_autograph.library_function
 def value_and_gradients_function(
     f: Callable[..., Any],
     params: Sequence[str] | Sequence[int] | None = None, *,
@@ -212,6 +217,7 @@ def _value_and_gradients_function(f, params, *, api, name, use_gradient_tape,
   selector = _selector(f, params, api)
   scope = name or api
 
+  @_autograph.library_function
   def value_and_gradients(*args, dy=None, **kwargs):
     call = _Call(selector, args, kwargs)
     recorded, grads = _core.differentiate(
@@ -223,6 +229,7 @@ def _value_and_gradients_function(f, params, *, api, name, use_gradient_tape,
   return value_and_gradients, selector
 
 
+@_autograph.library_function
 def gradients_function(
     f: Callable[..., Any],
     params: Sequence[str] | Sequence[int] | None = None, *,
@@ -251,6 +258,7 @@ def gradients_function(
       f, params, api=api, name=name, use_gradient_tape=use_gradient_tape,
       unconnected_gradients=unconnected_gradients)
 
+  @_autograph.library_function
   def gradients(*args, dy=None, **kwargs):
     return value_and_gradients(*args, dy=dy, **kwargs)[1]
 
@@ -260,6 +268,7 @@ def gradients_function(
                            ['dy'])
 
 
+@_autograph.library_function
 def implicit_value_and_gradients(
     f: Callable[..., Any], *, use_gradient_tape: bool = False,
     name: str | None = None,
@@ -315,6 +324,7 @@ def _implicit_value_and_gradients(f, *, api, name, unconnected_gradients):
   unconnected = _args.as_unconnected_gradients(unconnected_gradients)
   scope = name or api
 
+  @_autograph.library_function
   def value_and_gradients(*args, **kwargs):
     recorded, grads = _core.differentiate(
         f, lambda: (args, kwargs, None), api=api, name=scope,
@@ -330,6 +340,7 @@ _PAIRS = ('takes `{{f}}`\'s arguments and returns {what}, with '
           '`[(gradient, variable), ...]` in the variables\' creation order.')
 
 
+@_autograph.library_function
 def implicit_gradients(
     f: Callable[..., Any], *, use_gradient_tape: bool = False,
     name: str | None = None,
@@ -354,6 +365,7 @@ def implicit_gradients(
   value_and_gradients = _implicit_value_and_gradients(
       f, api=api, name=name, unconnected_gradients=unconnected_gradients)
 
+  @_autograph.library_function
   def gradients(*args, **kwargs):
     return value_and_gradients(*args, **kwargs)[1]
 
