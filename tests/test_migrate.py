@@ -508,6 +508,11 @@ def test_unrelated_code_stays_byte_for_byte(tmp_path, newline):
      'g = tfe.gradients_function(tensorflow.sin)\n',
      'import tensorflow\nfrom tfgradtools import eager as tfe\n'
      'g = tfe.gradients_function(tensorflow.sin)\n'),
+    # A TF 1.x name imported by itself goes once its uses are rewritten.
+    ('import tensorflow as tf\nfrom tensorflow.layers import Dense, dense\n'
+     'layer = Dense(3)\ny = dense(x, 3)\n',
+     'import tensorflow as tf\nfrom tensorflow.layers import dense\n'
+     'layer = tf.keras.layers.Dense(3)\ny = dense(x, 3)\n'),
     # A call form that does not fit is reported instead.
     ('import tensorflow.contrib.eager as tfe\nit = tfe.Iterator(ds)\n'
      'make = tfe.Iterator\n',

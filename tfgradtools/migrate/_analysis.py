@@ -228,6 +228,8 @@ class Program:
       return Fate.REMOVE
     if binding.path == _names.PROBABILITY and self.tfp and uses and not kept:
       return Fate.REMOVE   # Every use went to tfgradtools: TFP can go.
+    if ruled_module(binding.path, self.tfp) is not None and not kept:
+      return Fate.REMOVE   # A name imported by itself, rewritten wherever used.
     return Fate.KEEP
 
   def rebinds(self, binding: Binding) -> bool:
