@@ -49,8 +49,8 @@ TRAINED = {
                                      'first_loss', 'last_loss'],
     'summaries_training_loop.py': ['fitted', 'steps', 'event_files'],
     'layers_model.py': ['accuracy', 'first_loss', 'last_loss'],
-    'gradients_tutorial.ipynb': ['d_square', 'd_cube', 'points', 'first',
-                                 'second', 'count_grad_is_none'],
+    'gradients_tutorial.ipynb': ['d_square', 'd_cube', 'd_fourth', 'points',
+                                 'first', 'second', 'count_grad_is_none'],
 }
 
 
@@ -273,9 +273,10 @@ def test_layers_model_learns_to_separate_the_classes(migrated):
 
 def test_gradients_tutorial_matches_closed_forms(migrated):
   """The tutorial's integer count (an int32, as tf.convert_to_tensor makes
-  it), and derivatives of sin."""
+  it), its `np.asscalar` (gone from NumPy), and derivatives of sin."""
   values = _trained(migrated, 'gradients_tutorial.ipynb')
   assert (values['d_square'], values['d_cube']) == (6., 27.)
+  assert values['d_fourth'] == 32.
   points = values['points']
   np.testing.assert_allclose(values['first'], np.cos(points), rtol=1e-6)
   np.testing.assert_allclose(values['second'], -np.sin(points), atol=1e-6)
@@ -523,6 +524,58 @@ def test_imports_follow_what_the_code_still_needs(tmp_path, old, new):
   assert migrate_text(tmp_path, old)[0] == new
 
 
+@pytest.mark.parametrize('flags', [[], ['--tf-upgrade-v2']],
+                         ids=['alone', 'tf_upgrade_v2'])
+@pytest.mark.parametrize('old, new', [
+    ('import numpy as np\nimport tensorflow as tf\n'
+     'loss = np.asscalar(tf.reduce_sum(x).numpy())  # a float\n',
+     'import numpy as np\nimport tensorflow as tf\n'
+     'loss = np.asarray(tf.reduce_sum(x).numpy()).item()  # a float\n'),
+    ('import numpy\nimport tensorflow as tf\n'
+     'total = 1 + numpy.asscalar(\n    x[0],\n)\n',
+     'import numpy\nimport tensorflow as tf\n'
+     'total = 1 + numpy.asarray(x[0]).item()\n'),
+    # Imported by name: the name goes from the import, NumPy comes in.
+    ('import tensorflow as tf\nfrom numpy import asscalar, float32\n'
+     'v = asscalar(float32(2))\n',
+     'import tensorflow as tf\nimport numpy as np\n'
+     'from numpy import float32\nv = np.asarray(float32(2)).item()\n'),
+    # ... under the module's name when `np` is something else.
+    ('from numpy import asscalar as scalar\nimport tensorflow as tf\n'
+     'np = None\nv = scalar(x)\n',
+     'import numpy\nimport tensorflow as tf\n'
+     'np = None\nv = numpy.asarray(x).item()\n'),
+])
+def test_numpy_asscalar_becomes_item(tmp_path, old, new, flags):
+  """NumPy 1.23 removed `asscalar(a)`, which returned `a.item()`."""
+  assert migrate_text(tmp_path, old, *flags)[:2] == (new, 0)
+
+
+def test_asscalar_left_in_place_is_reported_with_its_import(tmp_path):
+  code = ('import tensorflow as tf\nfrom numpy import asscalar\n'
+          'values = list(map(asscalar, arrays))\n'
+          'value = asscalar(a=array)\n')
+  path = tmp_path / 'program.py'
+  path.write_text(code)
+  status, out, err = run_command(path)
+  assert (status, out, path.read_text()) == (1, '', code)
+  advice = _names.NUMPY_RULES['asscalar'].advice
+  assert err.splitlines() == [
+      f'{path}:3:19: np.asscalar: {advice}',
+      f'{path}:4:9: np.asscalar: {advice}',
+      '1 file(s) checked, 0 to migrate (dry run: --write applies), '
+      '2 place(s) need attention']
+
+
+def test_the_asscalar_rewrite_gives_what_asscalar_gave():
+  """`a.item()` (NumPy 1.22's `asscalar`), for arrays and NumPy scalars."""
+  target = _names.NUMPY_RULES['asscalar'].target.format(np='np', args='a')
+  for a in (np.float32(1.5), np.array([[7]]), np.array(2.5, np.float64),
+            np.int64(3), np.bool_(True)):
+    rewritten = eval(target, {'np': np, 'a': a})
+    assert (type(rewritten), rewritten) == (type(a.item()), a.item())
+
+
 def test_tfp_imports_of_gradient_functions_move_and_others_stay(tmp_path):
   code = ('from tensorflow_probability.python import math as tfm\n'
           'from tensorflow_probability.math import (value_and_gradient,\n'
@@ -641,6 +694,8 @@ def test_the_guide_lists_every_name():
     assert f'`tfp.math.{name}' in text, name
   for name in _names.TF_RULES:
     assert f'`tf.{name}' in text, name
+  for name in _names.NUMPY_RULES:
+    assert f'`np.{name}' in text, name
 
 
 def test_without_libcst_the_command_says_how_to_install_it(tmp_path):

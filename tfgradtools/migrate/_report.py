@@ -2,9 +2,10 @@
 
 The report is made from the code the command leaves (Python's own `ast`, so
 its positions are exact and it costs little): every `tf.contrib.eager` name
-still in place, star imports of the old modules and, when a TensorFlow
-checker is given, every `tf.`-rooted attribute chain and `tensorflow`
-import that the installed TensorFlow lacks.
+still in place, every NumPy name NumPy removed, star imports of the old
+modules and, when a TensorFlow checker is given, every `tf.`-rooted
+attribute chain and `tensorflow` import that the installed TensorFlow
+lacks.
 
 Aliases are resolved as `_analysis` resolves them: by name over the whole
 program, imports anywhere and module-level `alias = module.path`
@@ -182,6 +183,10 @@ class _Visitor(ast.NodeVisitor):
       short = _names.SHORT[old]
       self._add(node, f'{short}.{name}' if name else short,
                 getattr(rule, 'advice', ''), text)
+    elif _analysis.ruled_module(path, self._tfp) == _names.NUMPY:
+      name, rule = _names.lookup(_names.NUMPY, path[len(_names.NUMPY) + 1:])
+      self._add(node, f'{_names.USUAL_ALIASES[_names.NUMPY]}.{name}',
+                rule.advice, text)
     elif self._check is not None and path.split('.')[0] == _names.TENSORFLOW:
       advice = self._check(path)
       if advice is not None:
