@@ -200,6 +200,16 @@ MATH_RULES: dict[str, Rule] = {
     'batch_jacobian': Gradient(),
 }
 
+# A tape opened inside another that watches what the outer one does not:
+# TF 1.x watched a tensor on every active tape, TF 2 on that tape only.
+GRADIENT_TAPE = TENSORFLOW + '.GradientTape'
+NESTED_WATCH = (
+    'TF 2 watches {tensor} on tape {inner} only (TF 1.x watched it on every '
+    'active tape): {outer}.gradient(..., {tensor}) is None{unless}; add '
+    '{outer}.watch({tensor}) inside `with ... as {outer}:`')
+UNLESS_VARIABLE = ' if {tensor} is not a tf.Variable'
+NO_VARIABLES = ' ({outer} watches no variable by itself)'
+
 UNKNOWN = Report(
     'not a tf.contrib.eager name of TensorFlow 1.15; rewrite it by hand')
 AS_VALUE = Report('the module itself is used here; rewrite this by hand')
