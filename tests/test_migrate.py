@@ -41,7 +41,7 @@ CHECKED = {
     'training_loop.py': ['losses', 'final_weight', 'final_bias', 'steps'],
     'aliases.py': ['d_cube', 'cube_value', 'd_cube_again', 'd_square',
                    'd_sin', 'w_grad', 'same_variable'],
-    'automatic_differentiation.ipynb': ['x', 'd1', 'd2', 'w_grad'],
+    'automatic_differentiation.ipynb': ['x', 'd1', 'd2', 'w_grad', 'dq_dc'],
 }
 # Old training programs and tutorials, checked against the truth they find.
 TRAINED = {
@@ -49,8 +49,8 @@ TRAINED = {
                                      'first_loss', 'last_loss'],
     'summaries_training_loop.py': ['fitted', 'steps', 'event_files'],
     'layers_model.py': ['accuracy', 'first_loss', 'last_loss'],
-    'gradients_tutorial.ipynb': ['d_square', 'd_cube', 'points', 'first',
-                                 'second', 'count_grad_is_none'],
+    'gradients_tutorial.ipynb': ['d_square', 'd_cube', 'd_fourth', 'points',
+                                 'first', 'second', 'count_grad_is_none'],
 }
 
 
@@ -224,7 +224,7 @@ def expected_automatic_differentiation():
   with tf.GradientTape() as tape:
     loss = (w - 1.) ** 2
   return {'x': x, 'd1': d1, 'd2': outer.gradient(d1, x),
-          'w_grad': tape.gradient(loss, w)}
+          'w_grad': tape.gradient(loss, w), 'dq_dc': 4. * 2. ** 3}
 
 
 @pytest.mark.parametrize('name', sorted(CHECKED))
@@ -273,9 +273,10 @@ def test_layers_model_learns_to_separate_the_classes(migrated):
 
 def test_gradients_tutorial_matches_closed_forms(migrated):
   """The tutorial's integer count (an int32, as tf.convert_to_tensor makes
-  it), and derivatives of sin."""
+  it), its `np.asscalar` (gone from NumPy), and derivatives of sin."""
   values = _trained(migrated, 'gradients_tutorial.ipynb')
   assert (values['d_square'], values['d_cube']) == (6., 27.)
+  assert values['d_fourth'] == 32.
   points = values['points']
   np.testing.assert_allclose(values['first'], np.cos(points), rtol=1e-6)
   np.testing.assert_allclose(values['second'], -np.sin(points), atol=1e-6)
@@ -285,11 +286,16 @@ def test_gradients_tutorial_matches_closed_forms(migrated):
 def test_migration_reports_what_needs_a_person(migrated):
   directory, status, out, err, _ = migrated
   assert status == 1
-  report = [line for line in err.splitlines() if re.match(r'\S+:\d+:\d+', line)]
+  report = [line for line in err.splitlines()
+            if re.match(r'\S+(:cell \d+)?:\d+:\d+', line)]
   assert report == [
       f'{directory}/aliases.py:4:1: tf_upgrade_v2: error: The tf_upgrade_v2 '
       'script detected an unaliased `import tensorflow`. The script can only '
       'run when importing with `import tensorflow as tf`.',
+      f'{directory}/automatic_differentiation.ipynb:cell 11:5:5: '
+      'inner.watch(c): TF 2 watches c on tape inner only (TF 1.x watched it '
+      'on every active tape): outer.gradient(..., c) is None if c is not a '
+      'tf.Variable; add outer.watch(c) inside `with ... as outer:`',
       f'{directory}/no_equivalent.py:7:1: tf.contrib.eager.seterr: '
       + _names.EAGER_RULES['seterr'].advice,
       f'{directory}/no_equivalent.py:11:9: tf.contrib.eager.Saver: '
@@ -301,7 +307,21 @@ def test_migration_reports_what_needs_a_person(migrated):
   assert migrated_files == sorted(str(directory / name) for name in [
       *CHECKED, *TRAINED, 'no_equivalent.py'])
   assert err.splitlines()[-1] == (
-      '13 file(s) checked, 12 migrated, 4 place(s) need attention')
+      '13 file(s) checked, 12 migrated, 5 place(s) need attention')
+
+
+def test_nested_tapes_run_once_the_reported_watch_is_added(migrated):
+  """The migrated cell, as it is and with the step the report asks for."""
+  path = migrated[0] / 'automatic_differentiation.ipynb'
+  cell = nbformat.read(path, as_version=4).cells[10].source
+  opened = 'with tf.GradientTape() as outer:\n'
+  as_migrated, fixed = {'tf': tf}, {'tf': tf}
+  exec(compile(cell, path, 'exec'), as_migrated)
+  exec(compile(cell.replace(opened, opened + '  outer.watch(c)\n'), path,
+               'exec'), fixed)
+  assert as_migrated['d2q_dc2'] is None   # TF 2: the outer tape never saw c.
+  assert (float(fixed['dq_dc']), float(fixed['d2q_dc2'])) == (
+      4. * 2. ** 3, 12. * 2. ** 2)
 
 
 def test_names_without_equivalent_stay_with_their_import(migrated):
@@ -508,6 +528,11 @@ def test_unrelated_code_stays_byte_for_byte(tmp_path, newline):
      'g = tfe.gradients_function(tensorflow.sin)\n',
      'import tensorflow\nfrom tfgradtools import eager as tfe\n'
      'g = tfe.gradients_function(tensorflow.sin)\n'),
+    # A TF 1.x name imported by itself goes once its uses are rewritten.
+    ('import tensorflow as tf\nfrom tensorflow.layers import Dense, dense\n'
+     'layer = Dense(3)\ny = dense(x, 3)\n',
+     'import tensorflow as tf\nfrom tensorflow.layers import dense\n'
+     'layer = tf.keras.layers.Dense(3)\ny = dense(x, 3)\n'),
     # A call form that does not fit is reported instead.
     ('import tensorflow.contrib.eager as tfe\nit = tfe.Iterator(ds)\n'
      'make = tfe.Iterator\n',
@@ -516,6 +541,103 @@ def test_unrelated_code_stays_byte_for_byte(tmp_path, newline):
 ])
 def test_imports_follow_what_the_code_still_needs(tmp_path, old, new):
   assert migrate_text(tmp_path, old)[0] == new
+
+
+@pytest.mark.parametrize('flags', [[], ['--tf-upgrade-v2']],
+                         ids=['alone', 'tf_upgrade_v2'])
+@pytest.mark.parametrize('old, new', [
+    ('import numpy as np\nimport tensorflow as tf\n'
+     'loss = np.asscalar(tf.reduce_sum(x).numpy())  # a float\n',
+     'import numpy as np\nimport tensorflow as tf\n'
+     'loss = np.asarray(tf.reduce_sum(x).numpy()).item()  # a float\n'),
+    ('import numpy\nimport tensorflow as tf\n'
+     'total = 1 + numpy.asscalar(\n    x[0],\n)\n',
+     'import numpy\nimport tensorflow as tf\n'
+     'total = 1 + numpy.asarray(x[0]).item()\n'),
+    # Imported by name: the name goes from the import, NumPy comes in.
+    ('import tensorflow as tf\nfrom numpy import asscalar, float32\n'
+     'v = asscalar(float32(2))\n',
+     'import tensorflow as tf\nimport numpy as np\n'
+     'from numpy import float32\nv = np.asarray(float32(2)).item()\n'),
+    # ... under the module's name when `np` is something else.
+    ('from numpy import asscalar as scalar\nimport tensorflow as tf\n'
+     'np = None\nv = scalar(x)\n',
+     'import numpy\nimport tensorflow as tf\n'
+     'np = None\nv = numpy.asarray(x).item()\n'),
+])
+def test_numpy_asscalar_becomes_item(tmp_path, old, new, flags):
+  """NumPy 1.23 removed `asscalar(a)`, which returned `a.item()`."""
+  assert migrate_text(tmp_path, old, *flags)[:2] == (new, 0)
+
+
+def test_asscalar_left_in_place_is_reported_with_its_import(tmp_path):
+  code = ('import tensorflow as tf\nfrom numpy import asscalar\n'
+          'values = list(map(asscalar, arrays))\n'
+          'value = asscalar(a=array)\n')
+  path = tmp_path / 'program.py'
+  path.write_text(code)
+  status, out, err = run_command(path)
+  assert (status, out, path.read_text()) == (1, '', code)
+  advice = _names.NUMPY_RULES['asscalar'].advice
+  assert err.splitlines() == [
+      f'{path}:3:19: np.asscalar: {advice}',
+      f'{path}:4:9: np.asscalar: {advice}',
+      '1 file(s) checked, 0 to migrate (dry run: --write applies), '
+      '2 place(s) need attention']
+
+
+def test_the_asscalar_rewrite_gives_what_asscalar_gave():
+  """`a.item()` (NumPy 1.22's `asscalar`), for arrays and NumPy scalars."""
+  target = _names.NUMPY_RULES['asscalar'].target.format(np='np', args='a')
+  for a in (np.float32(1.5), np.array([[7]]), np.array(2.5, np.float64),
+            np.int64(3), np.bool_(True)):
+    rewritten = eval(target, {'np': np, 'a': a})
+    assert (type(rewritten), rewritten) == (type(a.item()), a.item())
+
+
+NESTED_TAPES = """\
+import tensorflow as tf
+import tensorflow.contrib.eager as tfe
+from tensorflow import GradientTape
+
+x, w = tf.constant(3.0), tf.constant(1.0)
+with tfe.GradientTape() as t:
+  with tfe.GradientTape() as t2:
+    t2.watch(x)
+    y = x * x
+  dy = t2.gradient(y, x)
+with GradientTape(watch_accessed_variables=False) as a, GradientTape() as b:
+  a.watch(x)
+  b.watch([x, w])
+with tf.GradientTape() as t:
+  t.watch(x)   # What TF 2 needs, here already.
+  with tf.GradientTape() as t2:
+    t2.watch(x)
+"""
+
+
+def test_nested_tapes_where_only_the_inner_one_watches_are_reported(
+    tmp_path):
+  """Reported, not rewritten: positions in the file as the command leaves
+  it."""
+  path = tmp_path / 'tapes.py'
+  path.write_text(NESTED_TAPES)
+  dry = run_command(path)
+  written = run_command('--write', path)
+  assert path.read_text() == NESTED_TAPES.replace(
+      'import tensorflow.contrib.eager as tfe\n', '').replace(
+          'tfe.GradientTape', 'tf.GradientTape')
+  for (status, _, err), shift in ((dry, 0), (written, 1)):
+    assert status == 1
+    assert err.splitlines()[:-1] == [
+        f'{path}:{8 - shift}:5: t2.watch(x): TF 2 watches x on tape t2 only '
+        '(TF 1.x watched it on every active tape): t.gradient(..., x) is '
+        'None if x is not a tf.Variable; add t.watch(x) inside '
+        '`with ... as t:`',
+        f'{path}:{13 - shift}:3: b.watch([x, w]): TF 2 watches w on tape b '
+        'only (TF 1.x watched it on every active tape): a.gradient(..., w) '
+        'is None (a watches no variable by itself); add a.watch(w) inside '
+        '`with ... as a:`']
 
 
 def test_tfp_imports_of_gradient_functions_move_and_others_stay(tmp_path):
@@ -636,6 +758,8 @@ def test_the_guide_lists_every_name():
     assert f'`tfp.math.{name}' in text, name
   for name in _names.TF_RULES:
     assert f'`tf.{name}' in text, name
+  for name in _names.NUMPY_RULES:
+    assert f'`np.{name}' in text, name
 
 
 def test_without_libcst_the_command_says_how_to_install_it(tmp_path):

@@ -20,7 +20,8 @@ import libcst as cst
 
 from tfgradtools.migrate import _names
 
-ROOTS = (_names.TENSORFLOW, _names.PROBABILITY, _names.TFGRADTOOLS)
+ROOTS = (_names.TENSORFLOW, _names.PROBABILITY, _names.TFGRADTOOLS,
+         _names.NUMPY)
 MODULES = (*ROOTS, _names.EAGER, _names.MATH, *_names.NEW_MODULES.values())
 # Where a statement stands in the program: (unit, statement number). Every
 # pass numbers the statements the same way, in the order they are written.
@@ -70,13 +71,16 @@ def old_module(path: str, tfp: bool) -> str | None:
 
 def ruled_module(path: str, tfp: bool) -> str | None:
   """The module whose rules apply to `path`: `old_module`'s, or
-  `TENSORFLOW` for a TF 1.x name this command rewrites."""
+  `TENSORFLOW` (`NUMPY`) for a TF 1.x (removed NumPy) name this command
+  rewrites."""
   module = old_module(path, tfp)
-  if module is None and path.startswith(_names.TENSORFLOW + '.') and (
-      _names.lookup(_names.TENSORFLOW,
-                    path[len(_names.TENSORFLOW) + 1:])[1] is not None):
-    return _names.TENSORFLOW
-  return module
+  if module is not None:
+    return module
+  for root in (_names.TENSORFLOW, _names.NUMPY):
+    if path.startswith(root + '.') and _names.lookup(
+        root, path[len(root) + 1:])[1] is not None:
+      return root
+  return None
 
 
 def in_force(candidates: list, order: Order):
@@ -228,6 +232,8 @@ class Program:
       return Fate.REMOVE
     if binding.path == _names.PROBABILITY and self.tfp and uses and not kept:
       return Fate.REMOVE   # Every use went to tfgradtools: TFP can go.
+    if ruled_module(binding.path, self.tfp) is not None and not kept:
+      return Fate.REMOVE   # A name imported by itself, rewritten wherever used.
     return Fate.KEEP
 
   def rebinds(self, binding: Binding) -> bool:

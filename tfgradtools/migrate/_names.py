@@ -2,7 +2,9 @@
 
 The `tf.contrib.eager` names are those TensorFlow 1.15 exported
 (`tensorflow/contrib/eager/python/tfe.py`), plus `make_vjp`, which
-`tfgradtools.eager` provides beside the four transformers.
+`tfgradtools.eager` provides beside the four transformers. Old eager
+programs also used NumPy names that current NumPy removed; those with a
+documented replacement are rewritten too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ MATH = 'tensorflow_probability.math'
 TENSORFLOW = 'tensorflow'
 PROBABILITY = 'tensorflow_probability'
 TFGRADTOOLS = 'tfgradtools'
+NUMPY = 'numpy'
 # Other spellings of the old modules, normalised to the names above.
 OLD_SPELLINGS = {
     'tensorflow.contrib.eager.python.tfe': EAGER,
@@ -24,6 +27,8 @@ NEW_MODULES = {EAGER: 'tfgradtools.eager', MATH: 'tfgradtools.math'}
 NEW_ALIASES = {EAGER: 'tfe', MATH: 'tfm'}
 # How reports spell the old modules.
 SHORT = {EAGER: 'tf.contrib.eager', MATH: 'tfp.math'}
+# The usual aliases of the modules rules name (`{tf}`, `{np}` in targets).
+USUAL_ALIASES = {NUMPY: 'np', TENSORFLOW: 'tf'}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +38,8 @@ class Gradient:
 
 @dataclasses.dataclass(frozen=True)
 class Renamed:
-  """A TensorFlow 2 expression, with `{tf}` for the TensorFlow module.
+  """A TensorFlow 2 expression, with `{tf}` for the TensorFlow module (and
+  `{np}` for NumPy's).
 
   With `arity` set, the rule rewrites only a call with that many positional
   arguments and no keywords, the whole call becoming `target` (`{args}`
@@ -194,6 +200,16 @@ MATH_RULES: dict[str, Rule] = {
     'batch_jacobian': Gradient(),
 }
 
+# A tape opened inside another that watches what the outer one does not:
+# TF 1.x watched a tensor on every active tape, TF 2 on that tape only.
+GRADIENT_TAPE = TENSORFLOW + '.GradientTape'
+NESTED_WATCH = (
+    'TF 2 watches {tensor} on tape {inner} only (TF 1.x watched it on every '
+    'active tape): {outer}.gradient(..., {tensor}) is None{unless}; add '
+    '{outer}.watch({tensor}) inside `with ... as {outer}:`')
+UNLESS_VARIABLE = ' if {tensor} is not a tf.Variable'
+NO_VARIABLES = ' ({outer} watches no variable by itself)'
+
 UNKNOWN = Report(
     'not a tf.contrib.eager name of TensorFlow 1.15; rewrite it by hand')
 AS_VALUE = Report('the module itself is used here; rewrite this by hand')
@@ -271,6 +287,15 @@ TF_EQUIVALENTS: dict[str, str] = {
 }
 
 
+# NumPy names (after `np.`) that NumPy removed, and their replacement.
+NUMPY_RULES: dict[str, Rule] = {
+    # NumPy 1.23 removed it; it returned `a.item()`.
+    'asscalar': Renamed(
+        '{np}.asarray({args}).item()', arity=1,
+        advice='removed in NumPy 1.23; use np.asarray(x).item()'),
+}
+
+
 def lookup(module: str, rest: str) -> tuple[str, Rule | None]:
   """The rule for `module.rest`, and the name it is for.
 
@@ -278,7 +303,8 @@ def lookup(module: str, rest: str) -> tuple[str, Rule | None]:
   `metrics.Mean`'s). An unknown `tf.contrib.eager` name gets `UNKNOWN`; a
   `tfp.math` name other than the gradient functions gets `None`.
   """
-  rules = {EAGER: EAGER_RULES, MATH: MATH_RULES, TENSORFLOW: TF_RULES}[module]
+  rules = {EAGER: EAGER_RULES, MATH: MATH_RULES, TENSORFLOW: TF_RULES,
+           NUMPY: NUMPY_RULES}[module]
   parts = rest.split('.')
   for end in range(len(parts), 0, -1):
     name = '.'.join(parts[:end])

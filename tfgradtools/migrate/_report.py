@@ -2,9 +2,11 @@
 
 The report is made from the code the command leaves (Python's own `ast`, so
 its positions are exact and it costs little): every `tf.contrib.eager` name
-still in place, star imports of the old modules and, when a TensorFlow
-checker is given, every `tf.`-rooted attribute chain and `tensorflow`
-import that the installed TensorFlow lacks.
+still in place, every NumPy name NumPy removed, star imports of the old
+modules, nested tapes where only the inner one watches a tensor (TF 1.x
+watched it on every active tape) and, when a TensorFlow checker is given,
+every `tf.`-rooted attribute chain and `tensorflow` import that the
+installed TensorFlow lacks.
 
 Aliases are resolved as `_analysis` resolves them: by name over the whole
 program, imports anywhere and module-level `alias = module.path`
@@ -160,6 +162,45 @@ class _Visitor(ast.NodeVisitor):
       return   # An alias: its uses are checked, not its definition.
     self.generic_visit(node)
 
+  def visit_With(self, node: ast.With) -> None:
+    """Reports each tensor that a tape opened inside a tape `node` opens
+    watches, and the outer tape does not."""
+    tapes = self._tapes(node)
+    nested = [(name, block.body) for statement in node.body
+              for block in ast.walk(statement) if isinstance(block, ast.With)
+              for name, _ in self._tapes(block)]
+    reported = set()
+    for index, (outer, call) in enumerate(tapes):
+      watched = {ast.unparse(tensor) for watch in _watches(node.body, outer)
+                 for tensor in _watched(watch)}
+      later = [(name, node.body) for name, _ in tapes[index + 1:]]
+      for inner, body in later + nested:
+        for watch in _watches(body, inner):
+          missing = [ast.unparse(tensor) for tensor in _watched(watch)
+                     if ast.unparse(tensor) not in watched]
+          if inner != outer and missing and (watch, outer) not in reported:
+            reported.add((watch, outer))
+            self._nested_watch(watch, inner, outer, call, missing)
+    self.generic_visit(node)
+
+  def _tapes(self, node: ast.With) -> list[tuple[str, ast.Call]]:
+    """The tapes `node` opens, in order: (name, `tf.GradientTape(...)`)."""
+    return [(item.optional_vars.id, item.context_expr) for item in node.items
+            if isinstance(item.optional_vars, ast.Name) and
+            isinstance(item.context_expr, ast.Call) and
+            self._bindings.resolve(item.context_expr.func,
+                                   (self._unit, node.lineno))
+            == _names.GRADIENT_TAPE]
+
+  def _nested_watch(self, watch: ast.Call, inner: str, outer: str,
+                    call: ast.Call, missing: list[str]) -> None:
+    tensor = missing[0] if len(missing) == 1 else f'[{", ".join(missing)}]'
+    unless = (_names.NO_VARIABLES if _watches_no_variables(call)
+              else _names.UNLESS_VARIABLE)
+    self._add(watch, ast.unparse(watch), _names.NESTED_WATCH.format(
+        tensor=tensor, inner=inner, outer=outer,
+        unless=unless.format(tensor=tensor, outer=outer)), f'{inner}.watch')
+
   def visit_Attribute(self, node: ast.Attribute) -> None:
     if not self._chain(node):
       self.generic_visit(node)
@@ -182,8 +223,37 @@ class _Visitor(ast.NodeVisitor):
       short = _names.SHORT[old]
       self._add(node, f'{short}.{name}' if name else short,
                 getattr(rule, 'advice', ''), text)
+    elif _analysis.ruled_module(path, self._tfp) == _names.NUMPY:
+      name, rule = _names.lookup(_names.NUMPY, path[len(_names.NUMPY) + 1:])
+      self._add(node, f'{_names.USUAL_ALIASES[_names.NUMPY]}.{name}',
+                rule.advice, text)
     elif self._check is not None and path.split('.')[0] == _names.TENSORFLOW:
       advice = self._check(path)
       if advice is not None:
         self._add(node, 'tf' + path[len(_names.TENSORFLOW):], advice, text)
     return True
+
+
+def _watches(body: list[ast.stmt], tape: str) -> list[ast.Call]:
+  """The `tape.watch(tensor)` calls in `body`, nested blocks included."""
+  return [node for statement in body for node in ast.walk(statement)
+          if isinstance(node, ast.Call) and len(node.args) == 1 and
+          isinstance(node.func, ast.Attribute) and node.func.attr == 'watch'
+          and isinstance(node.func.value, ast.Name) and
+          node.func.value.id == tape]
+
+
+def _watched(watch: ast.Call) -> list[ast.expr]:
+  """What a `watch` call watches: each element of a list or tuple."""
+  tensor = watch.args[0]
+  if isinstance(tensor, (ast.List, ast.Tuple)):
+    return [e for e in tensor.elts if not isinstance(e, ast.Starred)]
+  return [tensor]
+
+
+def _watches_no_variables(tape: ast.Call) -> bool:
+  """Whether `tf.GradientTape(...)` is made with
+  `watch_accessed_variables=False` (its second parameter)."""
+  given = [a.value for a in tape.keywords
+           if a.arg == 'watch_accessed_variables'] + tape.args[1:2]
+  return any(isinstance(v, ast.Constant) and v.value is False for v in given)

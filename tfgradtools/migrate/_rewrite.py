@@ -21,6 +21,9 @@ from tfgradtools.migrate._analysis import Fate, Kind
 
 _Replace = Callable[[cst.CSTNode], cst.CSTNode]
 _EMPTY = cst.Module(body=[])
+# New imports go in this order: NumPy, TensorFlow, then tfgradtools'.
+_RANKS = {_names.NUMPY: 0, _names.TENSORFLOW: 1}
+_NEW_MODULE_RANK, _TFGRADTOOLS_RANK = 2, 3
 
 
 def rewrite(program: _analysis.Program) -> list[str | None]:
@@ -61,7 +64,7 @@ class _Plan:
     for call in program.global_step_calls:
       self.uses[call] = _without_global_step
     if program.read_value_calls:
-      tf = self._tf_ref()
+      tf = self._module_ref(_names.TENSORFLOW)
       for call in program.read_value_calls:   # What read_value() returns.
         self.uses[call] = lambda call: cst.Call(
             _parse(f'{tf}.convert_to_tensor'),
@@ -80,14 +83,14 @@ class _Plan:
         return None
       return _expression(f'{self._new_ref(use.module)}.{use.rest}')
     if use.kind is Kind.RENAMED:
-      return _expression(rule.target.format(tf=self._tf_ref()) +
+      return _expression(rule.target.format(**self._refs(rule.target)) +
                          use.rest[len(use.name):])
     if use.kind is Kind.CALL and isinstance(rule, _names.Call):
       return self._keyword_call(rule)
     if use.kind is Kind.CALL:
-      tf = self._tf_ref() if '{tf}' in rule.target else ''
+      refs = self._refs(rule.target)
       return lambda call: _with_parens(call, _parse(
-          rule.target.format(tf=tf, args=', '.join(
+          rule.target.format(**refs, args=', '.join(
               _code(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT))
               for arg in call.args))))
     return None
@@ -95,7 +98,7 @@ class _Plan:
   def _keyword_call(self, rule: _names.Call) -> _Replace:
     """Rewrites a call for `rule`: its arguments by keyword, then the
     defaults it did not give."""
-    tf = self._tf_ref()
+    tf = self._module_ref(_names.TENSORFLOW)
 
     def replace(call: cst.Call) -> cst.Call:
       arguments = _analysis.call_arguments(rule, call)
@@ -116,15 +119,24 @@ class _Plan:
     self._new_imports[statement] = rank
     return name
 
-  def _tf_ref(self) -> str:
-    """The name TensorFlow is imported as; an import if there is none."""
+  def _module_ref(self, module: str) -> str:
+    """The name `module` (TensorFlow, NumPy) is imported as; an import if
+    there is none."""
+    alias = _names.USUAL_ALIASES[module]
     imports = [b for b in self.program.bindings
-               if b.path == _names.TENSORFLOW and b.top_level]
-    if imports:   # The usual `tf` if there is one.
-      return min(imports, key=lambda b: b.name != 'tf').name
-    if 'tf' not in self.program.identifiers:
-      return self._import('import tensorflow as tf', 'tf', 0)
-    return self._import('import tensorflow', 'tensorflow', 0)
+               if b.path == module and b.top_level]
+    if imports:   # The usual alias if there is one.
+      return min(imports, key=lambda b: b.name != alias).name
+    if alias not in self.program.identifiers:
+      return self._import(f'import {module} as {alias}', alias,
+                          _RANKS[module])
+    return self._import(f'import {module}', module, _RANKS[module])
+
+  def _refs(self, target: str) -> dict[str, str]:
+    """What the module placeholders of a rule's `target` stand for."""
+    return {alias: self._module_ref(module)
+            for module, alias in _names.USUAL_ALIASES.items()
+            if f'{{{alias}}}' in target}
 
   def _new_ref(self, module: str) -> str:
     """The name tfgradtools' `eager` or `math` is reached by."""
@@ -137,11 +149,13 @@ class _Plan:
         return binding.name
     alias = _names.NEW_ALIASES[module]
     if alias not in self.program.identifiers:
-      return self._import(f'import {new} as {alias}', alias, 1)
+      return self._import(f'import {new} as {alias}', alias,
+                          _NEW_MODULE_RANK)
     for binding in self.program.bindings:
       if binding.path == _names.TFGRADTOOLS:
         return binding.name
-    return self._import('import tfgradtools', _names.TFGRADTOOLS, 2)
+    return self._import('import tfgradtools', _names.TFGRADTOOLS,
+                        _TFGRADTOOLS_RANK)
 
   def _anchor(self) -> tuple[tuple[int, cst.CSTNode] | None, bool]:
     """Where new imports go: beside the first top-level import of a module
