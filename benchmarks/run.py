@@ -1,6 +1,6 @@
 """Every benchmark, in one process: the figures the documentation quotes.
 
-    python benchmarks/run.py            # everything (about fifteen minutes)
+    python benchmarks/run.py            # everything (about half an hour)
     python benchmarks/run.py --quick    # fewer rounds and sizes
     python benchmarks/run.py gradients call_patterns   # some of them
 
@@ -23,6 +23,7 @@ import call_patterns  # pylint: disable=g-import-not-at-top
 import flat  # pylint: disable=g-import-not-at-top
 import gradients  # pylint: disable=g-import-not-at-top
 import implicit  # pylint: disable=g-import-not-at-top
+import per_example  # pylint: disable=g-import-not-at-top
 import second_order  # pylint: disable=g-import-not-at-top
 
 BENCHMARKS = {
@@ -31,6 +32,7 @@ BENCHMARKS = {
     'second_order': second_order,
     'implicit': implicit,
     'flat': flat,
+    'per_example': per_example,
 }
 
 

@@ -293,8 +293,9 @@ def test_migration_reports_what_needs_a_person(migrated):
       'script detected an unaliased `import tensorflow`. The script can only '
       'run when importing with `import tensorflow as tf`.',
       f'{directory}/automatic_differentiation.ipynb:cell 11:5:5: '
-      'inner.watch(c): TF 2 watches c on tape inner only (TF 1.x watched it '
-      'on every active tape): outer.gradient(..., c) is None if c is not a '
+      'inner.watch(c): TF 2 watches c on tape inner only (TF 1.11 and '
+      'earlier watched it on every active tape): outer.gradient(..., c) is '
+      'None if c is not a '
       'tf.Variable; add outer.watch(c) inside `with ... as outer:`',
       f'{directory}/no_equivalent.py:7:1: tf.contrib.eager.seterr: '
       + _names.EAGER_RULES['seterr'].advice,
@@ -631,11 +632,13 @@ def test_nested_tapes_where_only_the_inner_one_watches_are_reported(
     assert status == 1
     assert err.splitlines()[:-1] == [
         f'{path}:{8 - shift}:5: t2.watch(x): TF 2 watches x on tape t2 only '
-        '(TF 1.x watched it on every active tape): t.gradient(..., x) is '
+        '(TF 1.11 and earlier watched it on every active tape): '
+        't.gradient(..., x) is '
         'None if x is not a tf.Variable; add t.watch(x) inside '
         '`with ... as t:`',
         f'{path}:{13 - shift}:3: b.watch([x, w]): TF 2 watches w on tape b '
-        'only (TF 1.x watched it on every active tape): a.gradient(..., w) '
+        'only (TF 1.11 and earlier watched it on every active tape): '
+        'a.gradient(..., w) '
         'is None (a watches no variable by itself); add a.watch(w) inside '
         '`with ... as a:`']
 

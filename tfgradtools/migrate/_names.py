@@ -201,11 +201,13 @@ MATH_RULES: dict[str, Rule] = {
 }
 
 # A tape opened inside another that watches what the outer one does not:
-# TF 1.x watched a tensor on every active tape, TF 2 on that tape only.
+# TF 1.11 and earlier watched a tensor on every active tape; TF 1.12 and
+# TF 2 watch it on that tape only.
 GRADIENT_TAPE = TENSORFLOW + '.GradientTape'
 NESTED_WATCH = (
-    'TF 2 watches {tensor} on tape {inner} only (TF 1.x watched it on every '
-    'active tape): {outer}.gradient(..., {tensor}) is None{unless}; add '
+    'TF 2 watches {tensor} on tape {inner} only (TF 1.11 and earlier watched '
+    'it on every active tape): {outer}.gradient(..., {tensor}) is '
+    'None{unless}; add '
     '{outer}.watch({tensor}) inside `with ... as {outer}:`')
 UNLESS_VARIABLE = ' if {tensor} is not a tf.Variable'
 NO_VARIABLES = ' ({outer} watches no variable by itself)'
