@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,6 +11,7 @@ import tensorflow as tf
 import helpers
 import tfgradtools
 import tfgradtools.math as tfm
+from tfgradtools import _engines
 
 A = np.array([[2., 1., 0.], [1., 3., 1.], [0., 1., 4.]], np.float32)
 X0 = np.array([0.5, -1., 2.], np.float32)
@@ -267,3 +270,77 @@ def test_larger_eager_jacobians_are_vectorised(monkeypatch):
   tfm.jacobian(lambda t: tf.sin(t) * ONE, tf.constant([1., 2.]),
                experimental_use_pfor=False)
   assert calls == [True, True, False]
+
+
+class _Records(logging.Handler):
+  """The messages TensorFlow's logger emits while attached."""
+
+  def __init__(self):
+    super().__init__()
+    self.messages = []
+
+  def emit(self, record):
+    self.messages.append(record.getMessage())
+
+
+def _sparse_rows(x):
+  return tf.gather(x, [0, 1, 1]) * 2.
+
+
+def _cond_linear(x):
+  return tf.cond(tf.reduce_sum(x) > 0., lambda: tf.reduce_sum(x ** 3),
+                 lambda: tf.reduce_sum(x))
+
+
+def test_vectorised_jacobians_print_nothing_about_tensorflow_internals(
+    monkeypatch, capfd):
+  # Hand-written `tape.jacobian` makes TensorFlow warn about its own pfor
+  # function's retracing and densified gradients; ours says nothing.
+  for name in ('LOOPED_JACOBIAN_ROWS', 'LOOPED_HESSIAN_ROWS'):
+    monkeypatch.setattr(_engines, name, -1)
+  x = tf.range(1., 51.)
+
+  def hand_written():
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y = _sparse_rows(x)
+    tape.jacobian(y, x)
+    with tf.GradientTape() as outer:
+      outer.watch(x)
+      with tf.GradientTape() as inner:
+        inner.watch(x)
+        z = _cond_linear(-x)
+      g = inner.gradient(z, x)
+    outer.jacobian(g, x)
+
+  def ours():
+    tfm.jacobian(_sparse_rows, x)
+    tfm.hessian(_cond_linear, -x)
+
+  for compute, noisy in ((hand_written, True), (ours, False)):
+    records = _Records()
+    tf.get_logger().addHandler(records)
+    try:
+      for _ in range(6):
+        compute()
+    finally:
+      tf.get_logger().removeHandler(records)
+    internal = [m for m in records.messages + capfd.readouterr().err.split('\n')
+                if 'pfor' in m or 'dense representation' in m]
+    assert bool(internal) == noisy, internal
+
+
+def test_other_tensorflow_warnings_still_reach_the_user(monkeypatch):
+  monkeypatch.setattr(_engines, 'LOOPED_JACOBIAN_ROWS', -1)
+  records = _Records()
+  tf.get_logger().addHandler(records)
+
+  def warns(x):
+    tf.get_logger().warning('a warning of the user')
+    return x * x
+
+  try:
+    tfm.jacobian(warns, tf.ones([3]))
+  finally:
+    tf.get_logger().removeHandler(records)
+  assert 'a warning of the user' in records.messages
