@@ -226,7 +226,7 @@ class _Visitor(ast.NodeVisitor):
     elif _analysis.ruled_module(path, self._tfp) == _names.NUMPY:
       name, rule = _names.lookup(_names.NUMPY, path[len(_names.NUMPY) + 1:])
       self._add(node, f'{_names.USUAL_ALIASES[_names.NUMPY]}.{name}',
-                rule.advice, text)
+                getattr(rule, 'advice', ''), text)
     elif self._check is not None and path.split('.')[0] == _names.TENSORFLOW:
       advice = self._check(path)
       if advice is not None:
