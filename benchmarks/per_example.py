@@ -143,9 +143,8 @@ def timing_rows(quick: bool) -> list[tuple[str, int, str, str, float, float,
 
 
 _PEAK_MEMORY_SCRIPT = """
-import threading
-import psutil
 import tensorflow as tf
+import _timing
 import per_example as bench
 model = bench.mlp(bench.SIZES['1M MLP'])
 x = tf.random.stateless_normal([256, 784], [0, 1])
@@ -153,19 +152,7 @@ y = tf.random.stateless_uniform([256], [2, 3], maxval=10, dtype=tf.int32)
 # Traced, not run: the first run's allocations are the call's own (a run
 # before would leave its peak in the process's resident memory).
 call = tf.function({call}).get_concrete_function(x, y)
-process = psutil.Process()
-before = peak = process.memory_info().rss
-done = threading.Event()
-def watch():
-  global peak
-  while not done.wait(0.0005):
-    peak = max(peak, process.memory_info().rss)
-watcher = threading.Thread(target=watch)
-watcher.start()
-bench._timing.wait(call(x, y))
-done.set()
-watcher.join()
-print((max(peak, process.memory_info().rss) - before) / 2**20)
+print(_timing.peak_memory_mib(lambda: call(x, y)))
 """
 
 MEMORY_CALLS = {

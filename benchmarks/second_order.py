@@ -22,31 +22,18 @@ import _timing
 import tfgradtools.math as tfm
 
 _PEAK_MEMORY_SCRIPT = """
-import threading
-import psutil
 import tensorflow as tf
 import _hand_written as hand
+import _timing
 import tfgradtools.math as tfm
 method, n = {method!r}, {n}
 compute = {{'hvp': lambda x, v: tfm.hvp(hand.chain, x, v),
            'hessian': lambda x, v: tf.linalg.matvec(
                tfm.hessian(hand.chain, x), v)}}[method]
 compute(tf.ones([10]), tf.ones([10])).numpy()  # Warm up at a tiny size.
-process = psutil.Process()
 x = tf.random.stateless_normal([n], [0, 1])
 v = tf.random.stateless_normal([n], [2, 3])
-before = peak = process.memory_info().rss
-done = threading.Event()
-def watch():
-  global peak
-  while not done.wait(0.0005):
-    peak = max(peak, process.memory_info().rss)
-watcher = threading.Thread(target=watch)
-watcher.start()
-compute(x, v).numpy()
-done.set()
-watcher.join()
-print((max(peak, process.memory_info().rss) - before) / 2**20)
+print(_timing.peak_memory_mib(lambda: compute(x, v)))
 """
 
 
