@@ -65,13 +65,26 @@ CALLS = {
 @pytest.mark.parametrize('sign', [1., -1.], ids=['then', 'else'])
 @pytest.mark.parametrize('name', sorted(CALLS))
 def test_python_control_flow_in_f_works_in_tf_function(name, sign):
+  # Eagerly a Python `if` is plain Python; every regime that traces with
+  # AutoGraph on (replicas' functions included) must agree with it.
   x = tf.constant([sign * 1., sign * 2.])
   eager = helpers.to_numpy(CALLS[name](x))
-  for jit_compile in (False, True):
-    traced = tf.function(lambda: CALLS[name](x), jit_compile=jit_compile)
-    helpers.assert_all_close(helpers.to_numpy(traced()), eager)
+  for regime in ('function', 'jit', 'distribute'):
+    helpers.assert_all_close(
+        helpers.run(regime, lambda: lambda: CALLS[name](x)), eager)
 
 
+
+
+@pytest.mark.parametrize('regime', ['eager', 'function', 'jit', 'distribute'])
+def test_control_flow_in_f_against_closed_forms(regime):
+  x = np.array([1., 2.], np.float32)
+  for sign, value, gradient in (
+      (1., np.sum(x ** 3), 3. * x ** 2),                  # then: sum(x³)
+      (-1., np.sum(np.sin(-x)), np.cos(-x))):             # else: sum(sin x)
+    got = helpers.run(regime, lambda s=sign: lambda: tfm.value_and_gradient(
+        branchy, tf.constant(s * x)))
+    helpers.assert_all_close(got, (value, gradient))
 
 def test_eager_per_example_graph_converts_f_as_vectorized_map_does():
   # More than 16 examples are vectorised in a graph traced for the call;
