@@ -15,14 +15,12 @@ products of targets with respect to sources:
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import threading
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import tensorflow as tf
 
 from tfgradtools import _fast_tape
+from tfgradtools import _quiet
 
 
 def uses_tape(use_gradient_tape: bool) -> bool:
@@ -49,41 +47,6 @@ def _rows(target: tf.Tensor, batch: bool) -> int | None:
   """How many vector-Jacobian products a (batch) Jacobian takes."""
   shape = target.shape[1:] if batch else target.shape
   return shape.num_elements()
-
-
-_quiet = threading.local()
-
-
-class _VectorisationNoise(logging.Filter):
-  """Drops TensorFlow's warnings about its own vectorised Jacobian.
-
-  Eagerly, `tf.GradientTape.jacobian` traces a new `pfor` function on every
-  call, and TensorFlow warns about that function's retracing after a few
-  calls; where a row's gradient is sparse, `pfor` warns that it densifies
-  it. Both name TensorFlow's internal functions and Tensors, which a user
-  of this library never wrote and cannot change, so they are dropped while
-  this thread computes a Jacobian; every other message passes.
-  """
-
-  def filter(self, record: logging.LogRecord) -> bool:
-    if not getattr(_quiet, 'active', False):
-      return True
-    message = record.getMessage()
-    return not ('pfor.<locals>' in message or
-                'to a dense representation may make it slow' in message)
-
-
-tf.get_logger().addFilter(_VectorisationNoise())
-
-
-@contextlib.contextmanager
-def _quiet_vectorisation() -> Iterator[None]:
-  """Within: `_VectorisationNoise` drops this thread's pfor warnings."""
-  outer, _quiet.active = getattr(_quiet, 'active', False), True
-  try:
-    yield
-  finally:
-    _quiet.active = outer
 
 
 class TapeRecording:
@@ -134,7 +97,7 @@ class TapeRecording:
                      rows is not None and rows <= looped_rows):
       return self._looped_jacobian(target, source, unconnected, batch)
     method = self._tape.batch_jacobian if batch else self._tape.jacobian
-    with _quiet_vectorisation():
+    with _quiet.vectorisation_internals():
       if use_pfor:
         try:
           return method(target, source, unconnected_gradients=unconnected,
