@@ -107,6 +107,15 @@ def with_aux(x):
   return tf.reduce_sum(x ** 2), {'norm': tf.norm(x)}
 
 
+def labelled_value(x):
+  return tf.reduce_sum(x * x), tf.constant('label'), tf.constant(3)
+
+
+def branch_of_two(x, y):
+  return tf.cond(tf.reduce_sum(x) > 0., lambda: tf.reduce_sum(x ** 3),
+                 lambda: tf.reduce_sum(y * y))
+
+
 def first(x, y):
   del y
   return 2. * x
@@ -198,6 +207,10 @@ CASES = [
     Case('dict_value', named, (const([1., 2.]),), (GRADIENT, TRANSFORMER, JVP),
          dy=lambda: {'double': tf.constant([1., 0.]),
                      'square': tf.constant([0.5, 2.])}),
+    Case('string_in_value', labelled_value, (const([1., 2.]),),
+         (GRADIENT, TRANSFORMER), not_xla=(GRADIENT, TRANSFORMER)),
+    Case('cond_of_two', branch_of_two, (const([1., 2.]), const([3., 4.])),
+         SECOND_ORDER),
     Case('has_aux', with_aux, (const([3., 4.]),), (GRADIENT,), has_aux=True),
     Case('unconnected', first, SCALARS, SECOND_ORDER),
     Case('unconnected_zero', first, SCALARS, SECOND_ORDER,
@@ -278,7 +291,16 @@ def _dense(x):
 
 
 def _backward(targets, sources, cotangents, u, use_tape, tape=None):
-  """Hand-written: `tape.gradient`, or `tf.gradients` in a graph."""
+  """Hand-written: `tape.gradient`, or `tf.gradients` in a graph.
+
+  A string or integer part of the value (a label) is left out, as a user
+  does who differentiates the loss beside it: a tape skips it by itself,
+  `tf.gradients` would fail on a string.
+  """
+  keep = [t.dtype.is_floating or t.dtype.is_complex for t in targets]
+  targets = [t for t, k in zip(targets, keep) if k]
+  if cotangents is not None:
+    cotangents = [c for c, k in zip(cotangents, keep) if k]
   if use_tape:
     return tape.gradient(targets, sources, output_gradients=cotangents,
                          unconnected_gradients=u)
@@ -388,6 +410,8 @@ def _capture(compute: Callable[[], Any]) -> tuple[Any, Any]:
 def _comparable(x: Any) -> Any:
   """A dense Tensor NumPy can hold (bfloat16 as float32: kinds say which)."""
   x = _dense(x)
+  if x is not None and x.dtype == tf.string:
+    return tf.strings.length(x)  # Kinds say it is a string.
   return tf.cast(x, tf.float32) if x is not None and (
       x.dtype == tf.bfloat16) else x
 
@@ -437,6 +461,7 @@ def forced_path(request, monkeypatch):
 REPRESENTATIVE = frozenset({
     'seed', 'chain_zero', 'empty', 'inf_nan', 'cond_linear', 'while_loop',
     'custom_gradient', 'sparse_gradient', 'int_argument_zero', 'f_raises',
+    'string_in_value', 'cond_of_two',
     'unconnected', 'batch', 'batch_empty_rows'})
 COSTLY = (JACOBIAN, BATCH_JACOBIAN, HESSIAN)
 

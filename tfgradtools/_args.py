@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-import weakref
+import types
 from typing import Any, Callable, Sequence
 
 import tensorflow as tf
@@ -102,25 +102,39 @@ def expand_to_trainable_variables(x: Any) -> Any:
   return x.trainable_variables if has_trainable_variables(x) else x
 
 
-_TAKES_ARGUMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# What `inspect.signature` reads besides a function's code object.
+_SIGNATURE_ATTRIBUTES = ('__signature__', '__wrapped__', '_partialmethod',
+                         '__partialmethod__')
+_TAKES_VARIADIC = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
 
 
 def takes_arguments(f: Callable[..., Any]) -> bool:
-  """Whether `f` accepts any argument (tfp.math's calling rule 1)."""
-  key = getattr(f, '__func__', f)  # A bound method's self does not count.
+  """Whether `f` accepts any argument (tfp.math's calling rule 1).
+
+  Asked on every call, and nothing is remembered between calls, so the
+  answer depends on `f` alone: a method seen unbound (`Model.loss`, whose
+  `self` is a parameter) and then bound (`model.loss`, whose `self` is
+  not) gets each its own answer. A plain Python function, or a bound
+  method of one, is read from its code object, which says what
+  `inspect.signature` would, in a fraction of the time; any other callable
+  (`functools.partial`, a callable object, a decorated function that
+  declares the signature it wraps) asks `inspect.signature`.
+  """
+  bound = isinstance(f, types.MethodType)
+  function = f.__func__ if bound else f
+  if (type(function) is types.FunctionType and
+      not any(name in function.__dict__ for name in _SIGNATURE_ATTRIBUTES)):
+    code = function.__code__
+    named = code.co_argcount + code.co_kwonlyargcount
+    if bound:
+      # Binding takes the first positional parameter; a method without one
+      # cannot be called at all, and is called with the arguments.
+      named = named - 1 if code.co_argcount else 1
+    return named > 0 or bool(code.co_flags & _TAKES_VARIADIC)
   try:
-    return _TAKES_ARGUMENTS[key]
-  except (KeyError, TypeError):
-    pass
-  try:
-    takes = bool(inspect.signature(f).parameters)
+    return bool(inspect.signature(f).parameters)
   except (TypeError, ValueError):  # Builtins without a signature.
-    takes = True
-  try:
-    _TAKES_ARGUMENTS[key] = takes
-  except TypeError:  # Not weakly referenceable: not cached.
-    pass
-  return takes
+    return True
 
 
 def unpack_packed_args(args: tuple[Any, ...], kwargs: dict[str, Any],

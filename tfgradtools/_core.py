@@ -79,9 +79,28 @@ def converted_like(part: Any, like: Any, *, api: str, arg_name: str,
   return part
 
 
+def _differentiable(targets: list[Any], cotangents: list[Any] | None
+                    ) -> tuple[list[Any], list[Any] | None]:
+  """The parts of a value a gradient can flow from, with their cotangents.
+
+  A string, integer or boolean part (a label returned beside a loss, say)
+  carries no gradient: a tape skips it, but `tf.gradients` would build a
+  ones-like cotangent for it and fail on a string. Both engines are given
+  the floating and complex parts only, so every regime skips the same
+  parts.
+  """
+  keep = [_args.is_differentiable(t) for t in targets]
+  if all(keep):
+    return targets, cotangents
+  return ([t for t, k in zip(targets, keep) if k],
+          None if cotangents is None else
+          [c for c, k in zip(cotangents, keep) if k])
+
+
 def _check_scalar(recorded: Recorded, what: str, instead: str) -> None:
   """Second derivatives here are of scalar functions only."""
-  if any(t.shape.rank != 0 for t in recorded._targets):
+  targets, _ = _differentiable(recorded._targets, None)
+  if any(t.shape.rank != 0 for t in targets):
     raise TypeError(
         f'{recorded._api}: f must return a scalar to take its {what}, got '
         f'{_errors.describe(recorded.value)}; reduce it first (e.g. '
@@ -124,6 +143,9 @@ class Recorded:
                                          cotangent)
     converted = []
     for i, (target, part) in enumerate(zip(self._targets, flat)):
+      if not _args.is_differentiable(target):
+        converted.append(None)  # Skipped with its target: see `_vjp`.
+        continue
       if part is None:
         raise _errors.mismatched_cotangent(self._api, arg_name, self.value,
                                            cotangent)
@@ -146,10 +168,12 @@ class Recorded:
   def _vjp(self, cotangent: Any, unconnected: tf.UnconnectedGradients,
            arg_name: str) -> list[Any]:
     cotangents = self._cotangents(cotangent, arg_name)
+    targets, cotangents = _differentiable(self._targets, cotangents)
     watched = [w for w in self._watched if w is not None]
-    grads = iter(self._recording.gradient(self._targets, watched,
-                                          cotangents, unconnected)
-                 if watched else ())
+    grads = iter(self._recording.gradient(targets, watched, cotangents,
+                                          unconnected)
+                 if watched and targets else
+                 (_unconnected(w, unconnected) for w in watched))
     return [next(grads) if w is not None else _unconnected(s, unconnected)
             for s, w in zip(self.sources, self._watched)]
 
