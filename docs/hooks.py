@@ -5,13 +5,17 @@
   of the pages in `docs/` to them, are written relative to the repository
   (so that they work where the repository is browsed) and are rewritten
   here to where the targets are in the site.
-* A nav entry `reference/<module>/<name>.md` with no file behind it is the
-  page `::: tfgradtools.<module>.<name>`: adding a public name to the
-  reference is one line in mkdocs.yml.
+* The reference follows each facade's `__all__`: the nav entry
+  `tfgradtools.<module>: reference/<module>/index.md` becomes a section of
+  the module's page and a page `reference/<module>/<name>.md` per public
+  name, which is `::: tfgradtools.<module>.<name>` unless `docs/` has a file
+  of that name. `__all__` is read from the module's source, so that building
+  the site does not import TensorFlow.
 """
 
 from __future__ import annotations
 
+import ast
 import pathlib
 import posixpath
 import re
@@ -25,6 +29,7 @@ _OUTSIDE = {'README.md': 'index.md', 'CHANGELOG.md': 'CHANGELOG.md',
             'LICENSE': 'LICENSE'}
 _OUTSIDE_GLOBS = ('notebooks/*.ipynb',)
 _REFERENCE = re.compile(r'reference/(\w+)/(\w+)\.md')
+_FACADE_PAGE = re.compile(r'reference/(\w+)/index\.md')
 # An inline link's target: `](target)` or `](target "title")`.
 _LINK = re.compile(r'\]\((?P<target>[^)\s#]+)(?P<rest>[^)]*)\)')
 
@@ -40,6 +45,40 @@ def _outside_files(root: pathlib.Path) -> dict[str, str]:
     paths.update({p.relative_to(root).as_posix(): p.relative_to(root).as_posix()
                   for p in sorted(root.glob(pattern))})
   return paths
+
+
+def public_names(root: pathlib.Path, module: str) -> list[str]:
+  """The `__all__` of `tfgradtools.<module>`, read from its source."""
+  tree = ast.parse((root / 'tfgradtools' / f'{module}.py').read_text())
+  for node in tree.body:
+    if (isinstance(node, ast.Assign) and
+        [getattr(t, 'id', None) for t in node.targets] == ['__all__']):
+      return list(ast.literal_eval(node.value))
+  raise ValueError(f'tfgradtools/{module}.py has no literal __all__')
+
+
+def expand_reference(nav, root: pathlib.Path):
+  """The nav with each facade's entry made the section of its names."""
+  if isinstance(nav, list):
+    return [expand_reference(item, root) for item in nav]
+  if isinstance(nav, dict):
+    expanded = {}
+    for title, value in nav.items():
+      match = isinstance(value, str) and _FACADE_PAGE.fullmatch(value)
+      if match:
+        module = match[1]
+        expanded[title] = [{'The module': value}] + [
+            {name: f'reference/{module}/{name}.md'}
+            for name in public_names(root, module)]
+      else:
+        expanded[title] = expand_reference(value, root)
+    return expanded
+  return nav
+
+
+def on_config(config):
+  config['nav'] = expand_reference(config['nav'], _repository(config))
+  return config
 
 
 def nav_paths(nav) -> list[str]:

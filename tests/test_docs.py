@@ -118,13 +118,14 @@ def test_every_public_name_has_a_reference_page():
   # The package re-exports the facades' names: their pages are its pages.
   assert set(tfgradtools.__all__) <= {
       'math', 'eager', *tfgradtools.math.__all__, *tfgradtools.eager.__all__}
-  nav = _site_hooks().nav_paths(_mkdocs_config()['nav'])
+  hooks = _site_hooks()
+  nav = hooks.nav_paths(hooks.expand_reference(_mkdocs_config()['nav'], ROOT))
   pages = {path[len('reference/'):-len('.md')] for path in nav
            if path.startswith('reference/') and path.count('/') == 2}
   missing = _reference_pages() - pages
   assert not missing, (
-      f'add reference/<module>/<name>.md to the nav in mkdocs.yml for '
-      f'{sorted(missing)}')
+      f'the reference has no page for {sorted(missing)}: name them in the '
+      f'__all__ of their module, read by docs/hooks.py')
   assert not pages - _reference_pages(), 'the nav names pages nothing exports'
 
 

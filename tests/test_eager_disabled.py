@@ -54,6 +54,29 @@ CASES = {
     'hessian': ('tfm.hessian(f, [2., 3.])', [36., 6., 6., -4.]),
     'implicit_value_and_gradients': (
         'tfe.implicit_value_and_gradients(lambda x: w * x)(2.)[0]', [6.]),
+    # Per example i, (v·x_i)²/2 with v = [1, 2] and x the identity: losses
+    # [1/2, 2], gradients (v·x_i) x_i = [1, 0] and [0, 2], norms [1, 2]; the
+    # second clipped to norm 1.5, the mean of both is [1/2, 3/4].
+    'value_and_per_example_gradients': (
+        'tfm.value_and_per_example_gradients(pe, v, eye)',
+        [0.5, 2., 1., 0., 0., 2.]),
+    'per_example_gradients': (
+        'tfm.per_example_gradients(pe, v, eye)', [1., 0., 0., 2.]),
+    'value_and_per_example_gradient_norms': (
+        'tfm.value_and_per_example_gradient_norms(pe, v, eye)',
+        [0.5, 2., 1., 2.]),
+    'per_example_gradient_norms': (
+        'tfm.per_example_gradient_norms(pe, v, eye)', [1., 2.]),
+    'value_and_clipped_gradients': (
+        '(lambda r: (r[0], [g for g, _ in r[1]]))('
+        'tfm.value_and_clipped_gradients(pe, v, eye, l2_norm_clip=1.5))',
+        [0.5, 2., 0.5, 0.75]),
+    'clipped_gradients': (
+        '[g for g, _ in tfm.clipped_gradients(pe, v, eye, l2_norm_clip=1.5)]',
+        [0.5, 0.75]),
+    'flat_objective': (
+        'tfm.flat_objective(lambda u: tf.reduce_sum(u ** 3), v)'
+        '.value_and_gradient(tf.constant([1., 2.]))', [9., 3., 12.]),
 }
 
 
@@ -66,6 +89,10 @@ def test_every_function_without_eager_execution():
       w = tf.Variable(3.)
       module = tf.Module()
       module.w = tf.Variable(2.)
+      def pe(u, x):
+        return 0.5 * tf.reduce_sum(u * x, axis=-1) ** 2
+      v = tf.Variable([1., 2.])
+      eye = tf.eye(2)
       results = {{}}
 {lines}
       with tf.compat.v1.Session() as session:
