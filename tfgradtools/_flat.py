@@ -34,19 +34,19 @@ class FlatObjective:
   (`float64` if any part is `float64`, else `float32`); each part is cast
   back to its own dtype when unflattened, and gradients to the flat dtype.
 
-  Example:
+  #### Examples
 
-  >>> import tensorflow as tf
-  >>> import tfgradtools.math as tfm
-  >>> params = {'w': tf.constant([[1., 2.]]), 'b': tf.constant(0.5)}
-  >>> objective = tfm.flat_objective(
-  ...     lambda p: tf.reduce_sum((p['w'] - 3.) ** 2) + p['b'] ** 2, params)
-  >>> objective.initial_position.numpy().tolist()  # Sorted keys: b, w.
-  [0.5, 1.0, 2.0]
-  >>> value, gradient = objective.value_and_gradient(
-  ...     objective.initial_position)
-  >>> float(value), gradient.numpy().tolist()
-  (5.25, [1.0, -4.0, -2.0])
+      >>> import tensorflow as tf
+      >>> import tfgradtools.math as tfm
+      >>> params = {'w': tf.constant([[1., 2.]]), 'b': tf.constant(0.5)}
+      >>> objective = tfm.flat_objective(
+      ...     lambda p: tf.reduce_sum((p['w'] - 3.) ** 2) + p['b'] ** 2, params)
+      >>> objective.initial_position.numpy().tolist()  # Sorted keys: b, w.
+      [0.5, 1.0, 2.0]
+      >>> value, gradient = objective.value_and_gradient(
+      ...     objective.initial_position)
+      >>> float(value), gradient.numpy().tolist()
+      (5.25, [1.0, -4.0, -2.0])
   """
 
   def __init__(self, f: Callable[..., Any], params: Any, *,
@@ -260,21 +260,21 @@ def flat_objective(f: Callable[..., Any], params: Any, *,
   own dtype. A call costs `value_and_gradient` plus one split and one
   concat (and, for variables, the assignments).
 
-  Example:
+  #### Examples
 
-  >>> import numpy as np
-  >>> import scipy.optimize
-  >>> import tensorflow as tf
-  >>> import tfgradtools.math as tfm
-  >>> w = [tf.Variable([[1., 2.]]), tf.Variable([0.])]
-  >>> objective = tfm.flat_objective(
-  ...     lambda: tf.reduce_sum((w[0] - 3.) ** 2) + (w[1][0] + 1.) ** 2, w)
-  >>> result = scipy.optimize.minimize(
-  ...     objective.numpy_value_and_gradient, objective.numpy_initial_position,
-  ...     jac=True, method='L-BFGS-B')
-  >>> objective.assign(result.x)
-  >>> np.round(w[0].numpy(), 3).tolist(), np.round(w[1].numpy(), 3).tolist()
-  ([[3.0, 3.0]], [-1.0])
+      >>> import numpy as np
+      >>> import scipy.optimize
+      >>> import tensorflow as tf
+      >>> import tfgradtools.math as tfm
+      >>> w = [tf.Variable([[1., 2.]]), tf.Variable([0.])]
+      >>> objective = tfm.flat_objective(
+      ...     lambda: tf.reduce_sum((w[0] - 3.) ** 2) + (w[1][0] + 1.) ** 2, w)
+      >>> result = scipy.optimize.minimize(
+      ...     objective.numpy_value_and_gradient,
+      ...     objective.numpy_initial_position, jac=True, method='L-BFGS-B')
+      >>> objective.assign(result.x)
+      >>> np.round(w[0].numpy(), 3).tolist(), np.round(w[1].numpy(), 3).tolist()
+      ([[3.0, 3.0]], [-1.0])
 
   Args:
     f: Python callable returning a scalar Tensor.

@@ -31,17 +31,17 @@ def value_and_jvp(
   forward with `tf.autodiff.ForwardAccumulator` alongside the value — one
   pass, whatever the number of outputs.
 
-  Example:
+  #### Examples
 
-  >>> import tensorflow as tf
-  >>> import tfgradtools.math as tfm
-  >>> def f(x, y):
-  ...   return x * x * x * y - x * y * y
-  >>> value, jvp = tfm.value_and_jvp(f, [2., 3.], [1., 0.])  # df/dx
-  >>> float(value), float(jvp)
-  (6.0, 27.0)
-  >>> float(tfm.jvp(f, [2., 3.], [0., 1.]))  # df/dy
-  -4.0
+      >>> import tensorflow as tf
+      >>> import tfgradtools.math as tfm
+      >>> def f(x, y):
+      ...   return x * x * x * y - x * y * y
+      >>> value, jvp = tfm.value_and_jvp(f, [2., 3.], [1., 0.])  # df/dx
+      >>> float(value), float(jvp)
+      (6.0, 27.0)
+      >>> float(tfm.jvp(f, [2., 3.], [0., 1.]))  # df/dy
+      -4.0
 
   Args:
     f: Python callable to differentiate.
@@ -75,8 +75,33 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *,
         unconnected_gradients: str | tf.UnconnectedGradients = 'none') -> Any:
   """The Jacobian-vector product of `f` at `primals`, without the value.
 
-  As `value_and_jvp` (default name scope `'jvp'`); returns `jvp`, or
-  `(jvp, aux)` with `has_aux`.
+  As `value_and_jvp`, but returns only the product.
+
+  #### Examples
+
+      >>> import tensorflow as tf
+      >>> import tfgradtools.math as tfm
+      >>> float(tfm.jvp(tf.sin, tf.constant(0.), tf.constant(2.)))
+      2.0
+
+  Args:
+    f: Python callable to differentiate.
+    primals: the arguments of `f`.
+    tangents: one tangent per primal, of its shape.
+    auto_unpack_single_arg: whether a list or tuple `primals` holds the
+      arguments.
+      Default value: `True`.
+    has_aux: `f` returns `(y, aux)`; only `y` is differentiated.
+      Default value: `False`.
+    name: name scope of the ops created.
+      Default value: `None` (i.e. `'jvp'`).
+    unconnected_gradients: `'none'` or `'zero'`: the JVP of an output no
+      tangent reaches.
+      Default value: `'none'`.
+
+  Returns:
+    The Jacobian-vector product, structured like `f`'s value, or
+    `(jvp, aux)` with `has_aux`.
   """
   return _calls.without_value(value_and_jvp(
       f, primals, tangents, auto_unpack_single_arg=auto_unpack_single_arg,

@@ -88,13 +88,13 @@ def make_vjp(f: Callable[..., Any],
              ) -> Callable[..., tuple[Any, Callable[..., list[Any]]]]:
   """Returns a function computing `f` and its vector-Jacobian product.
 
-  Example:
+  #### Examples
 
-  >>> import tensorflow as tf
-  >>> import tfgradtools.eager as tfe
-  >>> result, vjp = tfe.make_vjp(lambda x: x * x)(tf.constant(3.))
-  >>> float(result), [float(g) for g in vjp()], [float(g) for g in vjp(2.)]
-  (9.0, [6.0], [12.0])
+      >>> import tensorflow as tf
+      >>> import tfgradtools.eager as tfe
+      >>> result, vjp = tfe.make_vjp(lambda x: x * x)(tf.constant(3.))
+      >>> float(result), [float(g) for g in vjp()], [float(g) for g in vjp(2.)]
+      (9.0, [6.0], [12.0])
 
   Args:
     f: the function to differentiate.
@@ -157,17 +157,18 @@ def value_and_gradients_function(
 ) -> Callable[..., tuple[Any, list[Any]]]:
   """Returns a function that computes `f` and its gradients.
 
-  Example:
+  #### Examples
 
-  >>> import tfgradtools.eager as tfe
-  >>> def f(x, y):
-  ...   return x * x * x * y - x * y * y
-  >>> value, (dx, dy) = tfe.value_and_gradients_function(f)(2., 3.)
-  >>> float(value), float(dx), float(dy)
-  (6.0, 27.0, -4.0)
-  >>> value, (dy,) = tfe.value_and_gradients_function(f, params=['y'])(2., 3.)
-  >>> float(dy)
-  -4.0
+      >>> import tfgradtools.eager as tfe
+      >>> def f(x, y):
+      ...   return x * x * x * y - x * y * y
+      >>> value, (dx, dy) = tfe.value_and_gradients_function(f)(2., 3.)
+      >>> float(value), float(dx), float(dy)
+      (6.0, 27.0, -4.0)
+      >>> g = tfe.value_and_gradients_function(f, params=['y'])
+      >>> value, (dy,) = g(2., 3.)
+      >>> float(dy)
+      -4.0
 
   Args:
     f: the function to differentiate. If it returns a list or structure of
@@ -238,20 +239,44 @@ def gradients_function(
 ) -> Callable[..., list[Any]]:
   """Returns a function that computes the gradients of `f`.
 
-  As `value_and_gradients_function`, without the value (default name scope
-  `'gradients_function'`). It composes: the gradient of a gradient is the
-  second derivative.
+  As `value_and_gradients_function`, without the value. It composes: the
+  gradient of a gradient is the second derivative.
 
-  Example:
+  #### Examples
 
-  >>> import tfgradtools.eager as tfe
-  >>> def f(x, y):
-  ...   return x * x * x * y - x * y * y
-  >>> grad_fn = tfe.gradients_function(f)
-  >>> [float(g) for g in grad_fn(2., 3.)]
-  [27.0, -4.0]
-  >>> float(tfe.gradients_function(lambda x, y: grad_fn(x, y)[0])(2., 3.)[0])
-  36.0
+      >>> import tfgradtools.eager as tfe
+      >>> def f(x, y):
+      ...   return x * x * x * y - x * y * y
+      >>> grad_fn = tfe.gradients_function(f)
+      >>> [float(g) for g in grad_fn(2., 3.)]
+      [27.0, -4.0]
+      >>> d2f_dx2 = tfe.gradients_function(lambda x, y: grad_fn(x, y)[0])
+      >>> float(d2f_dx2(2., 3.)[0])
+      36.0
+
+  Args:
+    f: the function to differentiate. If it returns a list or structure of
+      Tensors, the gradient is that of the sum of their parts, weighted by
+      `dy`.
+    params: the parameters to differentiate with respect to: names of `f`'s
+      parameters, or positions. Keyword arguments of the call are passed to
+      `f` and differentiated only if named here.
+      Default value: `None` (every positional argument of the call).
+    use_gradient_tape: use `tf.GradientTape` even while building a graph,
+      where `tf.gradients` is used otherwise.
+      Default value: `False`.
+    name: name scope of the ops created.
+      Default value: `None` (i.e. `'gradients_function'`).
+    unconnected_gradients: `'none'`, `'zero'` or a `tf.UnconnectedGradients`.
+      Default value: `'none'`.
+
+  Returns:
+    A function `g(*args, dy=None, **kwargs)` returning the list of
+    gradients of `f(*args, **kwargs)`, one per selected parameter.
+
+  Raises:
+    TypeError: `f` is not callable.
+    ValueError: `params` mixes names and positions or names no parameter.
   """
   api = 'gradients_function'
   value_and_gradients, selector = _value_and_gradients_function(
@@ -282,15 +307,15 @@ def implicit_value_and_gradients(
   `apply_gradients`. Only a tape can discover the variables, so one is used
   in every regime (`use_gradient_tape` is accepted for symmetry).
 
-  Example:
+  #### Examples
 
-  >>> import tensorflow as tf
-  >>> import tfgradtools.eager as tfe
-  >>> w = tf.Variable(3.)
-  >>> value, grads_and_vars = tfe.implicit_value_and_gradients(
-  ...     lambda x: w * x)(2.)
-  >>> float(value), float(grads_and_vars[0][0]), grads_and_vars[0][1] is w
-  (6.0, 2.0, True)
+      >>> import tensorflow as tf
+      >>> import tfgradtools.eager as tfe
+      >>> w = tf.Variable(3.)
+      >>> value, grads_and_vars = tfe.implicit_value_and_gradients(
+      ...     lambda x: w * x)(2.)
+      >>> float(value), float(grads_and_vars[0][0]), grads_and_vars[0][1] is w
+      (6.0, 2.0, True)
 
   Args:
     f: the function to differentiate.
@@ -307,7 +332,8 @@ def implicit_value_and_gradients(
 
   Raises:
     TypeError: `f` is not callable.
-    ValueError (when called): `f` read no trainable variable.
+    ValueError: when the returned function is called, if `f` read no
+      trainable variable.
   """
   del use_gradient_tape  # Discovering variables needs a tape in any regime.
   api = 'implicit_value_and_gradients'
@@ -348,17 +374,34 @@ def implicit_gradients(
 ) -> Callable[..., list[tuple[Any, Any]]]:
   """Returns a function computing the gradients of `f` w.r.t. variables.
 
-  As `implicit_value_and_gradients`, without the value (default name scope
-  `'implicit_gradients'`).
+  As `implicit_value_and_gradients`, without the value.
 
-  Example:
+  #### Examples
 
-  >>> import tensorflow as tf
-  >>> import tfgradtools.eager as tfe
-  >>> w = tf.Variable(3.)
-  >>> [(float(g), v is w) for g, v in tfe.implicit_gradients(
-  ...     lambda: w * w)()]
-  [(6.0, True)]
+      >>> import tensorflow as tf
+      >>> import tfgradtools.eager as tfe
+      >>> w = tf.Variable(3.)
+      >>> [(float(g), v is w) for g, v in tfe.implicit_gradients(
+      ...     lambda: w * w)()]
+      [(6.0, True)]
+
+  Args:
+    f: the function to differentiate.
+    use_gradient_tape: accepted for symmetry; a tape is always used.
+      Default value: `False`.
+    name: name scope of the ops created.
+      Default value: `None` (i.e. `'implicit_gradients'`).
+    unconnected_gradients: `'none'`, `'zero'` or a `tf.UnconnectedGradients`.
+      Default value: `'none'`.
+
+  Returns:
+    A function `g(*args, **kwargs)` returning
+    `[(gradient, variable), ...]` for the trainable variables `f` reads.
+
+  Raises:
+    TypeError: `f` is not callable.
+    ValueError: when the returned function is called, if `f` read no
+      trainable variable.
   """
   del use_gradient_tape  # Discovering variables needs a tape in any regime.
   api = 'implicit_gradients'
