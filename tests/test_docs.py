@@ -21,6 +21,7 @@ import textwrap
 import pytest
 import yaml
 
+import test_signatures
 import tfgradtools
 import tfgradtools.eager
 import tfgradtools.math
@@ -129,14 +130,47 @@ def test_every_public_name_has_a_reference_page():
   assert not pages - _reference_pages(), 'the nav names pages nothing exports'
 
 
+def _tolerated(warning: str) -> bool:
+  """Whether a warning of the site's build is about an allow-listed docstring.
+
+  tests/test_signatures.py lists the public functions whose docstrings are
+  not yet standard; their reference pages are the only ones allowed to warn.
+  """
+  for name in test_signatures.UNDOCUMENTED_PARAMETERS:
+    fn = inspect.unwrap(getattr(tfgradtools, name))
+    lines, start = inspect.getsourcelines(fn)
+    source = pathlib.Path(inspect.getsourcefile(fn)).relative_to(ROOT)
+    if f'reference/math/{name}.md' in warning or any(
+        f'{source}:{line}:' in warning
+        for line in range(start, start + len(lines))):
+      return True
+  return False
+
+
 def test_site_builds_strictly(tmp_path):
+  # `mkdocs build --strict`, but for the allow-listed docstrings: the build
+  # runs to its end and every warning is checked.
+  script = textwrap.dedent(f'''
+      import logging
+      from mkdocs.commands.build import build
+      from mkdocs.config import load_config
+      logging.basicConfig(format='%(levelname)s %(name)s %(message)s',
+                          level=logging.WARNING)
+      config = load_config({str(ROOT / 'mkdocs.yml')!r}, strict=False,
+                           site_dir={str(tmp_path)!r})
+      config.plugins.on_startup(command='build', dirty=False)
+      build(config)
+  ''')
   env = dict(os.environ, NO_MKDOCS_2_WARNING='1')
   completed = subprocess.run(
-      [sys.executable, '-m', 'mkdocs', 'build', '--strict', '--site-dir',
-       str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True,
-      timeout=300, check=False)
+      [sys.executable, '-c', script], cwd=ROOT, env=env, capture_output=True,
+      text=True, timeout=600, check=False)
   assert completed.returncode == 0, completed.stderr[-5000:]
-  assert 'WARNING' not in completed.stderr, completed.stderr[-5000:]
+  # What `--strict` counts: the warnings of MkDocs and its plugins.
+  warnings = [line for line in completed.stderr.splitlines()
+              if line.startswith(('WARNING mkdocs', 'ERROR'))
+              and not _tolerated(line)]
+  assert not warnings, '\n'.join(warnings)
   home = (tmp_path / 'index.html').read_text()
   assert 'tfgradtools' in home and 'href="guides/math/"' in home, (
       'the README is the home page, its links into docs/ rewritten')

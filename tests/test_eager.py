@@ -1,4 +1,4 @@
-"""tfgradtools.eager: seeds 002-004, every SPEC rule, in every regime."""
+"""tfgradtools.eager: tf.contrib.eager's examples and rules, in every regime."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ def f(x, y):
   return x * x * x * y - x * y * y
 
 
-def run_seed_002(tfe):  # pylint: disable=redefined-outer-name
-  """Seeds 002 and 003 verbatim (both hold the same example)."""
+def run_value_and_gradients_example(tfe):  # pylint: disable=redefined-outer-name
+  """tf.contrib.eager's `value_and_gradients_function` example, as written."""
   val_grads_fn = tfe.value_and_gradients_function(f)
 
   x = 2.0
@@ -37,8 +37,8 @@ def run_seed_002(tfe):  # pylint: disable=redefined-outer-name
   assert y_grad.numpy() == (2 ** 3) - 2 * 2 * 3
 
 
-def run_seed_004(tfe):  # pylint: disable=redefined-outer-name
-  """Seed 004 verbatim."""
+def run_gradients_example(tfe):  # pylint: disable=redefined-outer-name
+  """tf.contrib.eager's `gradients_function` example, as written."""
   grad_fn = tfe.gradients_function(f)
 
   x = 2.0
@@ -59,13 +59,14 @@ def run_seed_004(tfe):  # pylint: disable=redefined-outer-name
   assert y_grad.numpy() == (2 ** 3) - 2 * 2 * 3
 
 
-@pytest.mark.parametrize('seed', [run_seed_002, run_seed_004])
-def test_seed_examples_verbatim(seed):
-  seed(tfe)
-  seed(tfgradtools)
+@pytest.mark.parametrize('example', [run_value_and_gradients_example,
+                                     run_gradients_example])
+def test_examples_verbatim(example):
+  example(tfe)
+  example(tfgradtools)
 
 
-def test_seed_002_in_every_regime(evaluate):
+def test_value_and_gradients_example_in_every_regime(evaluate):
   def make():
     def body():
       val_grads_fn = tfe.value_and_gradients_function(f)

@@ -259,8 +259,8 @@ def test_second_order_of_a_non_scalar_function(api):
 
 
 def test_implicit_of_a_function_returning_none_and_reading_nothing():
-  """Both facts are in the message: the variables (reported first, SPEC)
-  and TensorFlow's None sentence, which code matches."""
+  """Both facts are in the message: the variables first (they are what
+  implicit_* needs), then TensorFlow's None sentence, which code matches."""
   for transform in (tfe.implicit_gradients, tfe.implicit_value_and_gradients):
     with pytest.raises(ValueError) as info:
       transform(_forgets_to_return)(1.)

@@ -1,4 +1,4 @@
-"""tfgradtools.math: seeds 000 and 001, every SPEC rule, in every regime."""
+"""tfgradtools.math: tfp.math's calling rules and examples, in every regime."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ def seed_f(x, y):
   return x * x * x * y - x * y * y
 
 
-def seed_grads(x, y):
+def f_grads(x, y):
   return [3 * x**2 * y - y**2, x**3 - 2 * x * y]
 
 
-# Seed 001, case 1: an argless `f`.
+# Calling rule 1: an argless `f`.
 def test_argless_f(evaluate):
   def make():
     def body():
@@ -33,14 +33,14 @@ def test_argless_f(evaluate):
   helpers.assert_all_close(evaluate(make), (LOG2, 0.5))
 
 
-# Seed 001, case 2: packed arguments.
+# Calling rule 2: packed arguments.
 def test_packed_arguments(evaluate):
   make = lambda: lambda: tfm.value_and_gradient(
       lambda x, y: x * tf.math.log(y), [2., 3.])
   helpers.assert_all_close(evaluate(make), (2. * LOG3, [LOG3, 2. / 3]))
 
 
-# Seed 001, case 3: the default rule.
+# Calling rule 3: the default rule.
 def test_single_list_argument_not_unpacked(evaluate):
   make = lambda: lambda: tfm.value_and_gradient(
       tf.math.log, [1., 2., 3.], auto_unpack_single_arg=False)
@@ -48,7 +48,7 @@ def test_single_list_argument_not_unpacked(evaluate):
                            ([0., LOG2, LOG3], [1., 0.5, 1. / 3]))
 
 
-# Seed 000: the old signature, xs positional or as the only keyword.
+# The old tfp.math signature, xs positional or as the only keyword.
 @pytest.mark.parametrize('call', ['positional', 'keyword'])
 def test_legacy_xs_signature(evaluate, call):
   def make():
@@ -58,7 +58,7 @@ def test_legacy_xs_signature(evaluate, call):
         return tfm.value_and_gradient(seed_f, xs=xs)
       return tfm.value_and_gradient(seed_f, xs)
     return body
-  helpers.assert_all_close(evaluate(make), (6., seed_grads(2., 3.)))
+  helpers.assert_all_close(evaluate(make), (6., f_grads(2., 3.)))
 
 
 def test_legacy_xs_single_tensor(evaluate):
@@ -75,7 +75,7 @@ def test_several_arguments_give_a_list(evaluate):
   make = lambda: lambda: tfm.value_and_gradient(seed_f, 2., 3.)
   y, dydx = evaluate(make)
   assert isinstance(dydx, list)
-  helpers.assert_all_close((y, dydx), (6., seed_grads(2., 3.)))
+  helpers.assert_all_close((y, dydx), (6., f_grads(2., 3.)))
 
 
 def test_packed_tuple_gives_a_tuple():
@@ -90,7 +90,7 @@ def test_keyword_arguments_give_a_dict(evaluate):
   y, dydx = evaluate(make)
   assert isinstance(dydx, dict)
   helpers.assert_all_close((y, dydx),
-                           (6., dict(zip('xy', seed_grads(2., 3.)))))
+                           (6., dict(zip('xy', f_grads(2., 3.)))))
 
 
 def test_args_and_kwargs_give_both(evaluate):
@@ -232,7 +232,7 @@ def test_gradient_tape_in_graph(regime):
     return lambda: tfm.value_and_gradient(seed_f, 2., 3.,
                                           use_gradient_tape=True)
   helpers.assert_all_close(helpers.run(regime, make),
-                           (6., seed_grads(2., 3.)))
+                           (6., f_grads(2., 3.)))
 
 
 def test_matches_finite_differences():

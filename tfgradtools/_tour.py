@@ -1,4 +1,4 @@
-"""`python -m tfgradtools`: every public function on the seed example, in
+"""`python -m tfgradtools`: every public function on one example, in
 every execution regime, next to the closed form."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _cases(tf, tfm, tfe) -> list[tuple[str, Callable[[], Any], list[float]]]:
     module.x, module.y = tf.Variable(2.), tf.Variable(3.)
     return module
 
-  def seed_batch(v):
+  def batched(v):
     return f(v[:, :1], v[:, 1:])
 
   def implicit(fn):
@@ -65,9 +65,9 @@ def _cases(tf, tfm, tfe) -> list[tuple[str, Callable[[], Any], list[float]]]:
            lambda m: f(m.x, m.y), m))(variables()), [6, 27, -4]),
       ('math.value_and_batch_jacobian',
        lambda: lambda: tfm.value_and_batch_jacobian(
-           seed_batch, tf.constant([[2., 3.]])), [6, 27, -4]),
+           batched, tf.constant([[2., 3.]])), [6, 27, -4]),
       ('math.batch_jacobian',
-       lambda: lambda: tfm.batch_jacobian(seed_batch,
+       lambda: lambda: tfm.batch_jacobian(batched,
                                           tf.constant([[2., 3.]])),
        [27, -4]),
       ('eager.gradients_function(f)',
