@@ -31,6 +31,9 @@ import tfgradtools.math as tfm
 from tfgradtools import _engines
 from tfgradtools import _fast_tape
 
+# Every API in every regime and engine path, against hand-written code.
+pytestmark = pytest.mark.slow
+
 
 # The functions.
 

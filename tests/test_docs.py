@@ -147,6 +147,7 @@ def _tolerated(warning: str) -> bool:
   return False
 
 
+@pytest.mark.slow
 def test_site_builds_strictly(tmp_path):
   # `mkdocs build --strict`, but for the allow-listed docstrings: the build
   # runs to its end and every warning is checked.

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import helpers
+
+# A TensorFlow process of its own.
+pytestmark = pytest.mark.slow
 
 # Each line computes one result in the process's default graph; the whole
 # list is evaluated by one Session.

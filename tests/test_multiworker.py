@@ -11,7 +11,11 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 import tensorflow as tf
+
+# Two TensorFlow worker processes.
+pytestmark = pytest.mark.slow
 
 WORKERS = 2
 STEPS = 3

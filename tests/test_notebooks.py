@@ -28,6 +28,7 @@ def test_committed_with_outputs(path):
   assert sum(bool(c.outputs) for c in code) >= len(code) // 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('path', NOTEBOOKS, ids=lambda p: p.stem)
 def test_runs_in_a_fresh_kernel(path):
   notebook = nbformat.read(path, as_version=4)

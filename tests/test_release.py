@@ -23,10 +23,13 @@ import pytest
 
 import tfgradtools
 
+# Builds the sdist and the wheel, and a virtualenv.
+pytestmark = pytest.mark.slow
+
 ROOT = pathlib.Path(__file__).parent.parent
 # What a checkout holds that is not the project's source.
 _NOT_SOURCE = shutil.ignore_patterns(
-    '.git', '.venv', 'build', 'dist', 'site', '*.egg-info', '__pycache__',
+    '.git', '.venv', '.stacks', 'build', 'dist', 'site', '*.egg-info', '__pycache__',
     '.ipynb_checkpoints', '.cache')
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
 def test_tour_reports_every_function_in_every_regime():
   completed = subprocess.run([sys.executable, '-m', 'tfgradtools'],
                              capture_output=True, text=True, timeout=300,
