@@ -26,8 +26,11 @@ import tfgradtools.math
 ROOT = pathlib.Path(__file__).parent.parent
 FACADES = (tfgradtools.math, tfgradtools.eager)
 FUNCTIONS = sorted(
-    (facade.__name__.rsplit('.', 1)[-1], name) for facade in FACADES
-    for name in facade.__all__ if inspect.isfunction(getattr(facade, name)))
+  (facade.__name__.rsplit('.', 1)[-1], name)
+  for facade in FACADES
+  for name in facade.__all__
+  if inspect.isfunction(getattr(facade, name))
+)
 
 
 def test_module_names():
@@ -50,18 +53,25 @@ def test_top_level_reexports_are_the_same_objects():
       assert getattr(tfgradtools, name) is getattr(facade, name)
   assert set(tfgradtools.__all__) <= set(dir(tfgradtools))
   with pytest.raises(AttributeError, match='no attribute'):
-    getattr(tfgradtools, 'gradient')
+    _ = tfgradtools.gradient
   with pytest.raises(AttributeError, match='no attribute'):
-    getattr(tfgradtools, '_EXPORTS')
+    _ = tfgradtools._EXPORTS
 
 
 def test_importing_the_package_does_not_import_tensorflow():
   # The migration command's `--help` must not wait for TensorFlow.
   completed = subprocess.run(
-      [sys.executable, '-c',
-       'import sys, tfgradtools, tfgradtools.migrate; '
-       'print(sorted(m for m in sys.modules if m.startswith("tensorflow")))'],
-      capture_output=True, text=True, timeout=120, check=True)
+    [
+      sys.executable,
+      '-c',
+      'import sys, tfgradtools, tfgradtools.migrate; '
+      'print(sorted(m for m in sys.modules if m.startswith("tensorflow")))',
+    ],
+    capture_output=True,
+    text=True,
+    timeout=120,
+    check=True,
+  )
   assert completed.stdout.strip() == '[]', completed.stdout
 
 
@@ -76,20 +86,23 @@ def _api_section() -> str:
   return readme.split('\n## API\n', 1)[1].split('\n## ', 1)[0]
 
 
-@pytest.mark.parametrize('module, name', FUNCTIONS,
-                         ids=[f'{m}.{n}' for m, n in FUNCTIONS])
+@pytest.mark.parametrize(
+  'module, name', FUNCTIONS, ids=[f'{m}.{n}' for m, n in FUNCTIONS]
+)
 def test_every_public_function_is_in_the_readme_and_the_regimes_test(
-    module, name):
+  module, name
+):
   assert re.search(rf'`{name}[(`]', _api_section()), (
-      f'the README\'s API table does not name {module}.{name}')
+    f'the README\'s API table does not name {module}.{name}'
+  )
   assert name in test_eager_disabled.CASES, (
-      f'tests/test_eager_disabled.py has no row for {module}.{name}')
+    f'tests/test_eager_disabled.py has no row for {module}.{name}'
+  )
 
 
 def test_version_and_typing_marker():
   assert tfgradtools.__version__.count('.') == 2
-  assert importlib.resources.files('tfgradtools').joinpath(
-      'py.typed').is_file()
+  assert importlib.resources.files('tfgradtools').joinpath('py.typed').is_file()
 
 
 def test_common_keyword_only_arguments():
@@ -105,9 +118,16 @@ def test_common_keyword_only_arguments():
 
 
 def test_math_signature_matches_tfp():
-  parameters = list(inspect.signature(
-      tfgradtools.math.value_and_gradient).parameters)
-  assert parameters[:7] == ['f', 'args', 'output_gradients',
-                            'use_gradient_tape', 'auto_unpack_single_arg',
-                            'has_aux', 'name']
+  parameters = list(
+    inspect.signature(tfgradtools.math.value_and_gradient).parameters
+  )
+  assert parameters[:7] == [
+    'f',
+    'args',
+    'output_gradients',
+    'use_gradient_tape',
+    'auto_unpack_single_arg',
+    'has_aux',
+    'name',
+  ]
   assert parameters[-1] == 'kwargs'

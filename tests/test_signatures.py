@@ -24,27 +24,41 @@ FACADES = (tfgradtools.math, tfgradtools.eager)
 # ALLOW-LIST, to be emptied: the per-example docstrings group or leave out
 # parameters (and so their pairs differ). Each entry is a strict xfail, so
 # the test fails once the docstring is fixed and the entry is left here.
-UNDOCUMENTED_PARAMETERS = frozenset({
-    'clipped_gradients', 'per_example_gradient_norms',
-    'per_example_gradients', 'value_and_clipped_gradients',
-    'value_and_per_example_gradient_norms'})
-PAIRS_THAT_DIFFER = frozenset({
-    'clipped_gradients', 'per_example_gradient_norms',
-    'per_example_gradients'})
+UNDOCUMENTED_PARAMETERS = frozenset(
+  {
+    'clipped_gradients',
+    'per_example_gradient_norms',
+    'per_example_gradients',
+    'value_and_clipped_gradients',
+    'value_and_per_example_gradient_norms',
+  }
+)
+PAIRS_THAT_DIFFER = frozenset(
+  {'clipped_gradients', 'per_example_gradient_norms', 'per_example_gradients'}
+)
 FUNCTIONS = sorted(
-    (facade.__name__, name) for facade in FACADES for name in facade.__all__
-    if inspect.isfunction(getattr(facade, name)))
+  (facade.__name__, name)
+  for facade in FACADES
+  for name in facade.__all__
+  if inspect.isfunction(getattr(facade, name))
+)
 PAIRS = sorted(
-    (facade.__name__, name, name.replace('value_and_', '', 1))
-    for facade in FACADES for name in facade.__all__
-    if 'value_and_' in name and name.replace('value_and_', '', 1)
-    in facade.__all__)
+  (facade.__name__, name, name.replace('value_and_', '', 1))
+  for facade in FACADES
+  for name in facade.__all__
+  if 'value_and_' in name
+  and name.replace('value_and_', '', 1) in facade.__all__
+)
 
 
-def _allowed(params: tuple[str, ...], name: str,
-             allow_list: frozenset[str]) -> Any:
-  marks = [pytest.mark.xfail(strict=True, reason='in the allow-list')
-           ] if name in allow_list else []
+def _allowed(
+  params: tuple[str, ...], name: str, allow_list: frozenset[str]
+) -> Any:
+  marks = (
+    [pytest.mark.xfail(strict=True, reason='in the allow-list')]
+    if name in allow_list
+    else []
+  )
   return pytest.param(*params, marks=marks, id=f'{params[0]}.{name}')
 
 
@@ -62,44 +76,58 @@ def _documented(fn: Callable[..., Any]) -> dict[str, str]:
     sections = docstring.parse()
   finally:
     logger.setLevel(level)
-  return {parameter.name.lstrip('*'): parameter.description
-          for section in sections
-          if section.kind is griffe.DocstringSectionKind.parameters
-          for parameter in section.value}
+  return {
+    parameter.name.lstrip('*'): parameter.description
+    for section in sections
+    if section.kind is griffe.DocstringSectionKind.parameters
+    for parameter in section.value
+  }
 
 
 def test_the_pairs_are_found():
   assert ('tfgradtools.math', 'value_and_hvp', 'hvp') in PAIRS
-  assert ('tfgradtools.eager', 'implicit_value_and_gradients',
-          'implicit_gradients') in PAIRS
+  assert (
+    'tfgradtools.eager',
+    'implicit_value_and_gradients',
+    'implicit_gradients',
+  ) in PAIRS
   assert len(PAIRS) >= 10
 
 
-@pytest.mark.parametrize('module, name', [
-    _allowed((m, n), n, UNDOCUMENTED_PARAMETERS) for m, n in FUNCTIONS])
+@pytest.mark.parametrize(
+  'module, name',
+  [_allowed((m, n), n, UNDOCUMENTED_PARAMETERS) for m, n in FUNCTIONS],
+)
 def test_every_parameter_is_documented(module, name):
   fn = _function(module, name)
   parameters = list(inspect.signature(fn).parameters)
   documented = list(_documented(fn))
   assert documented == parameters, (
-      f'{module}.{name}: its Args: section documents {documented}, its '
-      f'signature has {parameters}')
+    f'{module}.{name}: its Args: section documents {documented}, its '
+    f'signature has {parameters}'
+  )
   for parameter, description in _documented(fn).items():
     assert description.strip(), f'{module}.{name}: {parameter} undescribed'
 
 
-@pytest.mark.parametrize('module, value_and, without', [
-    _allowed((m, v, w), w, PAIRS_THAT_DIFFER) for m, v, w in PAIRS])
+@pytest.mark.parametrize(
+  'module, value_and, without',
+  [_allowed((m, v, w), w, PAIRS_THAT_DIFFER) for m, v, w in PAIRS],
+)
 def test_pairs_agree(module, value_and, without):
   first, second = _function(module, value_and), _function(module, without)
   parameters = [
-      (p.name, p.kind, p.default, p.annotation)
-      for p in inspect.signature(first).parameters.values()]
+    (p.name, p.kind, p.default, p.annotation)
+    for p in inspect.signature(first).parameters.values()
+  ]
   assert parameters == [
-      (p.name, p.kind, p.default, p.annotation)
-      for p in inspect.signature(second).parameters.values()], (
-          f'{without} takes other parameters than {value_and}')
-  own_name = {k: v.replace(f"'{value_and}'", f"'{without}'")
-              for k, v in _documented(first).items()}
+    (p.name, p.kind, p.default, p.annotation)
+    for p in inspect.signature(second).parameters.values()
+  ], f'{without} takes other parameters than {value_and}'
+  own_name = {
+    k: v.replace(f"'{value_and}'", f"'{without}'")
+    for k, v in _documented(first).items()
+  }
   assert _documented(second) == own_name, (
-      f'{without} documents its arguments otherwise than {value_and}')
+    f'{without} documents its arguments otherwise than {value_and}'
+  )

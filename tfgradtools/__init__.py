@@ -36,8 +36,9 @@ def _facade(name: str) -> types.ModuleType:
 
 def _exports() -> dict[str, str]:
   """Each public name and the facade that defines it (imports TensorFlow)."""
-  return {name: facade for facade in _FACADES
-          for name in _facade(facade).__all__}
+  return {
+    name: facade for facade in _FACADES for name in _facade(facade).__all__
+  }
 
 
 def __getattr__(name: str) -> Any:

@@ -12,15 +12,16 @@ from tfgradtools import _calls
 
 @_autograph.library_function
 def value_and_gradient(
-    f: Callable[..., Any],
-    *args: Any,
-    output_gradients: Any = None,
-    use_gradient_tape: bool = False,
-    auto_unpack_single_arg: bool = True,
-    has_aux: bool = False,
-    name: str | None = None,
-    unconnected_gradients: str | tf.UnconnectedGradients = 'none',
-    **kwargs: Any) -> tuple[Any, ...]:
+  f: Callable[..., Any],
+  *args: Any,
+  output_gradients: Any = None,
+  use_gradient_tape: bool = False,
+  auto_unpack_single_arg: bool = True,
+  has_aux: bool = False,
+  name: str | None = None,
+  unconnected_gradients: str | tf.UnconnectedGradients = 'none',
+  **kwargs: Any,
+) -> tuple[Any, ...]:
   """Computes `f(*args, **kwargs)` and its gradients with respect to them.
 
   `f` is called according to the first of these rules that applies:
@@ -85,24 +86,33 @@ def value_and_gradient(
       pair, or `output_gradients` does not match `f`'s value.
   """
   return _calls.value_and_derivative(
-      f, args, kwargs, api='value_and_gradient',
-      name=name or 'value_and_gradient', expand_modules=False,
-      output_gradients=output_gradients, use_gradient_tape=use_gradient_tape,
-      auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
-      unconnected_gradients=unconnected_gradients, derivative='vjp')
+    f,
+    args,
+    kwargs,
+    api='value_and_gradient',
+    name=name or 'value_and_gradient',
+    expand_modules=False,
+    output_gradients=output_gradients,
+    use_gradient_tape=use_gradient_tape,
+    auto_unpack_single_arg=auto_unpack_single_arg,
+    has_aux=has_aux,
+    unconnected_gradients=unconnected_gradients,
+    derivative='vjp',
+  )
 
 
 @_autograph.library_function
 def value_and_gradient_with_auto_expansion(
-    f: Callable[..., Any],
-    *args: Any,
-    output_gradients: Any = None,
-    use_gradient_tape: bool = False,
-    auto_unpack_single_arg: bool = True,
-    has_aux: bool = False,
-    name: str | None = None,
-    unconnected_gradients: str | tf.UnconnectedGradients = 'none',
-    **kwargs: Any) -> tuple[Any, ...]:
+  f: Callable[..., Any],
+  *args: Any,
+  output_gradients: Any = None,
+  use_gradient_tape: bool = False,
+  auto_unpack_single_arg: bool = True,
+  has_aux: bool = False,
+  name: str | None = None,
+  unconnected_gradients: str | tf.UnconnectedGradients = 'none',
+  **kwargs: Any,
+) -> tuple[Any, ...]:
   """`value_and_gradient`, differentiating modules by their variables.
 
   Every argument with `trainable_variables` — a `tf.Module`, a Keras 3 layer
@@ -154,9 +164,16 @@ def value_and_gradient_with_auto_expansion(
       pair, or `output_gradients` does not match `f`'s value.
   """
   return _calls.value_and_derivative(
-      f, args, kwargs, api='value_and_gradient_with_auto_expansion',
-      name=name or 'value_and_gradient_with_auto_expansion',
-      expand_modules=True, output_gradients=output_gradients,
-      use_gradient_tape=use_gradient_tape,
-      auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
-      unconnected_gradients=unconnected_gradients, derivative='vjp')
+    f,
+    args,
+    kwargs,
+    api='value_and_gradient_with_auto_expansion',
+    name=name or 'value_and_gradient_with_auto_expansion',
+    expand_modules=True,
+    output_gradients=output_gradients,
+    use_gradient_tape=use_gradient_tape,
+    auto_unpack_single_arg=auto_unpack_single_arg,
+    has_aux=has_aux,
+    unconnected_gradients=unconnected_gradients,
+    derivative='vjp',
+  )

@@ -12,15 +12,16 @@ from tfgradtools import _calls
 
 @_autograph.library_function
 def value_and_batch_jacobian(
-    f: Callable[..., Any],
-    *args: Any,
-    auto_unpack_single_arg: bool = True,
-    has_aux: bool = False,
-    experimental_use_pfor: bool = True,
-    parallel_iterations: int | None = None,
-    name: str | None = None,
-    unconnected_gradients: str | tf.UnconnectedGradients = 'none',
-    **kwargs: Any) -> tuple[Any, ...]:
+  f: Callable[..., Any],
+  *args: Any,
+  auto_unpack_single_arg: bool = True,
+  has_aux: bool = False,
+  experimental_use_pfor: bool = True,
+  parallel_iterations: int | None = None,
+  name: str | None = None,
+  unconnected_gradients: str | tf.UnconnectedGradients = 'none',
+  **kwargs: Any,
+) -> tuple[Any, ...]:
   """Computes `f(*args, **kwargs)` and its batch Jacobian.
 
   `f` returns a `(batch, n)` Tensor and each argument is `(batch, m)`; the
@@ -65,26 +66,35 @@ def value_and_batch_jacobian(
     mirrors the arguments as `dydx` does in `value_and_gradient`.
   """
   return _calls.value_and_derivative(
-      f, args, kwargs, api='value_and_batch_jacobian',
-      name=name or 'value_and_batch_jacobian', expand_modules=False,
-      output_gradients=None, use_gradient_tape=True,
-      auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
-      unconnected_gradients=unconnected_gradients,
-      derivative='batch_jacobian', use_pfor=experimental_use_pfor,
-      parallel_iterations=parallel_iterations)
+    f,
+    args,
+    kwargs,
+    api='value_and_batch_jacobian',
+    name=name or 'value_and_batch_jacobian',
+    expand_modules=False,
+    output_gradients=None,
+    use_gradient_tape=True,
+    auto_unpack_single_arg=auto_unpack_single_arg,
+    has_aux=has_aux,
+    unconnected_gradients=unconnected_gradients,
+    derivative='batch_jacobian',
+    use_pfor=experimental_use_pfor,
+    parallel_iterations=parallel_iterations,
+  )
 
 
 @_autograph.library_function
 def batch_jacobian(
-    f: Callable[..., Any],
-    *args: Any,
-    auto_unpack_single_arg: bool = True,
-    has_aux: bool = False,
-    experimental_use_pfor: bool = True,
-    parallel_iterations: int | None = None,
-    name: str | None = None,
-    unconnected_gradients: str | tf.UnconnectedGradients = 'none',
-    **kwargs: Any) -> Any:
+  f: Callable[..., Any],
+  *args: Any,
+  auto_unpack_single_arg: bool = True,
+  has_aux: bool = False,
+  experimental_use_pfor: bool = True,
+  parallel_iterations: int | None = None,
+  name: str | None = None,
+  unconnected_gradients: str | tf.UnconnectedGradients = 'none',
+  **kwargs: Any,
+) -> Any:
   """The batch Jacobian of `f(*args, **kwargs)`, without its value.
 
   As `value_and_batch_jacobian`, but returns only the Jacobian.
@@ -120,24 +130,34 @@ def batch_jacobian(
     The batch Jacobian, mirroring the arguments as in
     `value_and_batch_jacobian`, or `(jacobian, aux)` with `has_aux`.
   """
-  return _calls.without_value(value_and_batch_jacobian(
-      f, *args, auto_unpack_single_arg=auto_unpack_single_arg,
-      has_aux=has_aux, experimental_use_pfor=experimental_use_pfor,
-      parallel_iterations=parallel_iterations, name=name or 'batch_jacobian',
-      unconnected_gradients=unconnected_gradients, **kwargs), has_aux)
+  return _calls.without_value(
+    value_and_batch_jacobian(
+      f,
+      *args,
+      auto_unpack_single_arg=auto_unpack_single_arg,
+      has_aux=has_aux,
+      experimental_use_pfor=experimental_use_pfor,
+      parallel_iterations=parallel_iterations,
+      name=name or 'batch_jacobian',
+      unconnected_gradients=unconnected_gradients,
+      **kwargs,
+    ),
+    has_aux,
+  )
 
 
 @_autograph.library_function
 def value_and_jacobian(
-    f: Callable[..., Any],
-    *args: Any,
-    auto_unpack_single_arg: bool = True,
-    has_aux: bool = False,
-    experimental_use_pfor: bool = True,
-    parallel_iterations: int | None = None,
-    name: str | None = None,
-    unconnected_gradients: str | tf.UnconnectedGradients = 'none',
-    **kwargs: Any) -> tuple[Any, ...]:
+  f: Callable[..., Any],
+  *args: Any,
+  auto_unpack_single_arg: bool = True,
+  has_aux: bool = False,
+  experimental_use_pfor: bool = True,
+  parallel_iterations: int | None = None,
+  name: str | None = None,
+  unconnected_gradients: str | tf.UnconnectedGradients = 'none',
+  **kwargs: Any,
+) -> tuple[Any, ...]:
   """Computes `f(*args, **kwargs)` and its full Jacobian.
 
   `f` returns one Tensor `y`; the Jacobian with respect to an argument `x`
@@ -181,22 +201,35 @@ def value_and_jacobian(
     mirrors the arguments as `dydx` does in `value_and_gradient`.
   """
   return _calls.value_and_derivative(
-      f, args, kwargs, api='value_and_jacobian',
-      name=name or 'value_and_jacobian', expand_modules=False,
-      output_gradients=None, use_gradient_tape=True,
-      auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
-      unconnected_gradients=unconnected_gradients, derivative='jacobian',
-      use_pfor=experimental_use_pfor, parallel_iterations=parallel_iterations)
+    f,
+    args,
+    kwargs,
+    api='value_and_jacobian',
+    name=name or 'value_and_jacobian',
+    expand_modules=False,
+    output_gradients=None,
+    use_gradient_tape=True,
+    auto_unpack_single_arg=auto_unpack_single_arg,
+    has_aux=has_aux,
+    unconnected_gradients=unconnected_gradients,
+    derivative='jacobian',
+    use_pfor=experimental_use_pfor,
+    parallel_iterations=parallel_iterations,
+  )
 
 
 @_autograph.library_function
-def jacobian(f: Callable[..., Any], *args: Any,
-             auto_unpack_single_arg: bool = True, has_aux: bool = False,
-             experimental_use_pfor: bool = True,
-             parallel_iterations: int | None = None,
-             name: str | None = None,
-             unconnected_gradients: str | tf.UnconnectedGradients = 'none',
-             **kwargs: Any) -> Any:
+def jacobian(
+  f: Callable[..., Any],
+  *args: Any,
+  auto_unpack_single_arg: bool = True,
+  has_aux: bool = False,
+  experimental_use_pfor: bool = True,
+  parallel_iterations: int | None = None,
+  name: str | None = None,
+  unconnected_gradients: str | tf.UnconnectedGradients = 'none',
+  **kwargs: Any,
+) -> Any:
   """The full Jacobian of `f(*args, **kwargs)`, without its value.
 
   As `value_and_jacobian`, but returns only the Jacobian.
@@ -232,8 +265,17 @@ def jacobian(f: Callable[..., Any], *args: Any,
     The Jacobian, mirroring the arguments as in `value_and_jacobian`, or
     `(jacobian, aux)` with `has_aux`.
   """
-  return _calls.without_value(value_and_jacobian(
-      f, *args, auto_unpack_single_arg=auto_unpack_single_arg,
-      has_aux=has_aux, experimental_use_pfor=experimental_use_pfor,
-      parallel_iterations=parallel_iterations, name=name or 'jacobian',
-      unconnected_gradients=unconnected_gradients, **kwargs), has_aux)
+  return _calls.without_value(
+    value_and_jacobian(
+      f,
+      *args,
+      auto_unpack_single_arg=auto_unpack_single_arg,
+      has_aux=has_aux,
+      experimental_use_pfor=experimental_use_pfor,
+      parallel_iterations=parallel_iterations,
+      name=name or 'jacobian',
+      unconnected_gradients=unconnected_gradients,
+      **kwargs,
+    ),
+    has_aux,
+  )

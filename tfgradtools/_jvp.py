@@ -13,15 +13,15 @@ from tfgradtools import _core
 
 @_autograph.library_function
 def value_and_jvp(
-    f: Callable[..., Any],
-    primals: Any,
-    tangents: Any,
-    *,
-    auto_unpack_single_arg: bool = True,
-    has_aux: bool = False,
-    name: str | None = None,
-    unconnected_gradients: str | tf.UnconnectedGradients = 'none') -> tuple[Any,
-                                                                       Any]:
+  f: Callable[..., Any],
+  primals: Any,
+  tangents: Any,
+  *,
+  auto_unpack_single_arg: bool = True,
+  has_aux: bool = False,
+  name: str | None = None,
+  unconnected_gradients: str | tf.UnconnectedGradients = 'none',
+) -> tuple[Any, Any]:
   """Computes `f(*primals)` and its Jacobian-vector product, in forward mode.
 
   `primals` are the arguments of `f` as the single positional argument of
@@ -62,17 +62,29 @@ def value_and_jvp(
     `(y, jvp)`, or `((y, aux), jvp)` with `has_aux`.
   """
   return _calls.value_and_product(
-      _core.jvp, f, primals, tangents, api='value_and_jvp',
-      name=name or 'value_and_jvp',
-      auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
-      unconnected_gradients=unconnected_gradients)
+    _core.jvp,
+    f,
+    primals,
+    tangents,
+    api='value_and_jvp',
+    name=name or 'value_and_jvp',
+    auto_unpack_single_arg=auto_unpack_single_arg,
+    has_aux=has_aux,
+    unconnected_gradients=unconnected_gradients,
+  )
 
 
 @_autograph.library_function
-def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *,
-        auto_unpack_single_arg: bool = True, has_aux: bool = False,
-        name: str | None = None,
-        unconnected_gradients: str | tf.UnconnectedGradients = 'none') -> Any:
+def jvp(
+  f: Callable[..., Any],
+  primals: Any,
+  tangents: Any,
+  *,
+  auto_unpack_single_arg: bool = True,
+  has_aux: bool = False,
+  name: str | None = None,
+  unconnected_gradients: str | tf.UnconnectedGradients = 'none',
+) -> Any:
   """The Jacobian-vector product of `f` at `primals`, without the value.
 
   As `value_and_jvp`, but returns only the product.
@@ -103,7 +115,15 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *,
     The Jacobian-vector product, structured like `f`'s value, or
     `(jvp, aux)` with `has_aux`.
   """
-  return _calls.without_value(value_and_jvp(
-      f, primals, tangents, auto_unpack_single_arg=auto_unpack_single_arg,
-      has_aux=has_aux, name=name or 'jvp',
-      unconnected_gradients=unconnected_gradients), has_aux)
+  return _calls.without_value(
+    value_and_jvp(
+      f,
+      primals,
+      tangents,
+      auto_unpack_single_arg=auto_unpack_single_arg,
+      has_aux=has_aux,
+      name=name or 'jvp',
+      unconnected_gradients=unconnected_gradients,
+    ),
+    has_aux,
+  )

@@ -13,16 +13,17 @@ from tfgradtools import _core
 
 @_autograph.library_function
 def value_and_hessian(
-    f: Callable[..., Any],
-    *args: Any,
-    use_gradient_tape: bool = False,
-    auto_unpack_single_arg: bool = True,
-    has_aux: bool = False,
-    experimental_use_pfor: bool = True,
-    parallel_iterations: int | None = None,
-    name: str | None = None,
-    unconnected_gradients: str | tf.UnconnectedGradients = 'none',
-    **kwargs: Any) -> tuple[Any, ...]:
+  f: Callable[..., Any],
+  *args: Any,
+  use_gradient_tape: bool = False,
+  auto_unpack_single_arg: bool = True,
+  has_aux: bool = False,
+  experimental_use_pfor: bool = True,
+  parallel_iterations: int | None = None,
+  name: str | None = None,
+  unconnected_gradients: str | tf.UnconnectedGradients = 'none',
+  **kwargs: Any,
+) -> tuple[Any, ...]:
   """Computes the scalar `f(*args, **kwargs)` and its Hessian.
 
   The Hessian block of arguments `x` and `z` has shape `x.shape + z.shape`:
@@ -72,23 +73,36 @@ def value_and_hessian(
     `(y, hessian)`, or `((y, aux), hessian)` with `has_aux`.
   """
   return _calls.value_and_derivative(
-      f, args, kwargs, api='value_and_hessian',
-      name=name or 'value_and_hessian', expand_modules=False,
-      output_gradients=None, use_gradient_tape=use_gradient_tape,
-      auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
-      unconnected_gradients=unconnected_gradients, derivative='hessian',
-      use_pfor=experimental_use_pfor, parallel_iterations=parallel_iterations)
+    f,
+    args,
+    kwargs,
+    api='value_and_hessian',
+    name=name or 'value_and_hessian',
+    expand_modules=False,
+    output_gradients=None,
+    use_gradient_tape=use_gradient_tape,
+    auto_unpack_single_arg=auto_unpack_single_arg,
+    has_aux=has_aux,
+    unconnected_gradients=unconnected_gradients,
+    derivative='hessian',
+    use_pfor=experimental_use_pfor,
+    parallel_iterations=parallel_iterations,
+  )
 
 
 @_autograph.library_function
-def hessian(f: Callable[..., Any], *args: Any,
-            use_gradient_tape: bool = False,
-            auto_unpack_single_arg: bool = True, has_aux: bool = False,
-            experimental_use_pfor: bool = True,
-            parallel_iterations: int | None = None,
-            name: str | None = None,
-            unconnected_gradients: str | tf.UnconnectedGradients = 'none',
-            **kwargs: Any) -> Any:
+def hessian(
+  f: Callable[..., Any],
+  *args: Any,
+  use_gradient_tape: bool = False,
+  auto_unpack_single_arg: bool = True,
+  has_aux: bool = False,
+  experimental_use_pfor: bool = True,
+  parallel_iterations: int | None = None,
+  name: str | None = None,
+  unconnected_gradients: str | tf.UnconnectedGradients = 'none',
+  **kwargs: Any,
+) -> Any:
   """The Hessian of the scalar `f(*args, **kwargs)`, without its value.
 
   As `value_and_hessian`, but returns only the Hessian.
@@ -127,26 +141,35 @@ def hessian(f: Callable[..., Any], *args: Any,
     The Hessian, structured as in `value_and_hessian`, or
     `(hessian, aux)` with `has_aux`.
   """
-  return _calls.without_value(value_and_hessian(
-      f, *args, use_gradient_tape=use_gradient_tape,
-      auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
+  return _calls.without_value(
+    value_and_hessian(
+      f,
+      *args,
+      use_gradient_tape=use_gradient_tape,
+      auto_unpack_single_arg=auto_unpack_single_arg,
+      has_aux=has_aux,
       experimental_use_pfor=experimental_use_pfor,
-      parallel_iterations=parallel_iterations, name=name or 'hessian',
-      unconnected_gradients=unconnected_gradients, **kwargs), has_aux)
+      parallel_iterations=parallel_iterations,
+      name=name or 'hessian',
+      unconnected_gradients=unconnected_gradients,
+      **kwargs,
+    ),
+    has_aux,
+  )
 
 
 @_autograph.library_function
 def value_and_hvp(
-    f: Callable[..., Any],
-    primals: Any,
-    tangents: Any,
-    *,
-    use_gradient_tape: bool = False,
-    auto_unpack_single_arg: bool = True,
-    has_aux: bool = False,
-    name: str | None = None,
-    unconnected_gradients: str | tf.UnconnectedGradients = 'none') -> tuple[Any,
-                                                                       Any]:
+  f: Callable[..., Any],
+  primals: Any,
+  tangents: Any,
+  *,
+  use_gradient_tape: bool = False,
+  auto_unpack_single_arg: bool = True,
+  has_aux: bool = False,
+  name: str | None = None,
+  unconnected_gradients: str | tf.UnconnectedGradients = 'none',
+) -> tuple[Any, Any]:
   """Computes the scalar `f(*primals)` and its Hessian-vector product.
 
   `H @ tangents`, structured like `primals`, without forming the Hessian:
@@ -190,19 +213,31 @@ def value_and_hvp(
     `(y, hvp)`, or `((y, aux), hvp)` with `has_aux`.
   """
   return _calls.value_and_product(
-      _core.hvp, f, primals, tangents, api='value_and_hvp',
-      name=name or 'value_and_hvp',
-      auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
-      unconnected_gradients=unconnected_gradients,
-      use_gradient_tape=use_gradient_tape)
+    _core.hvp,
+    f,
+    primals,
+    tangents,
+    api='value_and_hvp',
+    name=name or 'value_and_hvp',
+    auto_unpack_single_arg=auto_unpack_single_arg,
+    has_aux=has_aux,
+    unconnected_gradients=unconnected_gradients,
+    use_gradient_tape=use_gradient_tape,
+  )
 
 
 @_autograph.library_function
-def hvp(f: Callable[..., Any], primals: Any, tangents: Any, *,
-        use_gradient_tape: bool = False,
-        auto_unpack_single_arg: bool = True, has_aux: bool = False,
-        name: str | None = None,
-        unconnected_gradients: str | tf.UnconnectedGradients = 'none') -> Any:
+def hvp(
+  f: Callable[..., Any],
+  primals: Any,
+  tangents: Any,
+  *,
+  use_gradient_tape: bool = False,
+  auto_unpack_single_arg: bool = True,
+  has_aux: bool = False,
+  name: str | None = None,
+  unconnected_gradients: str | tf.UnconnectedGradients = 'none',
+) -> Any:
   """The Hessian-vector product of `f` at `primals`, without the value.
 
   As `value_and_hvp`, but returns only the product.
@@ -236,8 +271,16 @@ def hvp(f: Callable[..., Any], primals: Any, tangents: Any, *,
     The Hessian-vector product, structured like `primals`, or
     `(hvp, aux)` with `has_aux`.
   """
-  return _calls.without_value(value_and_hvp(
-      f, primals, tangents, use_gradient_tape=use_gradient_tape,
-      auto_unpack_single_arg=auto_unpack_single_arg, has_aux=has_aux,
-      name=name or 'hvp', unconnected_gradients=unconnected_gradients),
-                        has_aux)
+  return _calls.without_value(
+    value_and_hvp(
+      f,
+      primals,
+      tangents,
+      use_gradient_tape=use_gradient_tape,
+      auto_unpack_single_arg=auto_unpack_single_arg,
+      has_aux=has_aux,
+      name=name or 'hvp',
+      unconnected_gradients=unconnected_gradients,
+    ),
+    has_aux,
+  )
