@@ -89,7 +89,7 @@ def _api_section() -> str:
 @pytest.mark.parametrize(
   'module, name', FUNCTIONS, ids=[f'{m}.{n}' for m, n in FUNCTIONS]
 )
-def test_every_public_function_is_in_the_readme_and_the_regimes_test(
+def test_every_public_function_is_listed_in_the_docs_and_regimes_test(
   module, name
 ):
   assert re.search(rf'`{name}[(`]', _api_section()), (
@@ -97,6 +97,10 @@ def test_every_public_function_is_in_the_readme_and_the_regimes_test(
   )
   assert name in test_eager_disabled.CASES, (
     f'tests/test_eager_disabled.py has no row for {module}.{name}'
+  )
+  overview = (ROOT / 'docs' / 'reference' / 'index.md').read_text()
+  assert f'[`{name}`]({module}/{name}.md)' in overview, (
+    f'docs/reference/index.md does not link to {module}.{name}'
   )
 
 
