@@ -25,7 +25,7 @@ def _split_cpu_for_replicas() -> None:
 _split_cpu_for_replicas()
 
 
-@pytest.fixture(params=helpers.IN_PROCESS_REGIMES)
+@pytest.fixture(params=helpers.regime_params(helpers.IN_PROCESS_REGIMES))
 def regime(request) -> str:
   return request.param
 
@@ -37,7 +37,9 @@ def evaluate(regime):
 
 
 @pytest.fixture(
-  params=[r for r in helpers.IN_PROCESS_REGIMES if r != 'tf1_session']
+  params=helpers.regime_params(
+    [r for r in helpers.IN_PROCESS_REGIMES if r != 'tf1_session']
+  )
 )
 def keras_regime(request) -> str:
   """The regimes Keras 3 runs in (its objects are not built for TF1 graphs)."""

@@ -8,9 +8,10 @@ import os
 import subprocess
 import sys
 import textwrap
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 # Regimes that run in the test process; 'graph_mode' (eager execution disabled
@@ -24,8 +25,20 @@ IN_PROCESS_REGIMES = (
   'distribute_eager',
 )
 NUM_REPLICAS = 2
+# The regimes that compile (XLA) or replicate (MirroredStrategy) each test's
+# function: they cost the most, so the quick loop (`-m "not slow"`) runs a
+# test in the other regimes only, and the whole suite in all of them.
+SLOW_REGIMES = frozenset({'jit', 'distribute', 'distribute_eager'})
 
 Make = Callable[[], Callable[[], Any]]
+
+
+def regime_params(regimes: Sequence[str]) -> list[Any]:
+  """`regimes` as parameters, those in `SLOW_REGIMES` marked slow."""
+  return [
+    pytest.param(r, marks=pytest.mark.slow) if r in SLOW_REGIMES else r
+    for r in regimes
+  ]
 
 
 def _fetchable(structure: Any) -> tuple[list[Any], list[int]]:

@@ -79,7 +79,9 @@ def test_python_control_flow_in_f_works_in_tf_function(name, sign):
     )
 
 
-@pytest.mark.parametrize('regime', ['eager', 'function', 'jit', 'distribute'])
+@pytest.mark.parametrize(
+  'regime', helpers.regime_params(['eager', 'function', 'jit', 'distribute'])
+)
 def test_control_flow_in_f_against_closed_forms(regime):
   x = np.array([1.0, 2.0], np.float32)
   for sign, value, gradient in (
