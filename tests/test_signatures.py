@@ -42,6 +42,19 @@ FUNCTIONS = sorted(
   for name in facade.__all__
   if inspect.isfunction(getattr(facade, name))
 )
+# The public methods of the public classes, as (class, method).
+METHODS = sorted(
+  (
+    (cls, name)
+    for facade in FACADES
+    for cls in (getattr(facade, n) for n in facade.__all__)
+    if inspect.isclass(cls)
+    for name, member in vars(cls).items()
+    if not name.startswith('_')
+    and (inspect.isfunction(member) or isinstance(member, staticmethod))
+  ),
+  key=lambda method: (method[0].__name__, method[1]),
+)
 PAIRS = sorted(
   (facade.__name__, name, name.replace('value_and_', '', 1))
   for facade in FACADES
@@ -108,6 +121,19 @@ def test_every_parameter_is_documented(module, name):
   )
   for parameter, description in _documented(fn).items():
     assert description.strip(), f'{module}.{name}: {parameter} undescribed'
+
+
+@pytest.mark.parametrize(
+  'cls, name', METHODS, ids=[f'{c.__name__}.{n}' for c, n in METHODS]
+)
+def test_every_parameter_of_a_public_method_is_documented(cls, name):
+  method = getattr(cls, name)
+  parameters = [p for p in inspect.signature(method).parameters if p != 'self']
+  documented = list(_documented(method))
+  assert documented == parameters, (
+    f'{cls.__name__}.{name}: its Args: section documents {documented}, its '
+    f'signature has {parameters}'
+  )
 
 
 @pytest.mark.parametrize(

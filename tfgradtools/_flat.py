@@ -130,7 +130,18 @@ class FlatObjective:
 
   @_autograph.library_function
   def flatten(self, structure: Any) -> tf.Tensor:
-    """`structure` (shaped like the parameters) as one flat vector."""
+    """`structure` (shaped like the parameters) as one flat vector.
+
+    Args:
+      structure: a structure of Tensors shaped like the parameters (their
+        gradients, say).
+
+    Returns:
+      One vector of `self.dtype`, the parts in the parameters' order.
+
+    Raises:
+      ValueError: `structure` has another number of parts.
+    """
     parts = _nest.flatten(structure)
     if len(parts) != len(self._sizes):
       raise ValueError(
@@ -146,7 +157,18 @@ class FlatObjective:
 
   @_autograph.library_function
   def unflatten(self, x: Any) -> Any:
-    """The flat vector `x` as the parameters' structure, shapes and dtypes."""
+    """The flat vector `x` as the parameters' structure, shapes and dtypes.
+
+    Args:
+      x: a vector of `self.size` entries.
+
+    Returns:
+      `x` split into the parameters' structure, each part of its
+      parameter's shape and dtype.
+
+    Raises:
+      ValueError: `x` is not a vector of `self.size` entries.
+    """
     x = tf.convert_to_tensor(x, dtype_hint=self.dtype)
     if x.shape.rank != 1 or (
       x.shape[0] is not None and x.shape[0] != self.size
@@ -172,8 +194,15 @@ class FlatObjective:
   def assign(self, x: Any) -> Any:
     """Writes the flat vector `x` into the variables (Keras ones too).
 
-    Returns the grouped assignment op in a graph (run it, or depend on it),
-    `None` eagerly.
+    Args:
+      x: a vector of `self.size` entries.
+
+    Returns:
+      The grouped assignment op in a graph (run it, or depend on it),
+      `None` eagerly.
+
+    Raises:
+      TypeError: the parameters are Tensors, which cannot be assigned.
     """
     if self._variables is None:
       raise TypeError(
@@ -199,6 +228,13 @@ class FlatObjective:
     only what depends on what, read them after the call under
     `tf.control_dependencies` on its results (a `tf.function` orders
     reads and writes by itself).
+
+    Args:
+      x: the flat vector, of `self.size` entries.
+
+    Returns:
+      `(value, gradient)`: `f`'s value and its flat gradient, both of
+      `self.dtype`; a parameter `f` does not use has a zero gradient.
     """
     with self._at(x) as (f, params):
       value, gradient = _gradients.value_and_gradient(
@@ -216,6 +252,13 @@ class FlatObjective:
     """The Hessian of `f` at `x` times the flat vector `v`, flat.
 
     Computed by `tfgradtools.math.hvp`, never forming the Hessian.
+
+    Args:
+      x: the flat vector where the Hessian is taken.
+      v: the flat vector it multiplies.
+
+    Returns:
+      The flat Hessian-vector product, of `self.dtype`.
     """
     tangents = self.unflatten(v)
     with self._at(x) as (f, params):
@@ -256,6 +299,12 @@ class FlatObjective:
     """`value_and_gradient` on NumPy `float64`, for SciPy's `jac=True`.
 
     Runs one traced function (traced once, on the first call).
+
+    Args:
+      x: the flat vector, a NumPy array of `self.size` entries.
+
+    Returns:
+      `(value, gradient)` as a Python float and a NumPy `float64` vector.
     """
     if self._numpy_value_and_gradient is None:
       self._numpy_value_and_gradient = tf.function(
@@ -265,8 +314,18 @@ class FlatObjective:
     return float(value), np.asarray(gradient, np.float64)
 
   def numpy_hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """`hvp` on NumPy `float64`, for SciPy's `hessp` (Newton-CG,
-    trust-krylov, trust-ncg...). Runs one traced function."""
+    """`hvp` on NumPy `float64`, for SciPy's `hessp`.
+
+    For Newton-CG, trust-krylov, trust-ncg and the like. Runs one traced
+    function (traced once, on the first call).
+
+    Args:
+      x: the flat vector where the Hessian is taken, a NumPy array.
+      v: the flat vector it multiplies, a NumPy array.
+
+    Returns:
+      The Hessian-vector product as a NumPy `float64` vector.
+    """
     if self._numpy_hvp is None:
       self._numpy_hvp = tf.function(
         self.hvp, input_signature=[self._spec(), self._spec()]
