@@ -1,10 +1,10 @@
 """MkDocs hooks: the repository's own files as pages, and the reference pages.
 
 * `README.md` is the home page; `CHANGELOG.md`, `CONTRIBUTING.md`,
-  `LICENSE` and the notebooks are pages where they live in the repository. Their links, and the links
-  of the pages in `docs/` to them, are written relative to the repository
-  (so that they work where the repository is browsed) and are rewritten
-  here to where the targets are in the site.
+  `LICENSE` and the notebooks are pages where they live in the repository.
+  Their links, and the links of the pages in `docs/` to them, are written
+  relative to the repository (so that they work where the repository is
+  browsed) and are rewritten here to where the targets are in the site.
 * The reference follows each facade's `__all__`: the nav entry
   `tfgradtools.<module>: reference/<module>/index.md` becomes a section of
   the module's page and a page `reference/<module>/<name>.md` per public
