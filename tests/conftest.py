@@ -18,13 +18,14 @@ def _split_cpu_for_replicas() -> None:
   """Gives MirroredStrategy several logical CPUs (before TF initialises)."""
   cpu = tf.config.list_physical_devices('CPU')[0]
   tf.config.set_logical_device_configuration(
-      cpu, [tf.config.LogicalDeviceConfiguration()] * helpers.NUM_REPLICAS)
+    cpu, [tf.config.LogicalDeviceConfiguration()] * helpers.NUM_REPLICAS
+  )
 
 
 _split_cpu_for_replicas()
 
 
-@pytest.fixture(params=helpers.IN_PROCESS_REGIMES)
+@pytest.fixture(params=helpers.regime_params(helpers.IN_PROCESS_REGIMES))
 def regime(request) -> str:
   return request.param
 
@@ -35,8 +36,11 @@ def evaluate(regime):
   return lambda make: helpers.run(regime, make)
 
 
-@pytest.fixture(params=[r for r in helpers.IN_PROCESS_REGIMES
-                        if r != 'tf1_session'])
+@pytest.fixture(
+  params=helpers.regime_params(
+    [r for r in helpers.IN_PROCESS_REGIMES if r != 'tf1_session']
+  )
+)
 def keras_regime(request) -> str:
   """The regimes Keras 3 runs in (its objects are not built for TF1 graphs)."""
   return request.param

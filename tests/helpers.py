@@ -8,18 +8,37 @@ import os
 import subprocess
 import sys
 import textwrap
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 # Regimes that run in the test process; 'graph_mode' (eager execution disabled
 # process-wide) runs in a subprocess through `run_without_eager`.
-IN_PROCESS_REGIMES = ('eager', 'function', 'jit', 'tf1_session', 'distribute',
-                      'distribute_eager')
+IN_PROCESS_REGIMES = (
+  'eager',
+  'function',
+  'jit',
+  'tf1_session',
+  'distribute',
+  'distribute_eager',
+)
 NUM_REPLICAS = 2
+# The regimes that compile (XLA) or replicate (MirroredStrategy) each test's
+# function: they cost the most, so the quick loop (`-m "not slow"`) runs a
+# test in the other regimes only, and the whole suite in all of them.
+SLOW_REGIMES = frozenset({'jit', 'distribute', 'distribute_eager'})
 
 Make = Callable[[], Callable[[], Any]]
+
+
+def regime_params(regimes: Sequence[str]) -> list[Any]:
+  """`regimes` as parameters, those in `SLOW_REGIMES` marked slow."""
+  return [
+    pytest.param(r, marks=pytest.mark.slow) if r in SLOW_REGIMES else r
+    for r in regimes
+  ]
 
 
 def _fetchable(structure: Any) -> tuple[list[Any], list[int]]:
@@ -30,7 +49,8 @@ def _fetchable(structure: Any) -> tuple[list[Any], list[int]]:
 def to_numpy(structure: Any) -> Any:
   """Eager Tensors in `structure` as NumPy values (`None` stays)."""
   return tf.nest.map_structure(
-      lambda x: None if x is None else np.asarray(x), structure)
+    lambda x: None if x is None else np.asarray(x), structure
+  )
 
 
 def _run_eager(make: Make) -> Any:
@@ -52,7 +72,7 @@ def run_in_session(make: Make) -> Any:
     with tf.compat.v1.Session(graph=graph) as session:
       session.run(init)
       values = session.run([flat[i] for i in fetch])
-  for i, value in zip(fetch, values):
+  for i, value in zip(fetch, values, strict=True):
     flat[i] = value
   return tf.nest.pack_sequence_as(outputs, flat)
 
@@ -64,8 +84,9 @@ def _strategy() -> tf.distribute.MirroredStrategy:
   meet another test's collectives."""
   devices = [d.name for d in tf.config.list_logical_devices('CPU')]
   assert len(devices) >= NUM_REPLICAS, (
-      f'tests need {NUM_REPLICAS} logical CPUs (conftest sets them), got '
-      f'{devices}')
+    f'tests need {NUM_REPLICAS} logical CPUs (conftest sets them), got '
+    f'{devices}'
+  )
   return tf.distribute.MirroredStrategy(devices[:NUM_REPLICAS])
 
 
@@ -78,12 +99,17 @@ def _run_distribute(make: Make, in_function: bool = True) -> Any:
   run_replicas = lambda: strategy.run(body)
   outputs = (tf.function(run_replicas) if in_function else run_replicas)()
   flat = tf.nest.flatten(outputs)
-  local = [None if x is None else strategy.experimental_local_results(x)
-           for x in flat]
+  local = [
+    None if x is None else strategy.experimental_local_results(x) for x in flat
+  ]
   replicas = [
-      to_numpy(tf.nest.pack_sequence_as(
-          outputs, [None if r is None else r[i] for r in local]))
-      for i in range(NUM_REPLICAS)]
+    to_numpy(
+      tf.nest.pack_sequence_as(
+        outputs, [None if r is None else r[i] for r in local]
+      )
+    )
+    for i in range(NUM_REPLICAS)
+  ]
   for other in replicas[1:]:
     assert_all_close(other, replicas[0])
   return replicas[0]
@@ -110,8 +136,9 @@ def run(regime: str, make: Make) -> Any:
   raise ValueError(f'unknown regime {regime!r}')
 
 
-def assert_all_close(actual: Any, expected: Any, rtol: float = 1e-5,
-                     atol: float = 1e-6) -> None:
+def assert_all_close(
+  actual: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-6
+) -> None:
   """Same nesting (lists and tuples alike) and close values; `None` equal.
 
   A list of numbers in `expected` may stand for an array in `actual`.
@@ -120,18 +147,22 @@ def assert_all_close(actual: Any, expected: Any, rtol: float = 1e-5,
     assert actual is None and expected is None, (actual, expected)
   elif isinstance(expected, dict):
     assert isinstance(actual, dict) and set(actual) == set(expected), (
-        actual, expected)
+      actual,
+      expected,
+    )
     for key in expected:
       assert_all_close(actual[key], expected[key], rtol, atol)
   elif isinstance(expected, (list, tuple)) and not isinstance(
-      actual, (np.ndarray, np.generic, float, int, tf.Tensor)):
+    actual, (np.ndarray, np.generic, float, int, tf.Tensor)
+  ):
     assert isinstance(actual, (list, tuple)), (actual, expected)
     assert len(actual) == len(expected), (actual, expected)
-    for a, e in zip(actual, expected):
+    for a, e in zip(actual, expected, strict=True):
       assert_all_close(a, e, rtol, atol)
   else:
-    np.testing.assert_allclose(np.asarray(actual), np.asarray(expected),
-                               rtol=rtol, atol=atol)
+    np.testing.assert_allclose(
+      np.asarray(actual), np.asarray(expected), rtol=rtol, atol=atol
+    )
 
 
 def run_without_eager(code: str, timeout: float = 300) -> Any:
@@ -140,9 +171,10 @@ def run_without_eager(code: str, timeout: float = 300) -> Any:
   As `run_in_fresh_process`, after `tf.compat.v1.disable_eager_execution()`.
   """
   return run_in_fresh_process(
-      'tf.compat.v1.disable_eager_execution()\n'
-      'assert not tf.executing_eagerly()\n' + textwrap.dedent(code),
-      timeout)
+    'tf.compat.v1.disable_eager_execution()\n'
+    'assert not tf.executing_eagerly()\n' + textwrap.dedent(code),
+    timeout,
+  )
 
 
 def run_in_fresh_process(code: str, timeout: float = 300) -> Any:
@@ -167,10 +199,16 @@ def run_in_fresh_process(code: str, timeout: float = 300) -> Any:
       print('RESULT=' + json.dumps(result))
   ''')
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  completed = subprocess.run([sys.executable, '-c', script],
-                             capture_output=True, text=True, timeout=timeout,
-                             env=env, check=False)
+  completed = subprocess.run(
+    [sys.executable, '-c', script],
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+    env=env,
+    check=False,
+  )
   assert completed.returncode == 0, completed.stderr[-4000:]
-  line = [l for l in completed.stdout.splitlines()
-          if l.startswith('RESULT=')][-1]
-  return json.loads(line[len('RESULT='):])
+  line = [
+    out for out in completed.stdout.splitlines() if out.startswith('RESULT=')
+  ][-1]
+  return json.loads(line[len('RESULT=') :])

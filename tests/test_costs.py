@@ -38,10 +38,17 @@ def hand_tape(fn, *xs):
 
 
 SPECS = {
-    'seed': (f, [tf.TensorSpec([], tf.float32)] * 2),
-    'mlp': (mlp, [tf.TensorSpec([4, 8]), tf.TensorSpec([8]),
-                  tf.TensorSpec([8, 1]), tf.TensorSpec([1]),
-                  tf.TensorSpec([16, 4])]),
+  'seed': (f, [tf.TensorSpec([], tf.float32)] * 2),
+  'mlp': (
+    mlp,
+    [
+      tf.TensorSpec([4, 8]),
+      tf.TensorSpec([8]),
+      tf.TensorSpec([8, 1]),
+      tf.TensorSpec([1]),
+      tf.TensorSpec([16, 4]),
+    ],
+  ),
 }
 
 
@@ -52,17 +59,26 @@ def test_graph_ops_equal_hand_written_tf_gradients(case):
   assert op_types(lambda *a: tfm.value_and_gradient(fn, *a), *specs) == hand
   assert op_types(tfe.value_and_gradients_function(fn), *specs) == hand
   assert op_types(lambda *a: tfe.gradients_function(fn)(*a), *specs) == (
-      op_types(lambda *a: hand_symbolic(fn, *a)[1], *specs))
+    op_types(lambda *a: hand_symbolic(fn, *a)[1], *specs)
+  )
 
 
 @pytest.mark.parametrize('case', sorted(SPECS))
 def test_graph_ops_equal_hand_written_tape(case):
   fn, specs = SPECS[case]
   hand = op_types(lambda *a: hand_tape(fn, *a), *specs)
-  assert op_types(lambda *a: tfm.value_and_gradient(
-      fn, *a, use_gradient_tape=True), *specs) == hand
-  assert op_types(tfe.value_and_gradients_function(
-      fn, use_gradient_tape=True), *specs) == hand
+  assert (
+    op_types(
+      lambda *a: tfm.value_and_gradient(fn, *a, use_gradient_tape=True), *specs
+    )
+    == hand
+  )
+  assert (
+    op_types(
+      tfe.value_and_gradients_function(fn, use_gradient_tape=True), *specs
+    )
+    == hand
+  )
 
 
 def test_one_trace_per_input_signature():
@@ -70,7 +86,7 @@ def test_one_trace_per_input_signature():
   eager_step = tf.function(tfe.value_and_gradients_function(f))
   for step in (math_step, eager_step):
     for i in range(5):
-      step(tf.constant(float(i)), tf.constant(2.))
+      step(tf.constant(float(i)), tf.constant(2.0))
     assert step.experimental_get_tracing_count() == 1
-    step(tf.constant([1., 2.]), tf.constant([3., 4.]))  # A new signature.
+    step(tf.constant([1.0, 2.0]), tf.constant([3.0, 4.0]))  # A new signature.
     assert step.experimental_get_tracing_count() == 2

@@ -18,18 +18,19 @@ import helpers
 import tfgradtools.eager as tfe
 from tfgradtools import _variable_owners
 
-X = np.linspace(-1., 1., 8).reshape(2, 4).astype(np.float32)
+X = np.linspace(-1.0, 1.0, 8).reshape(2, 4).astype(np.float32)
 
 
 def make_model(seed=0):
   keras.utils.set_random_seed(seed)
-  return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
-                           keras.layers.Dense(1)])
+  return keras.Sequential(
+    [keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(1)]
+  )
 
 
 def assert_pairs_hold(pairs, variables):
   assert len(pairs) == len(variables)
-  for (grad, variable), expected in zip(pairs, variables):
+  for (grad, variable), expected in zip(pairs, variables, strict=True):
     assert variable is expected
     assert grad is not None and grad.shape == expected.shape
 
@@ -59,18 +60,16 @@ DATA = list(range(300_000))
 
 
 def global_loss(x):
-  return tf.reduce_sum(GLOBAL_MODEL(x) ** 2) + 0. * len(DATA)
+  return tf.reduce_sum(GLOBAL_MODEL(x) ** 2) + 0.0 * len(DATA)
 
 
 class Wrapper(tf.Module):
-
   def __init__(self, model):
     super().__init__()
     self.inner = model
 
 
 class Outer(keras.Model):
-
   def __init__(self, inner):
     super().__init__()
     self.inner = inner
@@ -82,6 +81,7 @@ class Outer(keras.Model):
 
 def reaching_ways():
   """(name, make): `make()` returns `(loss, the variables in order)`."""
+
   def closure():
     model = make_model()
     return lambda x: tf.reduce_sum(model(x) ** 2), model.trainable_variables
@@ -96,18 +96,24 @@ def reaching_ways():
 
   def list_of_models():
     models = [make_model(1), make_model(2)]
-    return (lambda x: tf.reduce_sum(models[0](x) * models[1](x)),
-            models[0].trainable_variables + models[1].trainable_variables)
+    return (
+      lambda x: tf.reduce_sum(models[0](x) * models[1](x)),
+      models[0].trainable_variables + models[1].trainable_variables,
+    )
 
   def dict_of_models():
     models = {'a': make_model(1), 'b': make_model(2)}
-    return (lambda x: tf.reduce_sum(models['a'](x) - models['b'](x)),
-            models['a'].trainable_variables + models['b'].trainable_variables)
+    return (
+      lambda x: tf.reduce_sum(models['a'](x) - models['b'](x)),
+      models['a'].trainable_variables + models['b'].trainable_variables,
+    )
 
   def module_holding_model():
     wrapper = Wrapper(make_model())
-    return (lambda x: tf.reduce_sum(wrapper.inner(x) ** 2),
-            wrapper.inner.trainable_variables)
+    return (
+      lambda x: tf.reduce_sum(wrapper.inner(x) ** 2),
+      wrapper.inner.trainable_variables,
+    )
 
   def model_holding_model():
     outer = Outer(make_model())
@@ -116,16 +122,23 @@ def reaching_ways():
 
   def argument():
     model = make_model()
-    return (lambda m, x: tf.reduce_sum(m(x) ** 2), model.trainable_variables,
-            model)
+    return (
+      lambda m, x: tf.reduce_sum(m(x) ** 2),
+      model.trainable_variables,
+      model,
+    )
 
-  return {'closure': closure, 'global': lambda: (
-      global_loss, GLOBAL_MODEL.trainable_variables),
-          'attribute of self': attribute, 'class attribute': class_attribute,
-          'list of models': list_of_models, 'dict of models': dict_of_models,
-          'tf.Module holding a model': module_holding_model,
-          'model holding a model': model_holding_model,
-          'argument': argument}
+  return {
+    'closure': closure,
+    'global': lambda: (global_loss, GLOBAL_MODEL.trainable_variables),
+    'attribute of self': attribute,
+    'class attribute': class_attribute,
+    'list of models': list_of_models,
+    'dict of models': dict_of_models,
+    'tf.Module holding a model': module_holding_model,
+    'model holding a model': model_holding_model,
+    'argument': argument,
+  }
 
 
 @pytest.mark.parametrize('way', sorted(reaching_ways()))
@@ -143,6 +156,7 @@ def test_pairs_hold_the_users_keras_variables(way):
 
 def test_training_with_a_keras_optimizer(keras_regime):
   """The pairs go to `apply_gradients`; same weights as hand-written steps."""
+
   def train(use_tfgradtools):
     def make():
       trainer = Trainer()
@@ -157,26 +171,28 @@ def test_training_with_a_keras_optimizer(keras_regime):
           with tf.GradientTape() as tape:
             value = trainer.loss(x)
           variables = trainer.model.trainable_variables
-          pairs = zip(tape.gradient(value, variables), variables)
+          pairs = zip(tape.gradient(value, variables), variables, strict=True)
         optimizer.apply_gradients(pairs)
         return [tf.identity(v) for v in trainer.model.trainable_variables]
 
       def body():
         step()
         return step()
+
       return body
+
     return helpers.run(keras_regime, make)
 
   helpers.assert_all_close(train(True), train(False))
 
 
 def test_plain_variables_are_their_own_pairs_without_warning():
-  w, b = tf.Variable(2.), tf.Variable(1.)
+  w, b = tf.Variable(2.0), tf.Variable(1.0)
   with warnings.catch_warnings():
     warnings.simplefilter('error')
-    pairs = tfe.implicit_gradients(lambda x: w * x + b)(3.)
+    pairs = tfe.implicit_gradients(lambda x: w * x + b)(3.0)
   assert [v for _, v in pairs] == [w, b] and pairs[0][1] is w
-  assert [float(g) for g, _ in pairs] == [3., 1.]
+  assert [float(g) for g, _ in pairs] == [3.0, 1.0]
 
 
 def test_a_variable_found_nowhere_warns_once_per_function():
@@ -188,9 +204,11 @@ def test_a_variable_found_nowhere_warns_once_per_function():
   def loss(x):
     return tf.reduce_sum(namespace.model(x) ** 2)
 
-  with pytest.warns(tfe.VariableNotFoundWarning,
-                    match=r"implicit_gradients: loss read the variable\(s\) "
-                    r"'.*kernel.*'.*pass it as an argument") as record:
+  with pytest.warns(
+    tfe.VariableNotFoundWarning,
+    match=r"implicit_gradients: loss read the variable\(s\) "
+    r"'.*kernel.*'.*pass it as an argument",
+  ) as record:
     pairs = tfe.implicit_gradients(loss)(X)
   assert len(record) == 1
   inner = [v.value for v in namespace.model.trainable_variables]
@@ -200,7 +218,8 @@ def test_a_variable_found_nowhere_warns_once_per_function():
     tfe.implicit_gradients(loss)(X)
   # The fix the warning gives: pass the model.
   pairs = tfe.implicit_gradients(lambda m, x: tf.reduce_sum(m(x) ** 2))(
-      namespace.model, X)
+    namespace.model, X
+  )
   assert_pairs_hold(pairs, namespace.model.trainable_variables)
 
 
@@ -246,12 +265,12 @@ def test_containers_are_looked_into_up_to_a_bound():
   model = make_model()
   data = list(range(300_000))
   holder = {'data': data, 'other': [np.zeros(3)] * 300_000}
-  w = tf.Variable(1.)  # Unreachable from the loss below: searched for.
+  w = tf.Variable(1.0)  # Unreachable from the loss below: searched for.
   lookup = types.ModuleType('lookup')
   lookup.w = w
 
   def loss(x):
-    return tf.reduce_sum(model(x)) * lookup.w + 0. * len(holder['data'])
+    return tf.reduce_sum(model(x)) * lookup.w + 0.0 * len(holder['data'])
 
   before = _variable_owners._objects_searched  # pylint: disable=protected-access
   with pytest.warns(tfe.VariableNotFoundWarning):

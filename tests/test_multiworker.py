@@ -11,12 +11,16 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 import tensorflow as tf
+
+# Two TensorFlow worker processes.
+pytestmark = pytest.mark.slow
 
 WORKERS = 2
 STEPS = 3
-DATA_X = np.arange(8, dtype=np.float32).reshape(4, 2) / 4.
-DATA_Y = np.array([1., -1., 2., 0.5], np.float32)
+DATA_X = np.arange(8, dtype=np.float32).reshape(4, 2) / 4.0
+DATA_Y = np.array([1.0, -1.0, 2.0, 0.5], np.float32)
 RATE = 0.05
 
 WORKER = textwrap.dedent('''
@@ -74,23 +78,41 @@ def single_process_reference():
   for _ in range(STEPS):
     with tf.GradientTape() as tape:
       loss = tf.reduce_sum(tf.square((DATA_X @ kernel + bias)[:, 0] - DATA_Y))
-    for v, g in zip((kernel, bias), tape.gradient(loss, (kernel, bias))):
+    for v, g in zip(
+      (kernel, bias), tape.gradient(loss, (kernel, bias)), strict=True
+    ):
       v.assign_sub(RATE * g)
   return [kernel.numpy(), bias.numpy()]
 
 
 def test_two_workers_agree_with_one_process():
   cluster = {'worker': [f'127.0.0.1:{p}' for p in free_ports(WORKERS)]}
-  script = WORKER.format(x=DATA_X.tolist(), y=DATA_Y.tolist(),
-                         workers=WORKERS, rate=RATE, steps=STEPS)
+  script = WORKER.format(
+    x=DATA_X.tolist(),
+    y=DATA_Y.tolist(),
+    workers=WORKERS,
+    rate=RATE,
+    steps=STEPS,
+  )
   workers = []
   try:
     for index in range(WORKERS):
-      env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', TF_CONFIG=json.dumps(
-          {'cluster': cluster, 'task': {'type': 'worker', 'index': index}}))
-      workers.append(subprocess.Popen(
-          [sys.executable, '-c', script], env=env, text=True,
-          stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+      env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL='3',
+        TF_CONFIG=json.dumps(
+          {'cluster': cluster, 'task': {'type': 'worker', 'index': index}}
+        ),
+      )
+      workers.append(
+        subprocess.Popen(
+          [sys.executable, '-c', script],
+          env=env,
+          text=True,
+          stdout=subprocess.PIPE,
+          stderr=subprocess.PIPE,
+        )
+      )
     outputs = [w.communicate(timeout=240) for w in workers]
   finally:
     for w in workers:
@@ -98,11 +120,11 @@ def test_two_workers_agree_with_one_process():
         w.kill()
         w.communicate()
   results = []
-  for w, (out, err) in zip(workers, outputs):
+  for w, (out, err) in zip(workers, outputs, strict=True):
     assert w.returncode == 0, err[-3000:]
-    line = [l for l in out.splitlines() if l.startswith('RESULT=')][-1]
-    results.append([np.array(v) for v in json.loads(line[len('RESULT='):])])
+    line = [o for o in out.splitlines() if o.startswith('RESULT=')][-1]
+    results.append([np.array(v) for v in json.loads(line[len('RESULT=') :])])
   expected = single_process_reference()
   for result in results:
-    for got, want in zip(result, expected):
+    for got, want in zip(result, expected, strict=True):
       np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

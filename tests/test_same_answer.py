@@ -26,7 +26,7 @@ class Model:
   """A loss as a method, as user code keeps it next to its weights."""
 
   def __init__(self):
-    self.w = tf.Variable(3.)
+    self.w = tf.Variable(3.0)
 
   def loss(self):
     return self.w * self.w
@@ -40,18 +40,29 @@ class Model:
 
   @classmethod
   def constant(cls):
-    return tf.constant(2.)
+    return tf.constant(2.0)
 
   def __call__(self, x):
-    return 2. * x
+    return 2.0 * x
 
 
 def _callables(model: Model) -> list[Callable[..., Any]]:
-  return [Model.loss, model.loss, Model.scaled, model.scaled, Model.square,
-          model.square, Model.constant, model.constant, model,
-          functools.partial(Model.scaled, model), functools.partial(
-              Model.loss, model), lambda: 1., lambda *a: 1.,
-          functools.wraps(Model.constant)(lambda *args: 1.)]
+  return [
+    Model.loss,
+    model.loss,
+    Model.scaled,
+    model.scaled,
+    Model.square,
+    model.square,
+    Model.constant,
+    model.constant,
+    model,
+    functools.partial(Model.scaled, model),
+    functools.partial(Model.loss, model),
+    lambda: 1.0,
+    lambda *a: 1.0,
+    functools.wraps(Model.constant)(lambda *args: 1.0),
+  ]
 
 
 def _inspected(f: Callable[..., Any]) -> bool:
@@ -75,16 +86,17 @@ def test_bound_method_after_its_unbound_function(unbound_first):
   def unbound():
     # Calling rule 3: the unbound function takes `self`, passed explicitly.
     _, grad = tfm.value_and_gradient(
-        lambda w: Model.scaled(model, w), tf.constant(2.))
-    np.testing.assert_allclose(grad, 12.)
+      lambda w: Model.scaled(model, w), tf.constant(2.0)
+    )
+    np.testing.assert_allclose(grad, 12.0)
     assert _args.takes_arguments(Model.loss)
 
   def bound():
     # Calling rule 1: the bound `loss` takes nothing and is called as f().
     value, grad = tfm.value_and_gradient(model.loss, model.w)
-    np.testing.assert_allclose([value, grad], [9., 6.])
+    np.testing.assert_allclose([value, grad], [9.0, 6.0])
 
-  for step in ((unbound, bound) if unbound_first else (bound, unbound)):
+  for step in (unbound, bound) if unbound_first else (bound, unbound):
     step()
 
 
@@ -93,54 +105,65 @@ def loss_and_label(x):
 
 
 @pytest.mark.parametrize('use_gradient_tape', [False, True])
-def test_strings_and_integers_in_the_value_are_skipped(regime,
-                                                       use_gradient_tape):
+def test_strings_and_integers_in_the_value_are_skipped(
+  regime, use_gradient_tape
+):
   if regime == 'jit':
     pytest.skip('XLA has no string Tensors, by hand either.')
 
   def make():
     def body():
-      x = tf.constant([1., 2.])
-      _, grad = tfm.value_and_gradient(loss_and_label, x,
-                                        use_gradient_tape=use_gradient_tape)
+      x = tf.constant([1.0, 2.0])
+      _, grad = tfm.value_and_gradient(
+        loss_and_label, x, use_gradient_tape=use_gradient_tape
+      )
       _, weighted = tfm.value_and_gradient(
-          loss_and_label, x, use_gradient_tape=use_gradient_tape,
-          output_gradients=[tf.constant(3.), tf.constant('ignored'), 1])
+        loss_and_label,
+        x,
+        use_gradient_tape=use_gradient_tape,
+        output_gradients=[tf.constant(3.0), tf.constant('ignored'), 1],
+      )
       _, grads = tfe.value_and_gradients_function(
-          loss_and_label, use_gradient_tape=use_gradient_tape)(x)
+        loss_and_label, use_gradient_tape=use_gradient_tape
+      )(x)
       return grad, weighted, grads[0]
+
     return body
 
   grad, weighted, transformed = helpers.run(regime, make)
-  np.testing.assert_allclose(grad, [2., 4.])
-  np.testing.assert_allclose(weighted, [6., 12.])
-  np.testing.assert_allclose(transformed, [2., 4.])
+  np.testing.assert_allclose(grad, [2.0, 4.0])
+  np.testing.assert_allclose(weighted, [6.0, 12.0])
+  np.testing.assert_allclose(transformed, [2.0, 4.0])
 
 
 def test_only_non_differentiable_parts_give_unconnected_gradients(regime):
   def make():
     def body():
-      x = tf.constant([1., 2.])
+      x = tf.constant([1.0, 2.0])
       label = lambda x: tf.strings.as_string(x)  # pylint: disable=g-long-lambda
       _, none = tfm.value_and_gradient(label, x)
       _, zero = tfm.value_and_gradient(label, x, unconnected_gradients='zero')
       return none, zero
+
     return body
 
   if regime == 'jit':
     pytest.skip('XLA has no string Tensors, by hand either.')
   none, zero = helpers.run(regime, make)
   assert none is None
-  np.testing.assert_array_equal(zero, [0., 0.])
+  np.testing.assert_array_equal(zero, [0.0, 0.0])
 
 
 def branch(x, y):
-  return tf.cond(tf.reduce_sum(x) > 0., lambda: tf.reduce_sum(tf.sin(x) * x),
-                 lambda: tf.reduce_sum(y * y))
+  return tf.cond(
+    tf.reduce_sum(x) > 0.0,
+    lambda: tf.reduce_sum(tf.sin(x) * x),
+    lambda: tf.reduce_sum(y * y),
+  )
 
 
 def per_row_branch(x):
-  return tf.cond(tf.reduce_sum(x) > 0., lambda: tf.sin(x) * x, lambda: x)
+  return tf.cond(tf.reduce_sum(x) > 0.0, lambda: tf.sin(x) * x, lambda: x)
 
 
 class _Records(logging.Handler):
@@ -171,7 +194,8 @@ def tensorflow_log():
 @pytest.mark.slow
 @pytest.mark.parametrize('n', [3, 40])
 def test_vectorised_derivatives_print_no_tensorflow_internals(
-    regime, n, tensorflow_log):
+  regime, n, tensorflow_log
+):
   """pfor cannot convert a `tf.cond`'s gradient and falls back to a loop;
   it logs every op it gave up on, NodeDef and all. None of that reaches the
   user, in any regime, whatever the size."""
@@ -180,28 +204,33 @@ def test_vectorised_derivatives_print_no_tensorflow_internals(
 
   def make():
     def body():
-      x = tf.range(1., n + 1.)
-      y = tf.constant([3., 4.])
+      x = tf.range(1.0, n + 1.0)
+      y = tf.constant([3.0, 4.0])
       hessian = tfm.hessian(branch, x, y)
       jacobian = tfm.jacobian(per_row_branch, x)
       batch = tfm.batch_jacobian(per_row_branch, tf.reshape(x, [1, n]))
       return hessian[0][0], jacobian, batch
+
     return body
 
   hessian, jacobian, batch = helpers.run(regime, make)
-  x = np.arange(1., n + 1.)
-  np.testing.assert_allclose(hessian, np.diag(2 * np.cos(x) - x * np.sin(x)),
-                             rtol=1e-5, atol=1e-5)
-  np.testing.assert_allclose(jacobian, np.diag(np.sin(x) + x * np.cos(x)),
-                             rtol=1e-5, atol=1e-5)
+  x = np.arange(1.0, n + 1.0)
+  np.testing.assert_allclose(
+    hessian, np.diag(2 * np.cos(x) - x * np.sin(x)), rtol=1e-5, atol=1e-5
+  )
+  np.testing.assert_allclose(
+    jacobian, np.diag(np.sin(x) + x * np.cos(x)), rtol=1e-5, atol=1e-5
+  )
   np.testing.assert_allclose(batch[0], jacobian, rtol=1e-5, atol=1e-5)
-  internal = [r.getMessage()[:200] for r in tensorflow_log
-              if 'parallel_for' in r.pathname or
-              'pfor' in r.getMessage()]
+  internal = [
+    r.getMessage()[:200]
+    for r in tensorflow_log
+    if 'parallel_for' in r.pathname or 'pfor' in r.getMessage()
+  ]
   assert not internal, internal
 
 
 def test_other_messages_still_pass(tensorflow_log):
-  tfm.jacobian(per_row_branch, tf.range(1., 41.))
+  tfm.jacobian(per_row_branch, tf.range(1.0, 41.0))
   tf.get_logger().warning('the user speaks')
   assert [r.getMessage() for r in tensorflow_log] == ['the user speaks']

@@ -5,107 +5,60 @@ The gradient helpers of `tfp.math` (`tfgradtools.math`) and of TF 1.x
 every execution regime: eager, `tf.function` (also with XLA), TF1 graphs and
 `tf.distribute` replicas.
 
-The names below are imported on first use, so that commands that do not
-need TensorFlow (`python -m tfgradtools.migrate --help`) do not wait for its
+Every public name of the two facades is also a name of the package. Each
+facade's `__all__` is the one list of its names: the package reads it, on
+first use of a name (or of `__all__`), so that commands that do not need
+TensorFlow (`python -m tfgradtools.migrate --help`) do not wait for its
 import.
 """
 
 from __future__ import annotations
 
 import importlib
+import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = '0.2.0'
 
-# Each public name and the public module that defines it.
-_EXPORTS = {
-    'FlatObjective': 'math',
-    'VariableNotFoundWarning': 'eager',
-    'VectorizationFallbackWarning': 'math',
-    'batch_jacobian': 'math',
-    'clipped_gradients': 'math',
-    'flat_objective': 'math',
-    'gradients_function': 'eager',
-    'hessian': 'math',
-    'hvp': 'math',
-    'implicit_gradients': 'eager',
-    'implicit_value_and_gradients': 'eager',
-    'jacobian': 'math',
-    'jvp': 'math',
-    'make_vjp': 'eager',
-    'per_example_gradient_norms': 'math',
-    'per_example_gradients': 'math',
-    'value_and_batch_jacobian': 'math',
-    'value_and_clipped_gradients': 'math',
-    'value_and_gradient': 'math',
-    'value_and_gradient_with_auto_expansion': 'math',
-    'value_and_gradients_function': 'eager',
-    'value_and_hessian': 'math',
-    'value_and_hvp': 'math',
-    'value_and_jacobian': 'math',
-    'value_and_jvp': 'math',
-    'value_and_per_example_gradient_norms': 'math',
-    'value_and_per_example_gradients': 'math',
-}
-_MODULES = ('eager', 'math')
-
-__all__ = sorted([*_EXPORTS, *_MODULES])
+# The public modules whose `__all__` the package re-exports.
+_FACADES = ('eager', 'math')
 
 if TYPE_CHECKING:
   from tfgradtools import eager as eager
   from tfgradtools import math as math
-  from tfgradtools.eager import (
-      VariableNotFoundWarning as VariableNotFoundWarning)
-  from tfgradtools.eager import gradients_function as gradients_function
-  from tfgradtools.eager import implicit_gradients as implicit_gradients
-  from tfgradtools.eager import (
-      implicit_value_and_gradients as implicit_value_and_gradients)
-  from tfgradtools.eager import make_vjp as make_vjp
-  from tfgradtools.eager import (
-      value_and_gradients_function as value_and_gradients_function)
-  from tfgradtools.math import FlatObjective as FlatObjective
-  from tfgradtools.math import (
-      VectorizationFallbackWarning as VectorizationFallbackWarning)
-  from tfgradtools.math import batch_jacobian as batch_jacobian
-  from tfgradtools.math import clipped_gradients as clipped_gradients
-  from tfgradtools.math import flat_objective as flat_objective
-  from tfgradtools.math import hessian as hessian
-  from tfgradtools.math import hvp as hvp
-  from tfgradtools.math import jacobian as jacobian
-  from tfgradtools.math import jvp as jvp
-  from tfgradtools.math import (
-      per_example_gradient_norms as per_example_gradient_norms)
-  from tfgradtools.math import per_example_gradients as per_example_gradients
-  from tfgradtools.math import (
-      value_and_batch_jacobian as value_and_batch_jacobian)
-  from tfgradtools.math import (
-      value_and_clipped_gradients as value_and_clipped_gradients)
-  from tfgradtools.math import value_and_gradient as value_and_gradient
-  from tfgradtools.math import (
-      value_and_gradient_with_auto_expansion as
-      value_and_gradient_with_auto_expansion)
-  from tfgradtools.math import value_and_hessian as value_and_hessian
-  from tfgradtools.math import value_and_hvp as value_and_hvp
-  from tfgradtools.math import value_and_jacobian as value_and_jacobian
-  from tfgradtools.math import value_and_jvp as value_and_jvp
-  from tfgradtools.math import (
-      value_and_per_example_gradient_norms as
-      value_and_per_example_gradient_norms)
-  from tfgradtools.math import (
-      value_and_per_example_gradients as value_and_per_example_gradients)
+  from tfgradtools.eager import *  # noqa: F403
+  from tfgradtools.math import *  # noqa: F403
+
+
+def _facade(name: str) -> types.ModuleType:
+  return importlib.import_module(f'{__name__}.{name}')
+
+
+def _exports() -> dict[str, str]:
+  """Each public name and the facade that defines it (imports TensorFlow)."""
+  return {
+    name: facade for facade in _FACADES for name in _facade(facade).__all__
+  }
 
 
 def __getattr__(name: str) -> Any:
-  """Imports a public name's module on first use (PEP 562)."""
-  if name in _MODULES:
-    return importlib.import_module(f'tfgradtools.{name}')
-  module = _EXPORTS.get(name)
-  if module is None:
+  """Imports a public name's facade on first use (PEP 562)."""
+  if name in _FACADES:
+    return _facade(name)
+  if name == '__all__':
+    value: Any = sorted([*_exports(), *_FACADES])
+  elif name.startswith('_'):
+    # Probes for private or special names (`__path__`, `__wrapped__`) are
+    # answered without importing TensorFlow.
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-  value = getattr(importlib.import_module(f'tfgradtools.{module}'), name)
+  else:
+    facade = _exports().get(name)
+    if facade is None:
+      raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    value = getattr(_facade(facade), name)
   globals()[name] = value
   return value
 
 
 def __dir__() -> list[str]:
-  return sorted({*globals(), *__all__})
+  return sorted({*globals(), *__getattr__('__all__')})

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, cast
 
 import tensorflow as tf
 
@@ -29,7 +29,14 @@ _autograph = getattr(getattr(tf, '__internal__', None), 'autograph', None)
 # Where the outermost library function was called: its AutoGraph status,
 # and whether it ran eagerly.
 _caller: contextvars.ContextVar[tuple[Any, bool] | None] = (
-    contextvars.ContextVar('tfgradtools_caller', default=None))
+  contextvars.ContextVar('tfgradtools_caller', default=None)
+)
+
+
+def as_written(function: Function) -> Function:
+  """`function`, which AutoGraph leaves unconverted wherever it is called."""
+  # TensorFlow's decorator is untyped: it returns `function`, wrapped.
+  return cast(Function, tf.autograph.experimental.do_not_convert(function))
 
 
 def library_function(function: Function) -> Function:
@@ -41,14 +48,15 @@ def library_function(function: Function) -> Function:
   """
   if _autograph is None:
     return function
-  body = tf.autograph.experimental.do_not_convert(function)
+  body = as_written(function)
 
   @functools.wraps(function)
   def traced_as_written(*args: Any, **kwargs: Any) -> Any:
     if _caller.get() is not None:
       return body(*args, **kwargs)
-    token = _caller.set((_autograph.control_status_ctx(),
-                         tf.executing_eagerly()))
+    token = _caller.set(
+      (_autograph.control_status_ctx(), tf.executing_eagerly())
+    )
     try:
       return body(*args, **kwargs)
     finally:
@@ -69,4 +77,5 @@ def call(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return f(*args, **kwargs)
   status, caller_was_eager = caller
   return _autograph.tf_convert(f, status, convert_by_default=caller_was_eager)(
-      *args, **kwargs)
+    *args, **kwargs
+  )

@@ -22,6 +22,7 @@ import tensorflow as tf
 try:
   from tensorflow.python import pywrap_tfe  # pylint: disable=g-direct-tensorflow-import
   from tensorflow.python.ops import resource_variable_ops  # pylint: disable=g-direct-tensorflow-import
+
   _TAPE_GRADIENT = pywrap_tfe.TFE_Py_TapeGradient
   _TAPE_WATCH = pywrap_tfe.TFE_Py_TapeWatch
   _RESOURCE_VARIABLE = resource_variable_ops.ResourceVariable
@@ -67,19 +68,32 @@ def watch(tape: tf.GradientTape, tensors: Sequence[Any]) -> bool:
   return True
 
 
-def gradient(tape: tf.GradientTape, targets: Sequence[Any],
-             sources: Sequence[Any],
-             output_gradients: Sequence[Any] | None,
-             unconnected: tf.UnconnectedGradients) -> list[Any] | None:
+def gradient(
+  tape: tf.GradientTape,
+  targets: Sequence[Any],
+  sources: Sequence[Any],
+  output_gradients: Sequence[Any] | None,
+  unconnected: tf.UnconnectedGradients,
+) -> list[Any] | None:
   """The gradients `tape.gradient` would return, or `None` if not taken."""
   if _TAPE_GRADIENT is None or getattr(tape, '_recording', True):
     return None
   tape_set_entry = _tape_set_entry(tape)
-  if tape_set_entry is None or not _all_tensors(targets) or not (
-      output_gradients is None or _all_tensors(output_gradients)):
+  if (
+    tape_set_entry is None
+    or not _all_tensors(targets)
+    or not (output_gradients is None or _all_tensors(output_gradients))
+  ):
     return None
   source_tensors = _source_tensors(sources)
   if source_tensors is None:
     return None
-  return _TAPE_GRADIENT(tape_set_entry, list(targets), source_tensors,
-                        output_gradients, list(sources), unconnected.value)
+  gradients: list[Any] = _TAPE_GRADIENT(
+    tape_set_entry,
+    list(targets),
+    source_tensors,
+    output_gradients,
+    list(sources),
+    unconnected.value,
+  )
+  return gradients

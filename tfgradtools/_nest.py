@@ -47,13 +47,13 @@ def _pack(structure: Any, leaves: Iterator[Any]) -> Any:
   if kind is tuple:
     return tuple(_pack(item, leaves) for item in structure)
   if kind is dict:
-    packed = {key: _pack(structure[key], leaves)
-              for key in sorted(structure)}
+    packed = {key: _pack(structure[key], leaves) for key in sorted(structure)}
     return {key: packed[key] for key in structure}
   if not isinstance(structure, tf.Tensor) and tf.nest.is_nested(structure):
     count = len(tf.nest.flatten(structure))
-    return tf.nest.pack_sequence_as(structure,
-                                    [next(leaves) for _ in range(count)])
+    return tf.nest.pack_sequence_as(
+      structure, [next(leaves) for _ in range(count)]
+    )
   return next(leaves)
 
 
@@ -63,8 +63,10 @@ def structure_key(structure: Any) -> Any:
   if kind is list or kind is tuple:
     return (kind, tuple(structure_key(item) for item in structure))
   if kind is dict:
-    return (dict, tuple((key, structure_key(structure[key]))
-                        for key in sorted(structure)))
+    return (
+      dict,
+      tuple((key, structure_key(structure[key])) for key in sorted(structure)),
+    )
   if tf.nest.is_nested(structure):
     return (kind, repr(tf.nest.map_structure(lambda _: None, structure)))
   return None

@@ -59,8 +59,8 @@ class _Owners:
   not reach its owner: another function may reach it.
   """
 
-  def __init__(self):
-    self._entries: dict[int, tuple[weakref.ref, Any, Any]] = {}
+  def __init__(self) -> None:
+    self._entries: dict[int, tuple[weakref.ref[Any], Any, Any]] = {}
     self._lock = threading.Lock()
 
   def get(self, variable: tf.Variable, searcher: Any) -> tuple[bool, Any]:
@@ -77,8 +77,11 @@ class _Owners:
 
   def put(self, variable: tf.Variable, owner: Any, searcher: Any) -> None:
     key = id(variable)
-    forget = lambda _, key=key: self._forget(key)  # pylint: disable=unnecessary-lambda-assignment
-    entry: tuple[weakref.ref, Any, Any]
+
+    def forget(_: Any) -> None:
+      self._forget(key)
+
+    entry: tuple[weakref.ref[Any], Any, Any]
     if owner is not None:
       entry = (weakref.ref(variable, forget), weakref.ref(owner), None)
     else:
@@ -105,12 +108,16 @@ def _searcher(f: Callable[..., Any]) -> Any:
 
 
 _OWNERS = _Owners()
-_warned: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_warned: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 _objects_searched = 0  # For tests: objects looked at by every search.
 
 
-def user_variables(variables: Sequence[tf.Variable], f: Callable[..., Any],
-                   args: Sequence[Any], kwargs: dict[str, Any]) -> list[Any]:
+def user_variables(
+  variables: Sequence[tf.Variable],
+  f: Callable[..., Any],
+  args: Sequence[Any],
+  kwargs: dict[str, Any],
+) -> list[Any]:
   """Each of `variables`, or the Keras 3 variable that wraps it."""
   searcher = _searcher(f)
   owners = []
@@ -124,16 +131,24 @@ def user_variables(variables: Sequence[tf.Variable], f: Callable[..., Any],
     found = _search([args, kwargs, f], missing)
     for variable in missing.values():
       _OWNERS.put(variable, found.get(id(variable)), searcher)
-    owners = [found.get(id(v), owner) for v, owner in zip(variables, owners)]
-  unmatched = [v for v, owner in zip(variables, owners) if owner is None]
+    owners = [
+      found.get(id(v), owner)
+      for v, owner in zip(variables, owners, strict=True)
+    ]
+  unmatched = [
+    v for v, owner in zip(variables, owners, strict=True) if owner is None
+  ]
   if unmatched:
     _warn_once(searcher, f, unmatched)
-  return [v if owner is None else owner
-          for v, owner in zip(variables, owners)]
+  return [
+    v if owner is None else owner
+    for v, owner in zip(variables, owners, strict=True)
+  ]
 
 
-def _warn_once(searcher: Any, f: Callable[..., Any],
-               unmatched: list[tf.Variable]) -> None:
+def _warn_once(
+  searcher: Any, f: Callable[..., Any], unmatched: list[tf.Variable]
+) -> None:
   try:
     if _warned.get(searcher):
       return
@@ -142,17 +157,20 @@ def _warn_once(searcher: Any, f: Callable[..., Any],
     pass
   names = ', '.join(repr(v.name) for v in unmatched)
   warnings.warn(
-      f'implicit_gradients: {_errors.callable_name(f)} read the variable(s) '
-      f'{names}, whose owner could not be found from it, so they are '
-      'paired with that tf.Variable. If they belong to a Keras layer or '
-      'model, make it reachable from the function: pass it as an argument, '
-      'or keep it in a closure, a global the function names, or an '
-      'attribute of the object whose method it is.',
-      VariableNotFoundWarning, stacklevel=7)  # The call of the transformed f.
+    f'implicit_gradients: {_errors.callable_name(f)} read the variable(s) '
+    f'{names}, whose owner could not be found from it, so they are '
+    'paired with that tf.Variable. If they belong to a Keras layer or '
+    'model, make it reachable from the function: pass it as an argument, '
+    'or keep it in a closure, a global the function names, or an '
+    'attribute of the object whose method it is.',
+    VariableNotFoundWarning,
+    stacklevel=7,
+  )  # The call of the transformed f.
 
 
-def _search(roots: list[Any], missing: dict[int, tf.Variable]
-            ) -> dict[int, Any]:
+def _search(
+  roots: list[Any], missing: dict[int, tf.Variable]
+) -> dict[int, Any]:
   """Owners of the `missing` variables reachable from `roots`, nearest first.
 
   Stops as soon as every one is matched, or after `MAX_OBJECTS` objects.
@@ -187,16 +205,29 @@ def _keras_types() -> tuple[Any, Any]:
   return getattr(keras, 'Variable', None), getattr(keras, 'Layer', None)
 
 
-_LEAVES = (str, bytes, int, float, complex, bool, type(None), tf.Tensor,
-           tf.TensorSpec, tf.DType)
+_LEAVES = (
+  str,
+  bytes,
+  int,
+  float,
+  complex,
+  bool,
+  type(None),
+  tf.Tensor,
+  tf.TensorSpec,
+  tf.DType,
+)
 
 
 def _is_leaf(obj: Any) -> bool:
   """Objects that cannot lead to a variable (or would take too long)."""
-  return (isinstance(obj, _LEAVES) or inspect.ismodule(obj) or
-          type(obj).__module__ in ('numpy', 'builtins') and
-          not isinstance(obj, (list, tuple, dict, set, frozenset)) and
-          not callable(obj))
+  return (
+    isinstance(obj, _LEAVES)
+    or inspect.ismodule(obj)
+    or type(obj).__module__ in ('numpy', 'builtins')
+    and not isinstance(obj, (list, tuple, dict, set, frozenset))
+    and not callable(obj)
+  )
 
 
 def _children(obj: Any, keras_layer: Any) -> Iterable[Any]:
@@ -240,8 +271,7 @@ def _function_children(f: Any) -> list[Any]:
     except ValueError:  # An empty cell.
       pass
   scope = f.__globals__
-  named = [scope[name] for name in _global_names(f.__code__)
-           if name in scope]
+  named = [scope[name] for name in _global_names(f.__code__) if name in scope]
   return cells + named + list(f.__defaults__ or ())
 
 
@@ -257,9 +287,17 @@ def _global_names(code: Any) -> tuple[str, ...]:
 
 def _class_children(cls: type) -> list[Any]:
   """A user class's attributes (not TensorFlow's, Keras's or builtins')."""
-  if cls.__module__.partition('.')[0] in ('builtins', 'tensorflow', 'keras',
-                                          'numpy', 'tf_keras'):
+  if cls.__module__.partition('.')[0] in (
+    'builtins',
+    'tensorflow',
+    'keras',
+    'numpy',
+    'tf_keras',
+  ):
     return []
-  return [value for value in vars(cls).values()
-          if not inspect.isroutine(value) and
-          not isinstance(value, (property, staticmethod, classmethod))]
+  return [
+    value
+    for value in vars(cls).values()
+    if not inspect.isroutine(value)
+    and not isinstance(value, (property, staticmethod, classmethod))
+  ]

@@ -18,18 +18,23 @@ from tfgradtools import _errors
 G = TypeVar('G', bound=Callable[..., Any])
 
 
-def _with_keyword_only(signature: inspect.Signature | None,
-                       names: Sequence[str]) -> inspect.Signature:
+def _with_keyword_only(
+  signature: inspect.Signature | None, names: Sequence[str]
+) -> inspect.Signature:
   """`signature` with keyword-only parameters `names` (default `None`)."""
   if signature is None:
-    parameters = [inspect.Parameter('args', inspect.Parameter.VAR_POSITIONAL),
-                  inspect.Parameter('kwargs', inspect.Parameter.VAR_KEYWORD)]
+    parameters = [
+      inspect.Parameter('args', inspect.Parameter.VAR_POSITIONAL),
+      inspect.Parameter('kwargs', inspect.Parameter.VAR_KEYWORD),
+    ]
   else:
     parameters = list(signature.parameters.values())
   taken = {p.name for p in parameters}
-  added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
-                             default=None)
-           for name in names if name not in taken]
+  added = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None)
+    for name in names
+    if name not in taken
+  ]
   if parameters and parameters[-1].kind is inspect.Parameter.VAR_KEYWORD:
     parameters[-1:-1] = added
   else:
@@ -37,8 +42,9 @@ def _with_keyword_only(signature: inspect.Signature | None,
   return inspect.Signature(parameters)
 
 
-def transformed(g: G, f: Callable[..., Any], summary: str,
-                keyword_only: Sequence[str] = ()) -> G:
+def transformed(
+  g: G, f: Callable[..., Any], summary: str, keyword_only: Sequence[str] = ()
+) -> G:
   """Presents `g`, a function computed from `f`, as JAX's transformers do.
 
   Args:
@@ -56,10 +62,11 @@ def transformed(g: G, f: Callable[..., Any], summary: str,
   g.__qualname__ = getattr(f, '__qualname__', name)
   g.__module__ = getattr(f, '__module__', None) or g.__module__
   own_doc = inspect.getdoc(_errors.unpartial(f))
-  g.__doc__ = summary + (f'\n\nOriginal documentation:\n\n{own_doc}'
-                         if own_doc else '')
+  g.__doc__ = summary + (
+    f'\n\nOriginal documentation:\n\n{own_doc}' if own_doc else ''
+  )
   g.__wrapped__ = f  # type: ignore[attr-defined]
   g.__signature__ = _with_keyword_only(  # type: ignore[attr-defined]
-      _args.signature_of(f), keyword_only)
+    _args.signature_of(f), keyword_only
+  )
   return g
-

@@ -15,58 +15,48 @@ forward mode (`_jvp`), flat vectors (`_flat`) and per-example gradients
 `f(params, *inputs)` for per-example gradients) over the dispatch core.
 """
 
-from tfgradtools._flat import FlatObjective as FlatObjective
-from tfgradtools._flat import flat_objective as flat_objective
-from tfgradtools._gradients import value_and_gradient as value_and_gradient
-from tfgradtools._gradients import (
-    value_and_gradient_with_auto_expansion as
-    value_and_gradient_with_auto_expansion)
-from tfgradtools._jacobians import batch_jacobian as batch_jacobian
-from tfgradtools._jacobians import jacobian as jacobian
-from tfgradtools._jacobians import (
-    value_and_batch_jacobian as value_and_batch_jacobian)
-from tfgradtools._jacobians import value_and_jacobian as value_and_jacobian
-from tfgradtools._jvp import jvp as jvp
-from tfgradtools._jvp import value_and_jvp as value_and_jvp
-from tfgradtools._per_example import (
-    VectorizationFallbackWarning as VectorizationFallbackWarning)
-from tfgradtools._per_example import clipped_gradients as clipped_gradients
-from tfgradtools._per_example import (
-    per_example_gradient_norms as per_example_gradient_norms)
-from tfgradtools._per_example import (
-    per_example_gradients as per_example_gradients)
-from tfgradtools._per_example import (
-    value_and_clipped_gradients as value_and_clipped_gradients)
-from tfgradtools._per_example import (
-    value_and_per_example_gradient_norms as
-    value_and_per_example_gradient_norms)
-from tfgradtools._per_example import (
-    value_and_per_example_gradients as value_and_per_example_gradients)
-from tfgradtools._second_order import hessian as hessian
-from tfgradtools._second_order import hvp as hvp
-from tfgradtools._second_order import value_and_hessian as value_and_hessian
-from tfgradtools._second_order import value_and_hvp as value_and_hvp
+from tfgradtools._flat import FlatObjective
+from tfgradtools._flat import flat_objective
+from tfgradtools._gradients import value_and_gradient
+from tfgradtools._gradients import value_and_gradient_with_auto_expansion
+from tfgradtools._jacobians import batch_jacobian
+from tfgradtools._jacobians import jacobian
+from tfgradtools._jacobians import value_and_batch_jacobian
+from tfgradtools._jacobians import value_and_jacobian
+from tfgradtools._jvp import jvp
+from tfgradtools._jvp import value_and_jvp
+from tfgradtools._per_example import VectorizationFallbackWarning
+from tfgradtools._per_example import clipped_gradients
+from tfgradtools._per_example import per_example_gradient_norms
+from tfgradtools._per_example import per_example_gradients
+from tfgradtools._per_example import value_and_clipped_gradients
+from tfgradtools._per_example import value_and_per_example_gradient_norms
+from tfgradtools._per_example import value_and_per_example_gradients
+from tfgradtools._second_order import hessian
+from tfgradtools._second_order import hvp
+from tfgradtools._second_order import value_and_hessian
+from tfgradtools._second_order import value_and_hvp
 
 __all__ = [
-    'FlatObjective',
-    'VectorizationFallbackWarning',
-    'batch_jacobian',
-    'clipped_gradients',
-    'flat_objective',
-    'hessian',
-    'hvp',
-    'jacobian',
-    'jvp',
-    'per_example_gradient_norms',
-    'per_example_gradients',
-    'value_and_batch_jacobian',
-    'value_and_clipped_gradients',
-    'value_and_gradient',
-    'value_and_gradient_with_auto_expansion',
-    'value_and_hessian',
-    'value_and_hvp',
-    'value_and_jacobian',
-    'value_and_jvp',
-    'value_and_per_example_gradient_norms',
-    'value_and_per_example_gradients',
+  'FlatObjective',
+  'VectorizationFallbackWarning',
+  'batch_jacobian',
+  'clipped_gradients',
+  'flat_objective',
+  'hessian',
+  'hvp',
+  'jacobian',
+  'jvp',
+  'per_example_gradient_norms',
+  'per_example_gradients',
+  'value_and_batch_jacobian',
+  'value_and_clipped_gradients',
+  'value_and_gradient',
+  'value_and_gradient_with_auto_expansion',
+  'value_and_hessian',
+  'value_and_hvp',
+  'value_and_jacobian',
+  'value_and_jvp',
+  'value_and_per_example_gradient_norms',
+  'value_and_per_example_gradients',
 ]
