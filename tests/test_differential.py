@@ -420,9 +420,9 @@ def _backward(targets, sources, cotangents, u, use_tape, tape=None):
   `tf.gradients` would fail on a string.
   """
   keep = [t.dtype.is_floating or t.dtype.is_complex for t in targets]
-  targets = [t for t, k in zip(targets, keep) if k]
+  targets = [t for t, k in zip(targets, keep, strict=True) if k]
   if cotangents is not None:
-    cotangents = [c for c, k in zip(cotangents, keep) if k]
+    cotangents = [c for c, k in zip(cotangents, keep, strict=True) if k]
   if use_tape:
     return tape.gradient(
       targets, sources, output_gradients=cotangents, unconnected_gradients=u
