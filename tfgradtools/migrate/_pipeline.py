@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import io
 import pathlib
 import re
+import tokenize
 import warnings
 
 import libcst as cst
@@ -82,16 +84,19 @@ def migrate_program(program: _files.Program, options: Options
   ipython = program.notebook is not None
   if _unrelated(program.units, ipython):
     return list(program.units), []
-  entries, modules, masks, originals = [], [], [], []
+  entries, modules, masks, originals, tails = [], [], [], [], []
   for unit, code in enumerate(program.units):
+    code, tail = _split_tail(code)
     module, parsed, masked, error = _parse(code, ipython)
     modules.append(module)
     masks.append(masked)
-    originals.append(parsed)
+    originals.append(None if parsed is None else parsed + tail)
+    tails.append(tail)
     if error:
       line, column, name, text = error
       entries.append(Entry(unit, line, column, line, column, name, text))
-  units = _rewrite.rewrite(_analysis.Program(modules, options.tfp))
+  units = [None if code is None else code + tail for code, tail in zip(
+      _rewrite.rewrite(_analysis.Program(modules, options.tfp)), tails)]
   upgraded = [[] for _ in units]
   if options.tf_upgrade_v2:
     for unit, code in enumerate(units):
@@ -124,6 +129,31 @@ def _unrelated(units: list[str | None], ipython: bool) -> bool:
   return not any(code and _names.TENSORFLOW in code for code in units) and all(
       code is None or _ast(_files.mask(code)[0] if ipython else code)
       for code in units)
+
+
+def _split_tail(code: str | None) -> tuple[str | None, str]:
+  """`code` up to the end of its last line of code, and the blank and
+  comment lines after it.
+
+  libcst prints a module's trailing lines back wrongly when one holds only
+  whitespace or a comment after a blank line (`x = 1\\n\\n \\n` loses a
+  line), so they are kept out of its reach.
+  """
+  if not code:
+    return code, ''
+  last = 0
+  try:
+    for token in tokenize.generate_tokens(io.StringIO(code).readline):
+      if token.type not in _NOT_CODE:
+        last = token.end[0]
+  except (tokenize.TokenError, SyntaxError):
+    return code, ''   # Left whole: the parser reports the error.
+  lines = code.splitlines(keepends=True)
+  return ''.join(lines[:last]), ''.join(lines[last:])
+
+
+_NOT_CODE = frozenset([tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE,
+                       tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER])
 
 
 def _ast(code: str) -> ast.Module | None:

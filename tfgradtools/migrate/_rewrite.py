@@ -255,7 +255,9 @@ class _Rewriter(cst.CSTTransformer):
       if small is not None:
         body.append(small)
     if body:
-      body[-1] = body[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+      # The line ends as it did (`x = f();  # c` keeps `;  `), whichever
+      # statement is now last.
+      body[-1] = body[-1].with_changes(semicolon=updated.body[-1].semicolon)
       lines.insert(0, updated.with_changes(body=body))
     if original in self._plan.step_lines:   # TF1 optimizers counted steps.
       lines.append(_statement(
