@@ -95,8 +95,10 @@ def migrate_program(program: _files.Program, options: Options
     if error:
       line, column, name, text = error
       entries.append(Entry(unit, line, column, line, column, name, text))
+  analysis = _analysis.Program(modules, options.tfp)
   units = [None if code is None else code + tail for code, tail in zip(
-      _rewrite.rewrite(_analysis.Program(modules, options.tfp)), tails)]
+      _rewrite.rewrite(analysis), tails)]
+  entries += _notes(analysis, originals, units)
   upgraded = [[] for _ in units]
   if options.tf_upgrade_v2:
     for unit, code in enumerate(units):
@@ -117,7 +119,7 @@ def migrate_program(program: _files.Program, options: Options
                                         column, text)
     entries.append(Entry(unit, old_line, old_column, line, column, name,
                          advice))
-  entries.sort(key=lambda e: (e.unit, e.line, e.column))
+  entries.sort(key=_report.in_order)
   return [old if new is None else _files.unmask(new, masked)
           for old, new, masked in zip(program.units, units, masks)], entries
 
@@ -129,6 +131,24 @@ def _unrelated(units: list[str | None], ipython: bool) -> bool:
   return not any(code and _names.TENSORFLOW in code for code in units) and all(
       code is None or _ast(_files.mask(code)[0] if ipython else code)
       for code in units)
+
+
+def _notes(analysis: _analysis.Program, originals: list[str | None],
+           units: list[str | None]) -> list[Entry]:
+  """A report entry for each rewritten use whose TF 2 form behaves
+  otherwise, where it was and where it is."""
+  entries, positions = [], {}
+  for unit, node, note in analysis.notes:
+    if unit not in positions:
+      positions[unit] = cst.MetadataWrapper(
+          analysis.units[unit], unsafe_skip_copy=True).resolve(
+              cst.metadata.PositionProvider)
+    start = positions[unit][node].start
+    name = _rewrite.code(node.func if isinstance(node, cst.Call) else node)
+    line = _files.line_map(units[unit], originals[unit])(start.line)
+    entries.append(Entry(unit, start.line, start.column + 1, line,
+                         start.column + 1, name, note))
+  return entries
 
 
 def _split_tail(code: str | None) -> tuple[str | None, str]:
