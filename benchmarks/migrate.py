@@ -1,8 +1,13 @@
-"""Speed of `python -m tfgradtools.migrate`: a 1 MB file and a 200-file tree.
+"""Speed of `python -m tfgradtools.migrate`, and of the programs it writes.
 
-    python benchmarks/migrate.py [--before COMMIT] [--repeat N]
+    python benchmarks/migrate.py [--before COMMIT] [--repeat N] [--steps-only]
 
-Prints, for the code checked out and (with --before) the code at COMMIT:
+Prints the eager training step of a TF 1.x program (two variables,
+`tfe.implicit_value_and_gradients`, a `tf.train` optimizer) migrated with
+--tf-upgrade-v2, against the same step with the `tf.compat.v1.train` optimizer written by hand, and with a
+Keras 3 optimizer (medians of interleaved runs of 50 steps, CPU time of
+this process); the target for the migrated step is <= 1.2x. Then, for the
+code checked out and (with --before) the code at COMMIT:
 
 * the 1 MB file (old calls throughout), in this process: the migration's
   work (`--write` without the write) against libcst parsing the file and
@@ -31,6 +36,7 @@ import time
 import libcst as cst
 from libcst import metadata
 
+from tfgradtools.migrate import _files
 from tfgradtools.migrate import _pipeline
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -124,6 +130,80 @@ def in_process_ratio(big: pathlib.Path, repeat: int) -> tuple[float, float]:
   return statistics.median(ours), statistics.median(theirs)
 
 
+_TRAINING = """\
+import numpy as np
+import tensorflow as tf
+import tensorflow.contrib.eager as tfe
+
+x = np.linspace(-1., 1., 64).astype(np.float32)
+y = 3. * x - 1.
+w = tfe.Variable(0.5)
+b = tfe.Variable(0.)
+value_and_grads = tfe.implicit_value_and_gradients(
+    lambda: tf.reduce_mean(tf.square(w * x + b - y)))
+optimizer = tf.train.{optimizer}
+global_step = tf.train.get_or_create_global_step()
+
+
+def train_step():
+  loss, pairs = value_and_grads()
+  optimizer.apply_gradients(pairs, global_step=global_step)
+"""
+_OPTIMIZERS = {
+    'GradientDescentOptimizer': ('(0.1)', 'SGD(0.1)'),
+    'MomentumOptimizer': ('(0.1, 0.9)', 'SGD(0.1, momentum=0.9)'),
+    'AdamOptimizer': ('(0.1)', 'Adam(0.1)'),
+}
+
+
+def _migrated(code: str) -> str:
+  program = _files.Program(pathlib.Path('step.py'), code.encode(), [code],
+                           [''])
+  units, _ = _pipeline.migrate_program(
+      program, _pipeline.Options(tf_upgrade_v2=True))
+  return units[0]
+
+
+def _train_step(code: str):
+  namespace = {}
+  exec(compile(code, 'step.py', 'exec'), namespace)  # pylint: disable=exec-used
+  return namespace['train_step']
+
+
+def training_steps(repeat: int) -> None:
+  """Prints ms a step: migrated, hand-written compat.v1, Keras 3."""
+  for optimizer, (arguments, keras) in _OPTIMIZERS.items():
+    old = _TRAINING.format(optimizer=optimizer + arguments)
+    migrated = _migrated(old)
+    compat = migrated.replace(
+        migrated.split('optimizer = ')[1].split('\n')[0],
+        f'tf.compat.v1.train.{optimizer}{arguments}')
+    with_keras = compat.replace(
+        f'tf.compat.v1.train.{optimizer}{arguments}',
+        f'tf.keras.optimizers.{keras}').replace(
+            'pairs, global_step=global_step)',
+            'pairs)\n  global_step.assign_add(1)')
+    steps = {name: _train_step(code) for name, code in (
+        ('migrated', migrated), ('compat.v1', compat), ('Keras 3', with_keras))}
+    times = {name: [] for name in steps}
+    for step in steps.values():
+      for _ in range(20):   # Warm up: slots, function caches.
+        step()
+    for _ in range(repeat * 5):
+      for name, step in steps.items():
+        start = time.process_time()
+        for _ in range(50):
+          step()
+        times[name].append((time.process_time() - start) / 50 * 1e3)
+    ms = {name: statistics.median(t) for name, t in times.items()}
+    written = migrated.split('optimizer = ')[1].split('(')[0]
+    print(f'{optimizer}: migrated ({written}) {ms["migrated"]:.2f} ms/step, '
+          f'compat.v1 {ms["compat.v1"]:.2f}, Keras 3 {ms["Keras 3"]:.2f}: '
+          'migrated/compat.v1 '
+          f'{ms["migrated"] / ms["compat.v1"]:.2f}x (target <= 1.2x), '
+          f'Keras 3/compat.v1 {ms["Keras 3"] / ms["compat.v1"]:.2f}x')
+
+
 def checkout(commit: str, directory: pathlib.Path) -> pathlib.Path:
   """The package at `commit`, extracted into `directory`."""
   directory.mkdir()
@@ -139,7 +219,12 @@ def main() -> None:
   parser.add_argument('--before', metavar='COMMIT',
                       help='also time the command at this commit')
   parser.add_argument('--repeat', type=int, default=3)
+  parser.add_argument('--steps-only', action='store_true',
+                      help='time the training steps only')
   args = parser.parse_args()
+  training_steps(args.repeat)
+  if args.steps_only:
+    return
   with tempfile.TemporaryDirectory() as scratch:
     scratch = pathlib.Path(scratch)
     big, tree = make_inputs(scratch)

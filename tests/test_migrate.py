@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import difflib
 import io
 import math
 import os
@@ -21,6 +23,8 @@ import tensorflow as tf
 import helpers
 from tfgradtools import migrate
 from tfgradtools.migrate import _names
+from tfgradtools.migrate import _report
+from tfgradtools.migrate import _tfnames
 
 CORPUS = pathlib.Path(__file__).parent / 'migrate_corpus'
 GUIDE = (pathlib.Path(__file__).parent.parent / 'docs' / 'guides' /
@@ -51,7 +55,32 @@ TRAINED = {
     'layers_model.py': ['accuracy', 'first_loss', 'last_loss'],
     'gradients_tutorial.ipynb': ['d_square', 'd_cube', 'd_fourth', 'points',
                                  'first', 'second', 'count_grad_is_none'],
+    'metrics_and_summaries.py': ['epoch_losses', 'epoch_accuracies',
+                                 'final_accuracy', 'loss_dtype', 'steps',
+                                 'event_files', 'features', 'one_hot'],
 }
+
+
+def reported_changes(path: pathlib.Path) -> list[str]:
+  """The report on reported_changes.py, migrated: each place with its line."""
+  mnist = _names.REMOVED_MODULES['tensorflow.examples.tutorials.mnist']
+  lstm = _tfnames.KERAS_2_ONLY[
+      'tensorflow.compat.v1.nn.rnn_cell.BasicLSTMCell']
+  rnn = _tfnames.KERAS_2_ONLY['tensorflow.compat.v1.nn.dynamic_rnn']
+  keras = 'raises with Keras 3 (TF 1.x RNN cells are Keras 2 layers); use '
+  layer = _names.TF_RULES['layers.Dense'].note
+  return [
+      f'{path}:7:1: tensorflow.examples.tutorials.mnist.input_data: {mnist}',
+      f'{path}:11:9: tf.examples.tutorials.mnist.input_data.read_data_sets: '
+      f'{mnist}',
+      f'{path}:14:8: tf.nn.rnn_cell.BasicLSTMCell: {keras}{lstm}',
+      f'{path}:15:9: tf.layers.Dense: {layer}',
+      f'{path}:21:16: tf.nn.dynamic_rnn: {keras}{rnn}',
+      f'{path}:27:1: tf.summary.scalar: '
+      + _names.TF_RULES['summary.scalar'].note,
+      f'{path}:28:1: tf.summary.histogram: '
+      + _names.TF_RULES['summary.histogram'].note,
+  ]
 
 
 def run_command(*argv: str) -> tuple[int, str, str]:
@@ -283,6 +312,33 @@ def test_gradients_tutorial_matches_closed_forms(migrated):
   assert values['count_grad_is_none']
 
 
+def test_metrics_and_summaries_train_and_count_as_tf1_did(migrated):
+  """tfe.metrics (reset by init_variables, in float64), the writer of
+  tf.contrib.eager, summaries through a module imported by name, and the
+  _v2 loss, whose gradient is checked against a tape of its closed form."""
+  values = _trained(migrated, 'metrics_and_summaries.py')
+  assert values['loss_dtype'] == 'float64'
+  assert values['final_accuracy'] == 1.
+  assert values['steps'] == 20 * 5 and values['event_files'] == 1
+  losses = values['epoch_losses']
+  assert losses[-1] < 0.05 * losses[0]
+  # The first epoch's mean loss, from its five steps replayed by hand.
+  x = values['features'].astype(np.float32)
+  y = values['one_hot'].astype(np.float32)
+  w, b = tf.Variable(tf.zeros([2, 3])), tf.Variable(tf.zeros([3]))
+  batch_losses = []
+  for start in range(0, 150, 30):
+    with tf.GradientTape() as tape:
+      logits = tf.matmul(x[start:start + 30], w) + b
+      loss = tf.reduce_mean(-tf.reduce_sum(
+          y[start:start + 30] * tf.nn.log_softmax(logits), axis=1))
+    dw, db = tape.gradient(loss, [w, b])
+    w.assign_sub(0.5 * dw)
+    b.assign_sub(0.5 * db)
+    batch_losses.append(float(loss))
+  np.testing.assert_allclose(losses[0], np.mean(batch_losses), rtol=1e-5)
+
+
 def test_migration_reports_what_needs_a_person(migrated):
   directory, status, out, err, _ = migrated
   assert status == 1
@@ -297,18 +353,26 @@ def test_migration_reports_what_needs_a_person(migrated):
       'earlier watched it on every active tape): outer.gradient(..., c) is '
       'None if c is not a '
       'tf.Variable; add outer.watch(c) inside `with ... as outer:`',
+      *(f'{directory}/{name}: {_names.TF_RULES["layers.Dense"].note}'
+        for name in ('layers_model.py:15:19: tf.layers.Dense',
+                     'layers_model.py:16:20: tf.layers.Dropout',
+                     'layers_model.py:17:19: tf.layers.Dense',
+                     'network_linear_regression.py:20:36: tf.layers.Dense')),
+      f'{directory}/no_equivalent.py:4:1: import tensorflow.contrib.eager: '
+      + _names.CONTRIB_STAYS.advice,
       f'{directory}/no_equivalent.py:7:1: tf.contrib.eager.seterr: '
       + _names.EAGER_RULES['seterr'].advice,
       f'{directory}/no_equivalent.py:11:9: tf.contrib.eager.Saver: '
       + _names.EAGER_RULES['Saver'].advice,
       f'{directory}/no_equivalent.py:12:11: tf.contrib.eager.list_devices: '
       + _names.EAGER_RULES['list_devices'].advice,
+      *reported_changes(directory / 'reported_changes.py'),
   ]
   migrated_files = sorted(line.split()[-1] for line in out.splitlines())
   assert migrated_files == sorted(str(directory / name) for name in [
-      *CHECKED, *TRAINED, 'no_equivalent.py'])
+      *CHECKED, *TRAINED, 'no_equivalent.py', 'reported_changes.py'])
   assert err.splitlines()[-1] == (
-      '13 file(s) checked, 12 migrated, 5 place(s) need attention')
+      '15 file(s) checked, 14 migrated, 17 place(s) need attention')
 
 
 def test_nested_tapes_run_once_the_reported_watch_is_added(migrated):
@@ -343,13 +407,84 @@ def test_names_without_equivalent_stay_with_their_import(migrated):
   ''')
 
 
-def test_migrating_twice_changes_nothing(migrated):
+@pytest.mark.parametrize('flags', [ALL_FLAGS, ['--tfp']])
+def test_migrating_twice_changes_nothing(migrated, flags):
+  """With --tf-upgrade-v2 again, or without it."""
   directory = migrated[0]
   before = {p: p.read_bytes() for p in directory.iterdir()}
-  status, out, err = run_command('--write', *ALL_FLAGS, directory)
+  status, out, err = run_command('--write', *flags, directory)
   assert (status, out) == (1, '')
-  assert err.splitlines()[-1].startswith('13 file(s) checked, 0 migrated')
+  assert err.splitlines()[-1].startswith('15 file(s) checked, 0 migrated')
   assert {p: p.read_bytes() for p in directory.iterdir()} == before
+
+
+def test_migrating_twice_without_tf_upgrade_v2_changes_nothing(tmp_path):
+  shutil.copytree(CORPUS, tmp_path / 'corpus')
+  run_command('--write', '--tfp', tmp_path / 'corpus')
+  before = {p: p.read_bytes() for p in (tmp_path / 'corpus').iterdir()}
+  status, out, _ = run_command('--write', '--tfp', tmp_path / 'corpus')
+  assert out == ''
+  assert {p: p.read_bytes() for p in (tmp_path / 'corpus').iterdir()} == (
+      before)
+
+
+def test_lines_outside_the_changes_stay_byte_for_byte(migrated):
+  """Every line the migration changed is in a statement that holds an old
+  name; every other line is as it was."""
+  old_names = re.compile(
+      r'tfe|tfm|tfp|tf\.|tensorflow|summary\.|np\.asscalar|track_layer|'
+      r'init_variables|read_value|global_step')
+  for path in sorted(CORPUS.glob('*.py')):
+    text = path.read_text()
+    tree = ast.parse(text)
+    statements = [node for node in ast.walk(tree)
+                  if isinstance(node, ast.stmt)]
+    imported = [re.escape(alias.asname or alias.name)
+                for node in statements if isinstance(node, ast.ImportFrom)
+                and node.module.startswith('tensorflow')
+                for alias in node.names]
+    names = re.compile('|'.join([old_names.pattern, *imported]))
+    old = text.splitlines(keepends=True)
+    new = (migrated[0] / path.name).read_text().splitlines(keepends=True)
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, _, _ in matcher.get_opcodes():
+      for line in range(i1 + 1, i2 + 1) if tag != 'equal' else ():
+        around = [(start, s.end_lineno) for s in statements
+                  for start in [min([s.lineno, *(d.lineno for d in getattr(
+                      s, 'decorator_list', []))])]
+                  if start <= line <= s.end_lineno]
+        if not around:   # A blank or comment line, matched elsewhere.
+          assert old[line - 1] in new, (path.name, line)
+          continue
+        start, end = min(around, key=lambda span: span[1] - span[0])
+        assert names.search(''.join(old[start - 1:end])), (path.name, line)
+
+
+def test_every_tf_name_left_is_reported(migrated):
+  """Each `tf.` chain or import the installed TensorFlow lacks, and each
+  `tensorflow.contrib` import, is on a report line of its own place."""
+  directory, _, _, err, _ = migrated
+  reported = {tuple(line.split(':')[:3]) for line in err.splitlines()
+              if re.match(r'\S+\.py:\d+:\d+', line)}
+  for path in sorted(directory.glob('*.py')):
+    tree = ast.parse(path.read_text())
+    inner = {id(node.value) for node in ast.walk(tree)
+             if isinstance(node, ast.Attribute)}
+    for node in ast.walk(tree):
+      where = (str(path), str(getattr(node, 'lineno', 0)),
+               str(getattr(node, 'col_offset', 0) + 1))
+      if isinstance(node, (ast.Import, ast.ImportFrom)):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [f'{node.module}.{a.name}' for a in node.names])
+        if any(n.startswith('tensorflow.contrib') or
+               _tfnames.check(n) is not None for n in names
+               if n.startswith('tensorflow')):
+          assert where in reported, where
+      elif isinstance(node, ast.Attribute) and id(node) not in inner:
+        chain = _report.dotted(node)
+        if (chain and chain[0].startswith('tf.') and
+            _tfnames.check('tensorflow' + chain[0][2:]) is not None):
+          assert where in reported, (where, chain[0])
 
 
 def test_tfp_goes_only_when_nothing_else_uses_it(migrated):
@@ -433,8 +568,8 @@ def test_report_positions_follow_the_file_on_disk(tmp_path):
   """A dry run points into the original; --write into the migrated code."""
   path = tmp_path / 'old.py'
   shutil.copy(CORPUS / 'no_equivalent.py', path)
-  dry = run_command(path)[2].splitlines()[0]
-  written = run_command('--write', path)[2].splitlines()[0]
+  dry = run_command(path)[2].splitlines()[1]
+  written = run_command('--write', path)[2].splitlines()[1]
   assert dry.startswith(f'{path}:6:1: tf.contrib.eager.seterr: ')
   assert written.startswith(f'{path}:7:1: tf.contrib.eager.seterr: ')
   assert path.read_text().splitlines()[6].startswith('tfe.seterr(')
@@ -521,7 +656,7 @@ def test_unrelated_code_stays_byte_for_byte(tmp_path, newline):
      'm = tensorflow.contrib.eager.metrics.SparseAccuracy()\n'
      'g = tensorflow.contrib.eager.implicit_gradients(f)\n',
      'import tensorflow\nimport tfgradtools.eager as tfe\ntf = 1\n'
-     'm = tensorflow.keras.metrics.SparseCategoricalAccuracy()\n'
+     "m = tensorflow.keras.metrics.SparseCategoricalAccuracy(dtype='float64')\n"
      'g = tfe.implicit_gradients(f)\n'),
     # An old spelling of the module; a plain `import tensorflow` is enough.
     ('import tensorflow\nimport tensorflow.contrib.eager\n'
@@ -664,7 +799,9 @@ def test_star_imports_and_the_module_as_a_value_are_reported(tmp_path):
   new_code, status, err = migrate_text(tmp_path, code)
   assert (new_code, status) == (code, 1)
   path = tmp_path / 'program.py'
-  assert err.splitlines()[:2] == [
+  assert err.splitlines()[:3] == [
+      f'{path}:2:1: import tensorflow.contrib.eager: '
+      + _names.CONTRIB_STAYS.advice,
       f'{path}:1:1: from tf.contrib.eager import *: '
       + _names.STAR_IMPORT.advice,
       f'{path}:3:12: tf.contrib.eager: ' + _names.AS_VALUE.advice]
@@ -745,8 +882,10 @@ def test_directories_skip_hidden_and_other_files(tmp_path):
 
 def test_every_mapped_name_exists_in_tensorflow_2():
   dataset = tf.data.Dataset.range(3)
-  for name, rule in _names.EAGER_RULES.items():
-    if isinstance(rule, _names.Renamed):
+  for name, rule in [*_names.EAGER_RULES.items(), *_names.TF_RULES.items()]:
+    if isinstance(rule, _names.Call):
+      assert _tfnames.exists('tensorflow' + rule.target[4:]), name
+    elif isinstance(rule, _names.Renamed):
       value = eval(rule.target.format(tf='tf', args='dataset'),
                    {'tf': tf, 'dataset': dataset})
       assert value is not None, name

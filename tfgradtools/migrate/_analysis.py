@@ -50,7 +50,7 @@ class Fate(enum.Enum):
   KEEP = 'keep'
   REMOVE = 'remove'
   REBIND = 'rebind'         # binds the same name to tfgradtools instead
-  SUBMODULE = 'submodule'   # `import tensorflow.contrib.eager` → `tensorflow`
+  SUBMODULE = 'submodule'   # `import tensorflow.contrib.x` → `tensorflow`
 
 
 def normalise(path: str) -> str:
@@ -127,7 +127,8 @@ class Binding:
   node: cst.ImportAlias | cst.Assign
   statement: cst.Import | cst.ImportFrom | cst.Assign
   top_level: bool
-  submodule: bool = False    # `import a.b.c` binds `a`; path is then `a`
+  # `import a.b.c` of a module TF 2 lacks binds `a`; path is then `a`.
+  submodule: bool = False
 
 
 @dataclasses.dataclass(eq=False)
@@ -158,11 +159,22 @@ class Program:
     # subclasses, and `apply_gradients(..., global_step=step)` statements.
     self.track_layer_calls: set[cst.Call] = set()
     self.global_step_calls: dict[cst.Call, cst.SimpleStatementLine] = {}
+    # `enable_eager_execution(device_policy=tfe.DEVICE_PLACEMENT_SILENT)`:
+    # TF 2 executes eagerly with that policy by default.
+    self.default_policy_calls: set[cst.Call] = set()
     # `v.read_value()`, which Keras 3 variables lack, where the program's
     # layers become Keras ones.
     self.read_value_calls: set[cst.Call] = set()
-    # Whether the TF1 optimizers can all become Keras ones: no TF1-only
-    # optimizer method is called, and every global step can be split off.
+    # `m.init_variables()`, which resets a TF 1.x metric, where the
+    # program's metrics become Keras ones (`m.reset_state()`).
+    self.init_variables_calls: set[cst.Call] = set()
+    # Rewritten uses whose TF 2 form behaves otherwise: (unit, node, what
+    # changes).
+    self.notes: list[tuple[int, cst.CSTNode, str]] = []
+    # Whether the TF1 optimizers can all become Keras ones, as they must
+    # where they update Keras 3 variables (TF 2's tf.compat.v1.train
+    # optimizers with slots reject those): no TF1-only optimizer method is
+    # called, and every global step can be split off.
     self.keras_optimizers = True
     self._by_name: dict[str, list[Binding]] = {}
     for index, unit in enumerate(units):
@@ -171,13 +183,21 @@ class Program:
     for index, unit in enumerate(units):
       if unit is not None:
         unit.visit(_UseCollector(self, index))
-    if not any(use.kind is Kind.RENAMED and '.keras.' in use.rule.target
-               for use in self.uses):
+    keras_layers = any(use.kind is Kind.RENAMED and
+                       '.keras.' in use.rule.target for use in self.uses)
+    if not keras_layers:
       self.read_value_calls.clear()
-    if not self.keras_optimizers:
+    if not any(use.kind is Kind.CALL and '.keras.metrics.' in use.rule.target
+               for use in self.uses):
+      self.init_variables_calls.clear()
+    if not (keras_layers and self.keras_optimizers):
+      # TF 1.x optimizers run in TF 2 on tf.Variables, and take less time a
+      # step than Keras 3's: they stay, as tf.compat.v1.train's.
       for use in self.uses:
         if isinstance(use.rule, _names.Call) and use.rule.optimizer:
-          use.kind = Kind.OTHER   # Left to --tf-upgrade-v2 (tf.compat.v1).
+          use.kind = Kind.RENAMED
+          use.rule = _names.Renamed(f'{{tf}}.compat.v1.{use.name}')
+      self.global_step_calls.clear()
     self._fates: dict[Binding, Fate] = {}
 
   # Bindings.
@@ -212,14 +232,15 @@ class Program:
     return self._fates[binding]
 
   def _decide(self, binding: Binding) -> Fate:
-    if binding.submodule:   # Another `import tensorflow` may do its work.
-      return Fate.REMOVE if any(
-          other.name == binding.name and other.path == binding.path and
-          not other.submodule for other in self.bindings) else Fate.SUBMODULE
     uses = self.uses_of(binding)
     kept = any(u.kind in (Kind.REPORT, Kind.OTHER) or
                (u.kind is Kind.ALIAS and self.fate(u.alias) is Fate.KEEP)
                for u in uses)
+    if binding.submodule:   # Another `import tensorflow` may do its work.
+      others = [other for other in self.bindings if not other.submodule and
+                other.path == binding.path and other.top_level]
+      return Fate.REMOVE if any(other.name == binding.name or not kept
+                                for other in others) else Fate.SUBMODULE
     module = old_module(binding.path, self.tfp)
     if module == _names.MATH and binding.path != module and not self.rebinds(
         binding):
@@ -234,6 +255,8 @@ class Program:
       return Fate.REMOVE   # Every use went to tfgradtools: TFP can go.
     if ruled_module(binding.path, self.tfp) is not None and not kept:
       return Fate.REMOVE   # A name imported by itself, rewritten wherever used.
+    if uses and not kept and _names.rules_under(binding.path):
+      return Fate.REMOVE   # A module whose names used here are all rewritten.
     return Fate.KEEP
 
   def rebinds(self, binding: Binding) -> bool:
@@ -324,8 +347,9 @@ class _BindingCollector(_Walker):
         self._bind(alias.asname.name.value, path, alias, node)
       else:
         root = path.split('.')[0]
-        self._bind(root, root, alias, node,
-                   submodule=old_module(normalise(path), False) is not None)
+        self._bind(root, root, alias, node, submodule=(
+            old_module(normalise(path), False) is not None or
+            path.startswith(_names.CONTRIB + '.')))
     return False
 
   def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
@@ -375,6 +399,13 @@ class _UseCollector(_Walker):
       _classify(use, module, path[len(module) + 1:], call)
     self._program.uses.append(use)
     self._mark(node)
+    note = getattr(use.rule, 'note', '')
+    if note and use.kind in (Kind.RENAMED, Kind.CALL):
+      called = node if call else self._path[-2]
+      if not (isinstance(called, cst.Call) and any(
+          a.keyword is not None and a.keyword.value == 'dtype'
+          for a in called.args)):
+        self._program.notes.append((self._unit, node, note))
 
   def _store(self, target: cst.BaseExpression) -> None:
     """Marks what an assignment target stores into."""
@@ -471,6 +502,14 @@ class _UseCollector(_Walker):
   def visit_Call(self, node: cst.Call) -> None:
     self._method_call(node)
     resolved = self._program.resolve(node.func, self.order)
+    if resolved and resolved[1] in _names.ENABLE_EAGER:
+      for arg in node.args:
+        if (arg.keyword is not None and arg.keyword.value == 'device_policy'
+            and (self._program.resolve(arg.value, self.order) or (None, ''))[1]
+            == _names.DEFAULT_POLICY):
+          self._program.default_policy_calls.add(node)
+          self._skip.add(arg.value)
+          self._mark(node)
     module = resolved and ruled_module(resolved[1], self._program.tfp)
     if not module:
       return
@@ -478,7 +517,8 @@ class _UseCollector(_Walker):
     if ((isinstance(rule, _names.Renamed) and rule.arity is not None and
          len(node.args) == rule.arity and
          all(a.keyword is None and not a.star for a in node.args)) or
-        (isinstance(rule, _names.Call) and call_arguments(rule, node))):
+        (isinstance(rule, _names.Call) and
+         call_arguments(rule, node) is not None)):
       self._record(node, *resolved, call=True)
       self._skip.add(node.func)
 
@@ -494,6 +534,9 @@ class _UseCollector(_Walker):
       self._mark(node)
     elif method == 'read_value' and not node.args:
       self._program.read_value_calls.add(node)
+      self._mark(node)
+    elif method == 'init_variables' and not node.args:
+      self._program.init_variables_calls.add(node)
       self._mark(node)
     elif method in ('minimize', 'compute_gradients'):
       self._program.keras_optimizers = False

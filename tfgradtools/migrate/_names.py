@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
+CONTRIB = 'tensorflow.contrib'
 EAGER = 'tensorflow.contrib.eager'
 MATH = 'tensorflow_probability.math'
 TENSORFLOW = 'tensorflow'
@@ -20,11 +21,19 @@ NUMPY = 'numpy'
 # Other spellings of the old modules, normalised to the names above.
 OLD_SPELLINGS = {
     'tensorflow.contrib.eager.python.tfe': EAGER,
+    # The module behind tf.contrib.summary, imported by its own name.
+    'tensorflow.contrib.summary.summary': 'tensorflow.contrib.summary',
     'tensorflow_probability.python.math': MATH,
 }
 # Where the gradient functions go, and the alias a new import uses.
 NEW_MODULES = {EAGER: 'tfgradtools.eager', MATH: 'tfgradtools.math'}
 NEW_ALIASES = {EAGER: 'tfe', MATH: 'tfm'}
+# `enable_eager_execution` wherever TF 1.x had it, and the device policy
+# TF 2 has by default.
+ENABLE_EAGER = (f'{EAGER}.enable_eager_execution',
+                f'{TENSORFLOW}.enable_eager_execution',
+                f'{TENSORFLOW}.compat.v1.enable_eager_execution')
+DEFAULT_POLICY = f'{EAGER}.DEVICE_PLACEMENT_SILENT'
 # How reports spell the old modules.
 SHORT = {EAGER: 'tf.contrib.eager', MATH: 'tfp.math'}
 # The usual aliases of the modules rules name (`{tf}`, `{np}` in targets).
@@ -43,11 +52,14 @@ class Renamed:
 
   With `arity` set, the rule rewrites only a call with that many positional
   arguments and no keywords, the whole call becoming `target` (`{args}`
-  holds the arguments); other uses are reported with `advice`.
+  holds the arguments); other uses are reported with `advice`. `note`: how
+  the TF 2 name behaves otherwise, reported where the rule rewrote (unless
+  the call passes `dtype=`, which TF 1 took from the inputs).
   """
   target: str
   arity: int | None = None
   advice: str = ''
+  note: str = ''
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +77,9 @@ class Call:
   keywords the call does not give (old defaults that differ from the new
   ones); `refused` lists parameters the new function has no equivalent
   for: a call giving one is left in place. `optimizer`: a TF1 optimizer,
-  rewritten only where the program's optimizers can all become Keras ones.
+  rewritten where the program's optimizers update Keras variables and can
+  all become Keras ones, else kept as `tf.compat.v1.train`'s.
+  `note`: as `Renamed`'s.
   """
   target: str
   parameters: tuple[str, ...]
@@ -74,6 +88,7 @@ class Call:
   refused: tuple[str, ...] = ()
   optimizer: bool = False
   advice: str = ''
+  note: str = ''
 
 
 Rule = Gradient | Renamed | Report | Call
@@ -100,6 +115,18 @@ _VARIABLE_STORE = Report(
     'no TF2 equivalent; keep variables as attributes of a tf.Module or a '
     'Keras layer')
 
+
+def _metric(keras: str, *parameters: str) -> Call:
+  """A `tfe.metrics` class made as the Keras metric `keras` (its
+  `init_variables()` becomes `reset_state()`)."""
+  return Call('{tf}.keras.metrics.' + keras,
+              ('name', *parameters, 'dtype', 'use_global_variables'),
+              defaults=(('dtype', "'float64'"),),
+              refused=('use_global_variables',), advice=(
+                  f'no drop-in; create tf.keras.metrics.{keras}(...) and '
+                  'use update_state(), result() and reset_state()'))
+
+
 EAGER_RULES: dict[str, Rule] = {
     # The function transformers, in tfgradtools.eager.
     'gradients_function': Gradient(),
@@ -124,13 +151,12 @@ EAGER_RULES: dict[str, Rule] = {
     'async_clear_error': Renamed('{tf}.experimental.async_clear_error'),
     'connect_to_remote_host': Renamed(
         '{tf}.config.experimental_connect_to_host'),
-    'metrics.Mean': Renamed('{tf}.keras.metrics.Mean'),
-    'metrics.Accuracy': Renamed('{tf}.keras.metrics.Accuracy'),
-    'metrics.BinaryAccuracy': Renamed('{tf}.keras.metrics.BinaryAccuracy'),
-    'metrics.CategoricalAccuracy': Renamed(
-        '{tf}.keras.metrics.CategoricalAccuracy'),
-    'metrics.SparseAccuracy': Renamed(
-        '{tf}.keras.metrics.SparseCategoricalAccuracy'),
+    # TF 1.x eager metrics counted in float64 by default; Keras in float32.
+    'metrics.Mean': _metric('Mean'),
+    'metrics.Accuracy': _metric('Accuracy'),
+    'metrics.BinaryAccuracy': _metric('BinaryAccuracy', 'threshold'),
+    'metrics.CategoricalAccuracy': _metric('CategoricalAccuracy'),
+    'metrics.SparseAccuracy': _metric('SparseCategoricalAccuracy'),
     'Iterator': Renamed(
         'iter({args})', arity=1,
         advice='iterate over the tf.data.Dataset itself: iter(dataset)'),
@@ -173,10 +199,15 @@ EAGER_RULES: dict[str, Rule] = {
     # A base class: `self.track_layer(layer)` in its subclasses becomes
     # `layer`.
     'Network': Renamed('{tf}.keras.Model'),
-    'SummaryWriter': Report(
-        'no drop-in; writer = tf.summary.create_file_writer(logdir), then '
-        '`with writer.as_default(): tf.summary.scalar(name, value, '
-        'step=step)`, counting the steps yourself'),
+    # TF 1.5's writer, made from a log directory (TF 1.15 exported the
+    # class only, made by tf.contrib.summary.create_file_writer).
+    'SummaryWriter': Call(
+        '{tf}.summary.create_file_writer',
+        ('logdir', 'max_queue', 'flush_secs', 'filename_suffix'),
+        refused=('flush_secs',), advice=(
+            'no drop-in; writer = tf.summary.create_file_writer(logdir), '
+            'then `with writer.as_default(): tf.summary.scalar(name, value, '
+            'step=step)`, counting the steps yourself')),
     'Sequential': Report(
         'no drop-in; tf.keras.Sequential takes layers (wrap plain functions '
         'in tf.keras.layers.Lambda)'),
@@ -187,6 +218,8 @@ EAGER_RULES: dict[str, Rule] = {
     'ASYNC': _EXECUTION_MODE,
     'DEVICE_PLACEMENT_EXPLICIT': _DEVICE_POLICY,
     'DEVICE_PLACEMENT_WARN': _DEVICE_POLICY,
+    # Given to enable_eager_execution as its device_policy, the keyword goes
+    # instead: it is TF 2's default policy.
     'DEVICE_PLACEMENT_SILENT': _DEVICE_POLICY,
     'run_test_in_graph_and_eager_modes': _GRAPH_AND_EAGER_TESTS,
     'run_all_tests_in_graph_and_eager_modes': _GRAPH_AND_EAGER_TESTS,
@@ -217,6 +250,10 @@ UNKNOWN = Report(
 AS_VALUE = Report('the module itself is used here; rewrite this by hand')
 STAR_IMPORT = Report(
     'a star import hides which names are used; import them by name')
+CONTRIB_STAYS = Report(
+    'TensorFlow 2 has no tensorflow.contrib: this import stays for the names '
+    'reported below, and the program fails here until they are rewritten by '
+    'hand')
 
 
 _STEP = ('step', '{tf}.compat.v1.train.get_or_create_global_step()')
@@ -225,15 +262,41 @@ _OPTIMIZER_ADVICE = (
     'no drop-in where the program calls minimize() or compute_gradients(); '
     '--tf-upgrade-v2 keeps it as tf.compat.v1.train')
 
+_LAYER_DTYPE = (
+    'behaviour change: a TF 1.x layer took its dtype from its first input '
+    "(float64 in, float64 weights and outputs); a Keras layer computes in "
+    "float32 and casts its inputs: pass dtype='float64' if it is fed float64")
+_SUMMARY_V1 = (
+    'behaviour change: a TF 1.x summary op returns a serialized Summary, '
+    'written only by tf.compat.v1.summary.FileWriter.add_summary(), or by a '
+    'TF 2 default writer once tf.summary.experimental.set_step(step) is '
+    "called; TF 2's tf.summary.{name}(name, data, step=step) writes itself")
+# What TF 1.x `tf.summary` functions took: TF 2's take other arguments
+# (`data`, `step`, `description`), so a call with one of those is TF 2 code.
+_SUMMARY_V1_PARAMETERS = {
+    'scalar': ('name', 'tensor', 'collections', 'family'),
+    'histogram': ('name', 'values', 'collections', 'family'),
+    'image': ('name', 'tensor', 'max_outputs', 'collections', 'family'),
+    'audio': ('name', 'tensor', 'sample_rate', 'max_outputs', 'collections',
+              'family'),
+    'text': ('name', 'tensor', 'collections'),
+}
+
 # TF 1.x names outside tf.contrib.eager (after `tf.`) that old eager training
 # code needs, rewritten where TensorFlow 2 has a clear equivalent.
 TF_RULES: dict[str, Rule] = {
-    **{f'layers.{name}': Renamed('{tf}.keras.layers.' + name) for name in (
-        'AveragePooling1D', 'AveragePooling2D', 'AveragePooling3D',
-        'BatchNormalization', 'Conv1D', 'Conv2D', 'Conv2DTranspose',
-        'Conv3D', 'Conv3DTranspose', 'Dense', 'Dropout', 'Flatten',
-        'InputSpec', 'Layer', 'MaxPooling1D', 'MaxPooling2D',
-        'MaxPooling3D', 'SeparableConv1D', 'SeparableConv2D')},
+    **{f'summary.{name}': Call(
+        '{tf}.compat.v1.summary.' + name, parameters,
+        note=_SUMMARY_V1.format(name=name))
+       for name, parameters in _SUMMARY_V1_PARAMETERS.items()},
+    **{f'layers.{name}': Renamed(
+        '{tf}.keras.layers.' + name,
+        note='' if name == 'InputSpec' else _LAYER_DTYPE) for name in (
+            'AveragePooling1D', 'AveragePooling2D', 'AveragePooling3D',
+            'BatchNormalization', 'Conv1D', 'Conv2D', 'Conv2DTranspose',
+            'Conv3D', 'Conv3DTranspose', 'Dense', 'Dropout', 'Flatten',
+            'InputSpec', 'Layer', 'MaxPooling1D', 'MaxPooling2D',
+            'MaxPooling3D', 'SeparableConv1D', 'SeparableConv2D')},
     'contrib.summary.create_summary_file_writer': Renamed(
         '{tf}.summary.create_file_writer'),
     'contrib.summary.create_file_writer': Renamed(
@@ -249,9 +312,9 @@ TF_RULES: dict[str, Rule] = {
     'contrib.summary.histogram': Call(
         '{tf}.summary.histogram', _SUMMARY, (('tensor', 'data'),), (_STEP,),
         ('family',)),
-    'train.GradientDescentOptimizer': Call(
-        '{tf}.keras.optimizers.SGD', ('learning_rate', 'use_locking', 'name'),
-        (('use_locking', None),), optimizer=True, advice=_OPTIMIZER_ADVICE),
+    # It has no slots: it updates Keras 3 variables too.
+    'train.GradientDescentOptimizer': Renamed(
+        '{tf}.compat.v1.train.GradientDescentOptimizer'),
     'train.MomentumOptimizer': Call(
         '{tf}.keras.optimizers.SGD', ('learning_rate', 'momentum',
                                       'use_locking', 'name', 'use_nesterov'),
@@ -283,10 +346,29 @@ TF_LAYER_FUNCTIONS = {
 TF_EQUIVALENTS: dict[str, str] = {
     'tf.layers': 'tf.keras.layers',
     'tf.contrib.summary': 'tf.summary',
-    'tf.train.GradientDescentOptimizer': 'tf.keras.optimizers.SGD',
-    'tf.train.MomentumOptimizer': 'tf.keras.optimizers.SGD',
-    'tf.train.AdamOptimizer': 'tf.keras.optimizers.Adam',
 }
+
+
+# TF 1.x modules TensorFlow 2 removed, and what replaces them.
+REMOVED_MODULES: dict[str, str] = {
+    'tensorflow.examples.tutorials.mnist': (
+        'removed in TensorFlow 2; (x_train, y_train), (x_test, y_test) = '
+        'tf.keras.datasets.mnist.load_data() gives uint8 images of shape '
+        '(N, 28, 28) in 0..255 and int labels, where read_data_sets gave '
+        'float32 rows of 784 in [0, 1] (and one-hot float labels with '
+        "one_hot=True), and kept 5000 training images for validation: use "
+        "x.reshape(-1, 784).astype('float32') / 255 and tf.one_hot(y, 10), "
+        'and batches of tf.data.Dataset.from_tensor_slices((x, y))'
+        '.shuffle(60000).batch(n) for mnist.train.next_batch(n)'),
+}
+
+
+def removed_module(path: str) -> str | None:
+  """What replaces the removed TF 1.x module `path` is in, if it is."""
+  for module, advice in REMOVED_MODULES.items():
+    if path == module or path.startswith(module + '.'):
+      return advice
+  return None
 
 
 # NumPy names (after `np.`) that NumPy removed, and their replacement.
@@ -296,6 +378,14 @@ NUMPY_RULES: dict[str, Rule] = {
         '{np}.asarray({args}).item()', arity=1,
         advice='removed in NumPy 1.23; use np.asarray(x).item()'),
 }
+
+
+def rules_under(path: str) -> bool:
+  """Whether some TF 1.x name this command rewrites is inside the module
+  `path` (`tensorflow.contrib.summary`)."""
+  prefix = path[len(TENSORFLOW) + 1:] + '.'
+  return path.startswith(TENSORFLOW + '.') and any(
+      name.startswith(prefix) for name in TF_RULES)
 
 
 def lookup(module: str, rest: str) -> tuple[str, Rule | None]:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import io
 import pathlib
 import re
+import tokenize
 import warnings
 
 import libcst as cst
@@ -82,16 +84,21 @@ def migrate_program(program: _files.Program, options: Options
   ipython = program.notebook is not None
   if _unrelated(program.units, ipython):
     return list(program.units), []
-  entries, modules, masks, originals = [], [], [], []
+  entries, modules, masks, originals, tails = [], [], [], [], []
   for unit, code in enumerate(program.units):
+    code, tail = _split_tail(code)
     module, parsed, masked, error = _parse(code, ipython)
     modules.append(module)
     masks.append(masked)
-    originals.append(parsed)
+    originals.append(None if parsed is None else parsed + tail)
+    tails.append(tail)
     if error:
       line, column, name, text = error
       entries.append(Entry(unit, line, column, line, column, name, text))
-  units = _rewrite.rewrite(_analysis.Program(modules, options.tfp))
+  analysis = _analysis.Program(modules, options.tfp)
+  units = [None if code is None else code + tail for code, tail in zip(
+      _rewrite.rewrite(analysis), tails)]
+  entries += _notes(analysis, originals, units)
   upgraded = [[] for _ in units]
   if options.tf_upgrade_v2:
     for unit, code in enumerate(units):
@@ -112,7 +119,7 @@ def migrate_program(program: _files.Program, options: Options
                                         column, text)
     entries.append(Entry(unit, old_line, old_column, line, column, name,
                          advice))
-  entries.sort(key=lambda e: (e.unit, e.line, e.column))
+  entries.sort(key=_report.in_order)
   return [old if new is None else _files.unmask(new, masked)
           for old, new, masked in zip(program.units, units, masks)], entries
 
@@ -124,6 +131,49 @@ def _unrelated(units: list[str | None], ipython: bool) -> bool:
   return not any(code and _names.TENSORFLOW in code for code in units) and all(
       code is None or _ast(_files.mask(code)[0] if ipython else code)
       for code in units)
+
+
+def _notes(analysis: _analysis.Program, originals: list[str | None],
+           units: list[str | None]) -> list[Entry]:
+  """A report entry for each rewritten use whose TF 2 form behaves
+  otherwise, where it was and where it is."""
+  entries, positions = [], {}
+  for unit, node, note in analysis.notes:
+    if unit not in positions:
+      positions[unit] = cst.MetadataWrapper(
+          analysis.units[unit], unsafe_skip_copy=True).resolve(
+              cst.metadata.PositionProvider)
+    start = positions[unit][node].start
+    name = _rewrite.code(node.func if isinstance(node, cst.Call) else node)
+    line = _files.line_map(units[unit], originals[unit])(start.line)
+    entries.append(Entry(unit, start.line, start.column + 1, line,
+                         start.column + 1, name, note))
+  return entries
+
+
+def _split_tail(code: str | None) -> tuple[str | None, str]:
+  """`code` up to the end of its last line of code, and the blank and
+  comment lines after it.
+
+  libcst prints a module's trailing lines back wrongly when one holds only
+  whitespace or a comment after a blank line (`x = 1\\n\\n \\n` loses a
+  line), so they are kept out of its reach.
+  """
+  if not code:
+    return code, ''
+  last = 0
+  try:
+    for token in tokenize.generate_tokens(io.StringIO(code).readline):
+      if token.type not in _NOT_CODE:
+        last = token.end[0]
+  except (tokenize.TokenError, SyntaxError):
+    return code, ''   # Left whole: the parser reports the error.
+  lines = code.splitlines(keepends=True)
+  return ''.join(lines[:last]), ''.join(lines[last:])
+
+
+_NOT_CODE = frozenset([tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE,
+                       tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER])
 
 
 def _ast(code: str) -> ast.Module | None:

@@ -58,7 +58,18 @@ def findings(units: list[ast.Module | None], tfp: bool,
       visitor = _Visitor(bindings, index, tfp, check)
       visitor.visit(unit)
       found += visitor.found
-  return sorted(found, key=lambda f: (f.unit, f.line, f.column))
+  return sorted(found, key=in_order)
+
+
+def in_order(entry: Finding) -> tuple[bool, int, int, int]:
+  """Sorts findings (and report entries) in order, with each import of
+  `tensorflow.contrib` that stays first: it says why the program cannot run
+  yet."""
+  return (not entry.name.startswith(_CONTRIB_IMPORTS), entry.unit,
+          entry.line, entry.column)
+
+
+_CONTRIB_IMPORTS = (f'import {_names.CONTRIB}', f'from {_names.CONTRIB}')
 
 
 def dotted(node: ast.expr) -> tuple[str, ast.Name] | None:
@@ -147,13 +158,19 @@ class _Visitor(ast.NodeVisitor):
     """Checks an imported module or name (those of the old modules are
     reported where they are used)."""
     path = _analysis.normalise(path)
-    if (self._check is None or path.split('.')[0] != _names.TENSORFLOW or
-        _analysis.old_module(path, False)):
+    kind = 'import' if isinstance(node, ast.Import) else 'from'
+    if path == _names.CONTRIB or path.startswith(_names.CONTRIB + '.'):
+      self._add(node, f'{kind} {path}', _names.CONTRIB_STAYS.advice, kind)
+      return
+    removed = _names.removed_module(path)
+    if removed:
+      self._add(node, path, removed, kind)
+      return
+    if self._check is None or path.split('.')[0] != _names.TENSORFLOW:
       return
     advice = self._check(path)
     if advice is not None:
-      self._add(node, path, advice, 'import' if isinstance(
-          node, ast.Import) else 'from')
+      self._add(node, path, advice, kind)
 
   def visit_Assign(self, node: ast.Assign) -> None:
     if (len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) and

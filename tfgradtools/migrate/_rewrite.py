@@ -33,7 +33,8 @@ def rewrite(program: _analysis.Program) -> list[str | None]:
           for index, unit in enumerate(program.units)]
 
 
-def _code(node: cst.CSTNode) -> str:
+def code(node: cst.CSTNode) -> str:
+  """`node` as written."""
   return _EMPTY.code_for_node(node)
 
 
@@ -62,13 +63,18 @@ class _Plan:
     for call in program.track_layer_calls:   # The layer itself.
       self.uses[call] = lambda call: call.args[0].value
     for call in program.global_step_calls:
-      self.uses[call] = _without_global_step
+      self.uses[call] = functools.partial(_without, 'global_step')
+    for call in program.default_policy_calls:
+      self.uses[call] = functools.partial(_without, 'device_policy')
     if program.read_value_calls:
       tf = self._module_ref(_names.TENSORFLOW)
       for call in program.read_value_calls:   # What read_value() returns.
         self.uses[call] = lambda call: cst.Call(
             _parse(f'{tf}.convert_to_tensor'),
             [cst.Arg(call.func.value)])
+    for call in program.init_variables_calls:
+      self.uses[call] = lambda call: call.with_changes(
+          func=call.func.with_changes(attr=cst.Name('reset_state')))
     self.step_lines = {line: call
                        for call, line in program.global_step_calls.items()}
     self.bindings = {b.node: b for b in program.bindings}
@@ -83,15 +89,18 @@ class _Plan:
         return None
       return _expression(f'{self._new_ref(use.module)}.{use.rest}')
     if use.kind is Kind.RENAMED:
-      return _expression(rule.target.format(**self._refs(rule.target)) +
-                         use.rest[len(use.name):])
+      target = (rule.target.format(**self._refs(rule.target)) +
+                use.rest[len(use.name):])
+      if isinstance(use.node, cst.Call):   # A call kept as it is.
+        return lambda call: call.with_changes(func=_parse(target))
+      return _expression(target)
     if use.kind is Kind.CALL and isinstance(rule, _names.Call):
       return self._keyword_call(rule)
     if use.kind is Kind.CALL:
       refs = self._refs(rule.target)
       return lambda call: _with_parens(call, _parse(
           rule.target.format(**refs, args=', '.join(
-              _code(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT))
+              code(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT))
               for arg in call.args))))
     return None
 
@@ -176,17 +185,17 @@ _EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(''),
                         whitespace_after=cst.SimpleWhitespace(''))
 
 
-def _without_global_step(call: cst.Call) -> cst.Call:
-  """`apply_gradients(...)` without its `global_step=` argument."""
+def _without(keyword: str, call: cst.Call) -> cst.Call:
+  """`call` without its `keyword=` argument."""
   args = [a for a in call.args
-          if a.keyword is None or a.keyword.value != 'global_step']
+          if a.keyword is None or a.keyword.value != keyword]
   if args:
     args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
   return call.with_changes(args=args)
 
 
 def _global_step(call: cst.Call) -> str:
-  return next(_code(a.value) for a in call.args
+  return next(code(a.value) for a in call.args
               if a.keyword is not None and a.keyword.value == 'global_step')
 
 
@@ -255,7 +264,9 @@ class _Rewriter(cst.CSTTransformer):
       if small is not None:
         body.append(small)
     if body:
-      body[-1] = body[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+      # The line ends as it did (`x = f();  # c` keeps `;  `), whichever
+      # statement is now last.
+      body[-1] = body[-1].with_changes(semicolon=updated.body[-1].semicolon)
       lines.insert(0, updated.with_changes(body=body))
     if original in self._plan.step_lines:   # TF1 optimizers counted steps.
       lines.append(_statement(
@@ -307,7 +318,7 @@ class _Rewriter(cst.CSTTransformer):
         return updated.with_changes(module=_parse(parent),
                                     names=names), []
       new = [_statement('from {} import {}'.format(parent, ', '.join(
-          _code(a.with_changes(comma=cst.MaybeSentinel.DEFAULT))
+          code(a.with_changes(comma=cst.MaybeSentinel.DEFAULT))
           for a, _, _ in moved))).body[0]]
     else:
       new = []
@@ -344,7 +355,7 @@ def _after_preamble(body) -> int:
     docstring = (at == 0 and isinstance(small, cst.Expr) and
                  isinstance(small.value, cst.SimpleString))
     future = (isinstance(small, cst.ImportFrom) and small.module is not None
-              and _code(small.module) == '__future__')
+              and code(small.module) == '__future__')
     if not (docstring or future):
       break
     at += 1

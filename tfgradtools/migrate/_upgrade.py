@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import functools
+import inspect
 import io
 import os
 import re
@@ -21,6 +22,8 @@ from tfgradtools.migrate import _names
 from tfgradtools.migrate import _tfnames
 
 _LOG = re.compile(r'(\d+):(\d+): (\w+): (.*)', re.DOTALL)
+# How TF 2 names are spelled where the upgrader would take them for TF 1's.
+STABLE = 'tf.compat.v2'
 
 
 @functools.cache
@@ -40,13 +43,40 @@ def _upgrader():
     def __init__(self, **kwargs):
       super().__init__(**kwargs)
       if not renames:
+        # A rename to a name the upgrader itself reads as TF 1 code would be
+        # upgraded again by a second run (it renames
+        # `softmax_cross_entropy_with_logits_v2` to the name whose TF 1
+        # calls it wraps in stop_gradient): such names are spelled
+        # `tf.compat.v2.`, which it leaves alone.
         renames.update(
-            (old, new) for old, new in self.symbol_renames.items()
+            (old, STABLE + new[2:] if _read_again(self, old, new) else new)
+            for old, new in self.symbol_renames.items()
             if _tfnames.exists(_names.TENSORFLOW + new[2:]))
       self.symbol_renames = dict(renames)
 
   return ast_edits.ASTCodeUpgrader(Spec(import_rename=False,
                                         upgrade_compat_v1_import=True))
+
+
+def _read_again(spec, old: str, new: str) -> bool:
+  """Whether the upgrader changes a call of `new` that it wrote for `old`:
+  it renames or transforms `new` itself, or names positional arguments of
+  `new` by their TF 1 order where that differs from the installed
+  function's and the call to `old` left them positional."""
+  if new in spec.symbol_renames or new in spec.function_transformers:
+    return True
+  order = spec.function_reorders.get(new)
+  if order is None:
+    return False
+  try:
+    parameters = list(inspect.signature(
+        _tfnames.attribute(_names.TENSORFLOW + new[2:])).parameters)
+  except (TypeError, ValueError):
+    return True   # No signature to compare with.
+  named = spec.function_reorders.get(old, [])
+  return any(name is not None and name != (parameters + [None] * len(order))[i]
+             and (i >= len(named) or named[i] is None)
+             for i, name in enumerate(order))
 
 
 def upgrade(code: str) -> tuple[str, list[tuple[int, int, str]]]:
