@@ -15,7 +15,7 @@ import tensorflow as tf
 
 import helpers
 import tfgradtools.math as tfm
-from tfgradtools import _per_example_map
+from tfgradtools._per_example import mapping as _per_example_map
 
 RNG = np.random.default_rng(0)
 # More examples than eager calls loop over: eagerly too, they are vectorised.

@@ -99,11 +99,19 @@ class TapeRecording:
 
   def gradient(self, targets: Sequence[tf.Tensor], sources: Sequence[Any],
                output_gradients: Sequence[tf.Tensor] | None,
-               unconnected: tf.UnconnectedGradients) -> list[Any]:
+               unconnected: tf.UnconnectedGradients,
+               intermediates: Sequence[tf.Tensor] = ()) -> list[Any]:
+    """The gradients w.r.t. `sources`, then w.r.t. `intermediates`.
+
+    `intermediates` are Tensors computed from the sources while recording
+    (not independent variables: gradients flow through them to the
+    sources).
+    """
     if self._consumed:
       raise RuntimeError(
           'A non-persistent tape can compute only one set of gradients; '
           'use persistent=True to differentiate the same call again.')
+    sources = [*sources, *intermediates]
     grads = _fast_tape.gradient(self._tape, targets, sources,
                                 output_gradients, unconnected)
     if grads is None:
@@ -184,7 +192,9 @@ class SymbolicRecording:
 
   def gradient(self, targets: Sequence[tf.Tensor], sources: Sequence[Any],
                output_gradients: Sequence[tf.Tensor] | None,
-               unconnected: tf.UnconnectedGradients) -> list[Any]:
+               unconnected: tf.UnconnectedGradients,
+               intermediates: Sequence[tf.Tensor] = ()) -> list[Any]:
+    """As `TapeRecording.gradient`."""
     if output_gradients is None and any(t.dtype.is_complex for t in targets):
       # tf.gradients insists on grad_ys for complex targets; a tape uses ones.
       output_gradients = [tf.ones_like(t) for t in targets]
@@ -192,7 +202,7 @@ class SymbolicRecording:
     # from another one (an identity copy of the same Tensor, say) is not
     # differentiated through.
     return tf.gradients(
-        targets, sources, grad_ys=output_gradients,
+        targets, [*sources, *intermediates], grad_ys=output_gradients,
         stop_gradients=[s for s in sources if isinstance(s, tf.Tensor)],
         unconnected_gradients=unconnected)
 

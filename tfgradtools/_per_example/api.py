@@ -2,11 +2,10 @@
 
 The public functions of `tfgradtools.math` for one gradient per example of
 a batch. `f` is called as `f(params, *inputs)`, one example at a time
-(`_per_example_batch`), mapped over the batch with `pfor` or in a loop, in
-chunks, eagerly in a graph function traced for the call
-(`_per_example_map`); norms skip the per-example gradients where the
-outer-product identity allows (`_per_example_ghost`), and so does the
-clipped aggregate (`_per_example_clip`).
+(`batch`), mapped over the batch with `pfor` or in a loop, in chunks,
+eagerly in a graph function traced for the call (`mapping`); norms skip the
+per-example gradients where the outer-product identity allows (`ghost`),
+and so does the clipped aggregate (`clipping`).
 """
 
 from __future__ import annotations
@@ -16,10 +15,10 @@ from typing import Any, Callable
 import tensorflow as tf
 
 from tfgradtools import _autograph
-from tfgradtools import _per_example_batch
-from tfgradtools import _per_example_clip as clip
-from tfgradtools import _per_example_map as mapping
-from tfgradtools._per_example_map import (
+from tfgradtools._per_example import batch as batching
+from tfgradtools._per_example import clipping as clip
+from tfgradtools._per_example import mapping
+from tfgradtools._per_example.mapping import (
     VectorizationFallbackWarning as VectorizationFallbackWarning)
 
 @_autograph.library_function
@@ -113,20 +112,19 @@ def value_and_per_example_gradients(
   """
   api = 'value_and_per_example_gradients'
   with tf.name_scope(name or api):
-    batch = _per_example_batch.Batch(
+    batch = batching.Batch(
         f, params, inputs, api=api, single_example=single_example,
         use_gradient_tape=use_gradient_tape,
         unconnected_gradients=unconnected_gradients,
         experimental_use_pfor=experimental_use_pfor, chunk_size=chunk_size)
 
-    def compute():
-      stacked, _ = mapping.over_chunks(
-          lambda indices, valid, size: (batch.mapping.examples(
-              batch.example_outputs, indices, size), {}),
-          batch.batch_size, batch.chunk_size)
-      return stacked
+    def chunk(indices, valid, size, how):
+      del valid  # Every example is kept, and the surplus cut.
+      stacked, how = how.examples(batch.example_outputs, indices, size)
+      return stacked, {}, how
 
-    stacked = mapping.run(batch.mapping, batch.batch_size, compute)
+    stacked, _ = mapping.run(lambda: mapping.over_chunks(
+        chunk, batch.batch_size, batch.chunk_size, batch.first_mapping))
     grads = [batch.or_unconnected(stacked.get(f'grad/{k}'), k, batched=True)
              for k in range(len(batch.sources))]
     return stacked['loss'], batch.like_params(grads)
@@ -226,23 +224,22 @@ def value_and_per_example_gradient_norms(
   """
   api = 'value_and_per_example_gradient_norms'
   with tf.name_scope(name or api):
-    batch = _per_example_batch.Batch(
+    batch = batching.Batch(
         f, params, inputs, api=api, single_example=single_example,
         use_gradient_tape=use_gradient_tape,
         unconnected_gradients=unconnected_gradients,
         experimental_use_pfor=experimental_use_pfor, chunk_size=chunk_size)
 
-    def compute():
-      stacked, _ = mapping.over_chunks(
-          lambda indices, valid, size: (batch.squared_norms(
-              batch.mapping.examples(
-                  lambda i: batch.example_outputs(
-                      i, identity=not materialize_gradients),
-                  indices, size), keep_gradients=False), {}),
-          batch.batch_size, batch.chunk_for_norms(materialize_gradients))
-      return stacked
+    def chunk(indices, valid, size, how):
+      del valid  # Every example is kept, and the surplus cut.
+      outputs, how = how.examples(
+          lambda i: batch.example_outputs(
+              i, identity=not materialize_gradients), indices, size)
+      return batch.squared_norms(outputs, keep_gradients=False), {}, how
 
-    stacked = mapping.run(batch.mapping, batch.batch_size, compute)
+    stacked, _ = mapping.run(lambda: mapping.over_chunks(
+        chunk, batch.batch_size, batch.chunk_for_norms(materialize_gradients),
+        batch.first_mapping))
     losses = stacked['loss']
     squared = [stacked.get(f'sq/{k}') for k in range(len(batch.sources))]
     if per_parameter:
@@ -250,11 +247,7 @@ def value_and_per_example_gradient_norms(
                batch.or_unconnected(None, k, like=losses)
                for k, s in enumerate(squared)]
       return losses, batch.like_params(norms)
-    connected = [s for s in squared if s is not None]
-    if not connected:
-      return losses, tf.zeros_like(losses)
-    return losses, tf.sqrt(tf.add_n([tf.cast(s, losses.dtype)
-                                     for s in connected]))
+    return losses, batching.total_norm(squared, losses)
 
 
 @_autograph.library_function
@@ -372,24 +365,21 @@ def value_and_clipped_gradients(
   clip.check_nonnegative(api, l2_norm_clip=l2_norm_clip,
                          noise_multiplier=noise_multiplier)
   with tf.name_scope(name or api):
-    batch = _per_example_batch.Batch(
+    batch = batching.Batch(
         f, params, inputs, api=api, single_example=single_example,
         use_gradient_tape=use_gradient_tape,
         unconnected_gradients=unconnected_gradients,
         experimental_use_pfor=experimental_use_pfor, chunk_size=chunk_size)
 
-    def compute():
-      stacked, sums = mapping.over_chunks(
-          lambda indices, valid, size: clip.clipped_sum(
-              batch, indices, valid, size, l2_norm_clip,
-              identity=not materialize_gradients),
-          batch.batch_size, batch.chunk_for_norms(materialize_gradients))
-      return stacked['loss'], sums
-
-    losses, sums = mapping.run(batch.mapping, batch.batch_size, compute)
-    pairs = clip.noised_mean(batch, sums, noise_multiplier * l2_norm_clip,
+    stacked, sums = mapping.run(lambda: mapping.over_chunks(
+        lambda indices, valid, size, how: clip.clipped_sum(
+            batch, indices, valid, size, how, l2_norm_clip,
+            identity=not materialize_gradients),
+        batch.batch_size, batch.chunk_for_norms(materialize_gradients),
+        batch.first_mapping))
+    pairs = clip.noised_mean(batch, sums, l2_norm_clip, noise_multiplier,
                              seed)
-    return losses, pairs
+    return stacked['loss'], pairs
 
 
 @_autograph.library_function
