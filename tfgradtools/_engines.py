@@ -25,13 +25,17 @@ import tensorflow as tf
 from tfgradtools import _fast_tape
 
 
-def uses_tape(use_gradient_tape: bool) -> bool:
+def uses_tape(use_gradient_tape: bool, vectorised: bool = False) -> bool:
   """Whether to differentiate with a tape rather than `tf.gradients`.
 
   `tf.gradients` only works while building a graph, so the tape is used
-  whenever executing eagerly, and when the caller asks for it.
+  whenever executing eagerly, and when the caller asks for it. A backward
+  pass built to be `vectorised` by `pfor` (one example's, for per-example
+  gradients) is taken with a tape too: `pfor` converts the while loops of
+  a tape's backward pass, but not the accumulators `tf.gradients` adds to
+  a while loop's forward pass (Keras' `LSTM` and `GRU` layers).
   """
-  return use_gradient_tape or tf.executing_eagerly()
+  return use_gradient_tape or vectorised or tf.executing_eagerly()
 
 
 # Up to how many rows a Jacobian is taken eagerly by a loop of backward
@@ -237,10 +241,11 @@ def record_symbolically(
   return thunk(), _SYMBOLIC
 
 
-def recorder(use_gradient_tape: bool) -> Callable[..., tuple[Any, Any]]:
+def recorder(use_gradient_tape: bool, vectorised: bool = False
+             ) -> Callable[..., tuple[Any, Any]]:
   """The engine `uses_tape` picks: `record_with_tape` or
   `record_symbolically`."""
-  return (record_with_tape if uses_tape(use_gradient_tape)
+  return (record_with_tape if uses_tape(use_gradient_tape, vectorised)
           else record_symbolically)
 
 

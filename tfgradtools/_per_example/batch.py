@@ -49,14 +49,18 @@ class Batch:
     unconnected_gradients: `'none'`, `'zero'` or a `tf.UnconnectedGradients`.
     experimental_use_pfor: vectorise (else loop over the examples).
     chunk_size: examples computed at once, or `None` for the default.
+    has_aux: `f` returns `(losses, aux)`, aux per example.
   """
 
   def __init__(self, f: Callable[..., Any], params: Any,
                inputs: Sequence[Any], *, api: str, single_example: bool,
                use_gradient_tape: bool, unconnected_gradients: Any,
-               experimental_use_pfor: bool, chunk_size: int | None):
+               experimental_use_pfor: bool, chunk_size: int | None,
+               has_aux: bool = False):
     _errors.check_callable(f, api)
     self.f = f
+    self.has_aux = has_aux
+    self.aux_structure: Any = None  # Seen when `f` is traced.
     self.api = api
     self.single_example = single_example
     self.use_gradient_tape = use_gradient_tape
@@ -98,8 +102,9 @@ class Batch:
 
   # --- The body: one example.
 
-  def example_loss(self, index: Any) -> tf.Tensor:
-    """`f`'s loss for example `index`, checked, as a scalar."""
+  def example_value(self, index: Any) -> mapping.Outputs:
+    """`f`'s value for example `index`, checked: `loss`, a scalar, and with
+    `has_aux` the leaves of its aux, `aux/j` (without a batch axis)."""
     leaves = [tf.gather(x, index) for x in self._input_leaves]
     if not self.single_example:
       leaves = [x[None] for x in leaves]
@@ -115,7 +120,16 @@ class Batch:
             'parameters first, e.g. `lambda model, x, y: loss(y, model(x))`'
             '.') from error
       raise
-    return self._checked_loss(value)
+    if not self.has_aux:
+      return {'loss': self._checked_loss(value)}
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+      raise _errors.bad_aux_output(self.f, self.api, value)
+    loss, aux = value
+    self.aux_structure = aux
+    result = {'loss': self._checked_loss(loss)}
+    for j, leaf in enumerate(_nest.flatten(aux)):
+      result[f'aux/{j}'] = self._example_aux(leaf)
+    return result
 
   def example_outputs(self, index: Any, identity: bool = False
                       ) -> mapping.Outputs:
@@ -123,12 +137,15 @@ class Batch:
 
     The gradient is `grad/k`; with `identity`, where the identity of
     `ghost` covers the source, its squared norm `sq/k` instead. Built in a
-    graph (as every per-example call is), differentiated by the engine
-    `_engines.recorder` picks.
+    graph (as every per-example call is) to be vectorised, differentiated
+    by the engine `_engines.recorder` picks for that: a tape.
     """
     sources = [_args.watch_target(s) for s in self.sources]
-    loss, recording = _engines.recorder(self.use_gradient_tape)(
-        lambda: self.example_loss(index), sources)
+    value, recording = _engines.recorder(self.use_gradient_tape,
+                                         vectorised=True)(
+                                             lambda: self.example_value(index),
+                                             sources)
+    loss = value['loss']
     plans: list[list[ghost.Use] | None] = [None] * len(sources)
     if identity:
       plans = self._ghost_plans(loss, sources)
@@ -139,7 +156,7 @@ class Batch:
                                intermediates=outputs)
     formed_grads = iter(grads[:len(formed)])
     output_grads = iter(grads[len(formed):])
-    result = {'loss': loss}
+    result = dict(value)
     for k, plan in enumerate(plans):
       if plan is None:
         grad = next(formed_grads)
@@ -205,7 +222,7 @@ class Batch:
     covered: set[int] = set()
 
     def trace():
-      loss = self.example_loss(tf.constant(0))
+      loss = self.example_value(tf.constant(0))['loss']
       sources = [_args.watch_target(s) for s in self.sources]
       covered.update(k for k, plan in enumerate(self._ghost_plans(loss,
                                                                    sources))
@@ -215,7 +232,28 @@ class Batch:
     tf.function(trace, autograph=False).get_concrete_function()
     return [k for k in range(len(self.sources)) if k not in covered]
 
+  def aux_like_f(self, stacked: mapping.Outputs) -> Any:
+    """The stacked `aux/j` of `stacked`, structured as `f`'s aux."""
+    leaves = _nest.flatten(self.aux_structure)
+    return _nest.pack(self.aux_structure,
+                      [stacked[f'aux/{j}'] for j in range(len(leaves))])
+
   # --- Internals.
+
+  def _example_aux(self, leaf: Any) -> tf.Tensor:
+    """One example's aux leaf, without the batch axis of one example."""
+    leaf = tf.convert_to_tensor(leaf)
+    if self.single_example:
+      return leaf
+    if leaf.shape.rank == 0 or leaf.shape[:1] not in (
+        tf.TensorShape([1]), tf.TensorShape([None])):
+      raise ValueError(
+          f'{self.api}: with has_aux=True, {_errors.callable_name(self.f)} '
+          'is called on one example at a time (a batch of 1) and its aux '
+          'must follow the batch axis of its inputs, shape [batch, ...], '
+          f'but a part of it has shape {leaf.shape}. Return per-example '
+          'values, e.g. the logits or each example\'s accuracy.')
+    return leaf[0]
 
   def _ghost_plans(self, loss: tf.Tensor, sources: list[Any]
                    ) -> list[list[ghost.Use] | None]:

@@ -23,7 +23,7 @@ def clipped_sum(batch: batching.Batch, indices: Any, valid: Any,
                 size: Any, how: mapping.Mapping, l2_norm_clip: Any,
                 identity: bool
                 ) -> tuple[mapping.Outputs, mapping.Outputs, mapping.Mapping]:
-  """One chunk's losses, and its sum of clipped gradients (`grad/k`).
+  """One chunk's losses (and aux), and its sum of clipped gradients.
 
   A chunk function of `mapping.over_chunks`; `identity` lets norms come
   from the outer-product identity.
@@ -49,7 +49,9 @@ def clipped_sum(batch: batching.Batch, indices: Any, valid: Any,
   if identity_covered:
     sums.update(_scaled_gradients(batch, indices, size, how, scale, losses,
                                   identity_covered))
-  return {'loss': losses}, sums, how
+  kept = {name: value for name, value in out.items()
+          if name == 'loss' or name.startswith('aux/')}
+  return kept, sums, how
 
 
 def _scaled_gradients(batch, indices, size, how, scale, losses, covered):
@@ -65,8 +67,7 @@ def _scaled_gradients(batch, indices, size, how, scale, losses, covered):
   def scaled_losses():
     if not mapping.under_xla():
       return losses
-    outputs, _ = how.examples(lambda i: {'loss': batch.example_loss(i)},
-                              indices, size)
+    outputs, _ = how.examples(batch.example_value, indices, size)
     return outputs['loss']
 
   scaled, recording = _engines.record_symbolically(scaled_losses, [])
@@ -74,7 +75,10 @@ def _scaled_gradients(batch, indices, size, how, scale, losses, covered):
   grads = recording.gradient(
       [tf.reduce_sum(tf.stop_gradient(tf.cast(scale, scaled.dtype)) *
                      scaled)], sources, None, tf.UnconnectedGradients.NONE)
-  return {f'grad/{k}': tf.convert_to_tensor(grad)
+  # Dense, with the parameter's shape (a gather's gradient, summed into
+  # place under XLA, has a first dimension known only at run time).
+  return {f'grad/{k}': tf.ensure_shape(tf.convert_to_tensor(grad),
+                                       batch.sources[k].shape)
           for k, grad in zip(covered, grads) if grad is not None}
 
 

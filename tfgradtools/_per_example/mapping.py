@@ -29,7 +29,8 @@ from typing import Any, Callable, Iterator
 
 import tensorflow as tf
 from tensorflow.python.ops.parallel_for import control_flow_ops  # pylint: disable=g-direct-tensorflow-import
-from tensorflow.python.ops.parallel_for import pfor as pfor_lib  # pylint: disable=g-direct-tensorflow-import
+
+from tfgradtools._per_example import converters
 
 Outputs = dict[str, tf.Tensor]
 Body = Callable[[tf.Tensor], Outputs]
@@ -77,7 +78,7 @@ def _pfor(body: Body, indices: Any, size: Any,
     graph = tf.compat.v1.get_default_graph()
     start = len(graph.get_operations())
     outputs = body(i if indices is None else tf.gather(indices, i))
-    _flatten_broadcast_matmuls(graph.get_operations()[start:])
+    converters.set_converters(graph.get_operations()[start:], i, size)
     traced.append(True)
     return outputs
 
@@ -211,44 +212,6 @@ def traced_outputs(fn: Callable[[], Any]) -> Any:
 def under_xla() -> bool:
   """Whether the current graph is compiled with XLA (`jit_compile`)."""
   return control_flow_ops._is_under_xla_context()  # pylint: disable=protected-access
-
-
-def _flatten_broadcast_matmuls(ops: list[tf.Operation]) -> None:
-  """Vectorises `x @ w` with a matrix `w` as one 2-D product.
-
-  `pfor` turns an example's `[..., n, k] @ [k, m]` into a product of a
-  rank-4-or-more Tensor with a broadcast matrix, which TensorFlow 2.21's
-  oneDNN kernel computes with wrong strides, corrupting the heap (TensorFlow
-  issues 117700 and 123109: `EinsumDense` layers, `tf.matmul` of sequences).
-  These ops get a converter that multiplies the flattened rows instead: the
-  same product, and one large matrix multiplication.
-  """
-  if not _PFOR_INTERNALS:
-    return
-  for op in ops:
-    if (op.type == 'BatchMatMulV2' and op.inputs[1].shape.rank == 2 and
-        (op.inputs[0].shape.rank or 0) >= 3):
-      op.pfor_converter = _matmul_of_flat_rows
-
-
-# The pfor internals `_matmul_of_flat_rows` uses (a TensorFlow without them
-# vectorises these products its own way).
-_PFOR_INTERNALS = all(hasattr(pfor_lib, name) for name in (
-    'wrap', '_convert_batch_mat_mul_v2'))
-
-
-def _matmul_of_flat_rows(pfor_input: Any) -> Any:
-  """pfor converter for `BatchMatMulV2(x, w)` with a loop-invariant matrix."""
-  x, x_stacked, _ = pfor_input.input(0)
-  w, w_stacked, _ = pfor_input.input(1)
-  if not x_stacked or w_stacked:
-    return pfor_lib._convert_batch_mat_mul_v2(pfor_input)  # pylint: disable=protected-access
-  if pfor_input.get_attr('adj_x'):
-    x = tf.math.conj(tf.linalg.matrix_transpose(x))
-  rows = tf.reshape(x, [-1, tf.shape(x)[-1]])
-  product = tf.matmul(rows, w, adjoint_b=pfor_input.get_attr('adj_y'))
-  return pfor_lib.wrap(tf.reshape(product, tf.concat(
-      [tf.shape(x)[:-1], tf.shape(product)[-1:]], 0)), True)
 
 
 def _unconverted_op(error: Exception) -> str:
