@@ -110,7 +110,7 @@ def looped(body: Body, indices: Any, size: Any) -> Outputs:
   """
   if indices is None:
     indices = tf.range(size)
-  first = traced_outputs(lambda: body(indices[0]))
+  first = traced_outputs(lambda: body(tf.gather(indices, 0)))
   names = sorted(first)
   arrays = [tf.TensorArray(first[n].dtype, size=size,
                            element_shape=first[n].shape) for n in names]
@@ -119,7 +119,8 @@ def looped(body: Body, indices: Any, size: Any) -> Outputs:
     outputs = body(indices[i])
     return i + 1, [a.write(i, outputs[n]) for a, n in zip(arrays, names)]
 
-  _, arrays = tf.while_loop(lambda i, _: i < size, step, (0, arrays))
+  _, arrays = tf.while_loop(lambda i, _: i < size, step, (0, arrays),
+                            maximum_iterations=size)  # For XLA.
   return {n: a.stack() for n, a in zip(names, arrays)}
 
 
@@ -150,6 +151,10 @@ class Mapping:
     results, and the mapping for the call's next chunks, which starts at
     the strategy that worked.
     """
+    if isinstance(size, int) and size == 0:
+      # Nothing to vectorise, and pfor's own loops over the examples (a
+      # convolution kernel's per-example gradient) cannot stack none.
+      return looped(body, indices, size), self
     unconverted = None
     for k, strategy in enumerate(self.strategies):
       try:
