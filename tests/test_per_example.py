@@ -15,7 +15,7 @@ import tensorflow as tf
 
 import helpers
 import tfgradtools.math as tfm
-from tfgradtools import _per_example_map
+from tfgradtools._per_example import mapping as _per_example_map
 
 RNG = np.random.default_rng(0)
 # More examples than eager calls loop over: eagerly too, they are vectorised.
@@ -539,3 +539,79 @@ def test_errors_are_the_same_in_a_graph():
   with pytest.raises(ValueError, match=r"returned a scalar.*reduction='none'"):
     tf.function(lambda: tfm.per_example_gradient_norms(
         scalar_loss, constants(), X, LABELS))()
+
+
+def mlp_losses_and_logits(p, x, y):
+  """One loss per example, and each example's logits as aux."""
+  hidden = tf.tanh(tf.matmul(x, p['w1']) + p['b1'])
+  logits = tf.matmul(hidden, p['w2']) + p['b2']
+  return (tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits),
+          {'logits': logits, 'label': y})
+
+
+def without_variables(result):
+  """`(x, pairs)` of a clipped call as `(x, gradients)` (tf.distribute
+  returns no variables from replicas)."""
+  first, pairs = result
+  return first, [g for g, _ in pairs]
+
+
+def test_has_aux_returns_each_examples_aux(evaluate):
+  def make():
+    params = constants()
+
+    def body():
+      def call(fn, **kwargs):
+        return fn(mlp_losses_and_logits, params, X, LABELS, has_aux=True,
+                  **kwargs)
+
+      def of_one(p, x, y):
+        losses, aux = mlp_losses_and_logits(p, x[None], y[None])
+        return losses[0], tf.nest.map_structure(lambda a: a[0], aux)
+
+      return {
+          'value_and_gradients': call(tfm.value_and_per_example_gradients),
+          'gradients': call(tfm.per_example_gradients, chunk_size=7),
+          'single_example': tfm.per_example_gradients(
+              of_one, params, X, LABELS, has_aux=True, single_example=True),
+          'value_and_norms': call(tfm.value_and_per_example_gradient_norms,
+                                  per_parameter=True),
+          'norms': call(tfm.per_example_gradient_norms,
+                        materialize_gradients=True, per_parameter=True),
+          'value_and_clipped': without_variables(call(
+              tfm.value_and_clipped_gradients, l2_norm_clip=CLIP)),
+          'clipped': without_variables(call(
+              tfm.clipped_gradients, l2_norm_clip=CLIP, chunk_size=7)[::-1]
+                                       )[::-1],
+      }
+    return body
+
+  got = evaluate(make)
+  losses, aux = mlp_losses_and_logits(constants(), X, LABELS)
+  aux = helpers.to_numpy(aux)
+  norms = numpy_norms(reference())
+  clipped = numpy_clipped_mean(reference(), CLIP)
+  for key in ('value_and_gradients', 'value_and_norms', 'value_and_clipped'):
+    (got_losses, got_aux), _ = got[key]
+    helpers.assert_all_close([got_losses, got_aux], [losses.numpy(), aux],
+                             rtol=1e-5)
+  for key in ('gradients', 'single_example', 'norms', 'clipped'):
+    helpers.assert_all_close(got[key][1], aux, rtol=1e-5)
+  for grads in (got['value_and_gradients'][1], got['gradients'][0],
+                got['single_example'][0]):
+    helpers.assert_all_close(grads, reference(), rtol=1e-4, atol=1e-6)
+  for per_parameter in (got['value_and_norms'][1], got['norms'][0]):
+    helpers.assert_all_close(per_parameter, norms, rtol=1e-4, atol=1e-6)
+  for grads in (got['value_and_clipped'][1], got['clipped'][0]):
+    helpers.assert_all_close(dict(zip(sorted(VALUES), grads)), clipped,
+                             rtol=1e-4, atol=1e-6)
+
+
+def test_has_aux_errors():
+  with pytest.raises(ValueError, match=r'has_aux=True.*must return a pair'):
+    tfm.per_example_gradients(mlp_losses, constants(), X, LABELS,
+                              has_aux=True)
+  with pytest.raises(ValueError, match=r'aux.*follow the batch axis.*shape'):
+    tfm.per_example_gradients(
+        lambda p, x, y: (mlp_losses(p, x, y), tf.reduce_mean(x)),
+        constants(), X, LABELS, has_aux=True)

@@ -56,6 +56,20 @@ def watchable(x: Any) -> Any:
   return x
 
 
+def watch_target(x: Any) -> Any:
+  """What is differentiated for source `x` where the call runs.
+
+  `watchable(x)`; and building a graph, an eager Tensor captured from
+  outside (a constant made before a `tf.function`, say) is its capture in
+  the graph, the Tensor the graph's ops read.
+  """
+  target = watchable(x)
+  if (isinstance(target, tf.Tensor) and not tf.executing_eagerly() and
+      not tf.is_symbolic_tensor(target)):
+    return tf.convert_to_tensor(target)
+  return target
+
+
 def is_differentiable(x: Any) -> bool:
   """Whether a gradient can flow to a source of `x`'s dtype."""
   dtype = x.dtype

@@ -225,21 +225,15 @@ def _watch_list(sources: Sequence[Any], api: str,
                 dense_only: bool = False) -> list[Any]:
   """What to watch for each source; `None` where no gradient can flow.
 
-  Building a graph, an eager Tensor captured from outside (a constant made
-  before a `tf.function`, say) is watched as its capture in the graph, the
-  Tensor the graph's ops read. Composite sources other than
+  Each is `_args.watch_target` of the source. Composite sources other than
   `tf.RaggedTensor`s cannot be differentiated; `dense_only` (forward mode,
   Jacobians) refuses those too.
   """
-  building_graph = not tf.executing_eagerly()
   watched = []
   for source in sources:
-    target = _args.watchable(source)
-    if isinstance(target, tf.Tensor):
-      if building_graph and not tf.is_symbolic_tensor(target):
-        target = tf.convert_to_tensor(target)
-    elif not (_args.is_variable(target) or
-              (isinstance(target, tf.RaggedTensor) and not dense_only)):
+    target = _args.watch_target(source)
+    if not (isinstance(target, tf.Tensor) or _args.is_variable(target) or
+            (isinstance(target, tf.RaggedTensor) and not dense_only)):
       raise _errors.not_a_source(api, source)
     watched.append(target if _args.is_differentiable(target) else None)
   return watched

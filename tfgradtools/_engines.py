@@ -23,13 +23,17 @@ from tfgradtools import _fast_tape
 from tfgradtools import _quiet
 
 
-def uses_tape(use_gradient_tape: bool) -> bool:
+def uses_tape(use_gradient_tape: bool, vectorised: bool = False) -> bool:
   """Whether to differentiate with a tape rather than `tf.gradients`.
 
   `tf.gradients` only works while building a graph, so the tape is used
-  whenever executing eagerly, and when the caller asks for it.
+  whenever executing eagerly, and when the caller asks for it. A backward
+  pass built to be `vectorised` by `pfor` (one example's, for per-example
+  gradients) is taken with a tape too: `pfor` converts the while loops of
+  a tape's backward pass, but not the accumulators `tf.gradients` adds to
+  a while loop's forward pass (Keras' `LSTM` and `GRU` layers).
   """
-  return use_gradient_tape or tf.executing_eagerly()
+  return use_gradient_tape or vectorised or tf.executing_eagerly()
 
 
 # Up to how many rows a Jacobian is taken eagerly by a loop of backward
@@ -62,11 +66,19 @@ class TapeRecording:
 
   def gradient(self, targets: Sequence[tf.Tensor], sources: Sequence[Any],
                output_gradients: Sequence[tf.Tensor] | None,
-               unconnected: tf.UnconnectedGradients) -> list[Any]:
+               unconnected: tf.UnconnectedGradients,
+               intermediates: Sequence[tf.Tensor] = ()) -> list[Any]:
+    """The gradients w.r.t. `sources`, then w.r.t. `intermediates`.
+
+    `intermediates` are Tensors computed from the sources while recording
+    (not independent variables: gradients flow through them to the
+    sources).
+    """
     if self._consumed:
       raise RuntimeError(
           'A non-persistent tape can compute only one set of gradients; '
           'use persistent=True to differentiate the same call again.')
+    sources = [*sources, *intermediates]
     grads = _fast_tape.gradient(self._tape, targets, sources,
                                 output_gradients, unconnected)
     if grads is None:
@@ -147,7 +159,9 @@ class SymbolicRecording:
 
   def gradient(self, targets: Sequence[tf.Tensor], sources: Sequence[Any],
                output_gradients: Sequence[tf.Tensor] | None,
-               unconnected: tf.UnconnectedGradients) -> list[Any]:
+               unconnected: tf.UnconnectedGradients,
+               intermediates: Sequence[tf.Tensor] = ()) -> list[Any]:
+    """As `TapeRecording.gradient`."""
     if output_gradients is None and any(t.dtype.is_complex for t in targets):
       # tf.gradients insists on grad_ys for complex targets; a tape uses ones.
       output_gradients = [tf.ones_like(t) for t in targets]
@@ -155,7 +169,7 @@ class SymbolicRecording:
     # from another one (an identity copy of the same Tensor, say) is not
     # differentiated through.
     return tf.gradients(
-        targets, sources, grad_ys=output_gradients,
+        targets, [*sources, *intermediates], grad_ys=output_gradients,
         stop_gradients=[s for s in sources if isinstance(s, tf.Tensor)],
         unconnected_gradients=unconnected)
 
@@ -190,10 +204,11 @@ def record_symbolically(
   return thunk(), _SYMBOLIC
 
 
-def recorder(use_gradient_tape: bool) -> Callable[..., tuple[Any, Any]]:
+def recorder(use_gradient_tape: bool, vectorised: bool = False
+             ) -> Callable[..., tuple[Any, Any]]:
   """The engine `uses_tape` picks: `record_with_tape` or
   `record_symbolically`."""
-  return (record_with_tape if uses_tape(use_gradient_tape)
+  return (record_with_tape if uses_tape(use_gradient_tape, vectorised)
           else record_symbolically)
 
 

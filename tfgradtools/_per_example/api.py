@@ -2,11 +2,10 @@
 
 The public functions of `tfgradtools.math` for one gradient per example of
 a batch. `f` is called as `f(params, *inputs)`, one example at a time
-(`_per_example_batch`), mapped over the batch with `pfor` or in a loop, in
-chunks, eagerly in a graph function traced for the call
-(`_per_example_map`); norms skip the per-example gradients where the
-outer-product identity allows (`_per_example_ghost`), and so does the
-clipped aggregate (`_per_example_clip`).
+(`batch`), mapped over the batch with `pfor` or in a loop, in chunks,
+eagerly in a graph function traced for the call (`mapping`); norms skip the
+per-example gradients where the outer-product identity allows (`ghost`),
+and so does the clipped aggregate (`clipping`).
 """
 
 from __future__ import annotations
@@ -16,10 +15,11 @@ from typing import Any, Callable
 import tensorflow as tf
 
 from tfgradtools import _autograph
-from tfgradtools import _per_example_batch
-from tfgradtools import _per_example_clip as clip
-from tfgradtools import _per_example_map as mapping
-from tfgradtools._per_example_map import (
+from tfgradtools import _calls
+from tfgradtools._per_example import batch as batching
+from tfgradtools._per_example import clipping as clip
+from tfgradtools._per_example import mapping
+from tfgradtools._per_example.mapping import (
     VectorizationFallbackWarning as VectorizationFallbackWarning)
 
 @_autograph.library_function
@@ -28,6 +28,7 @@ def value_and_per_example_gradients(
     params: Any,
     *inputs: Any,
     single_example: bool = False,
+    has_aux: bool = False,
     chunk_size: int | None = None,
     use_gradient_tape: bool = False,
     experimental_use_pfor: bool = True,
@@ -51,11 +52,14 @@ def value_and_per_example_gradients(
   Examples are vectorised with TensorFlow's `pfor` (what
   `tf.vectorized_map` uses); where it cannot convert an op, that op (or
   each example) runs in a loop instead, with one
-  `VectorizationFallbackWarning` naming it. Eagerly, a batch of more than
-  16 examples is vectorised in a graph function traced for the call;
-  inside `tf.function` nothing is traced again. Vectorised, a random op
-  whose seed does not depend on the example (Keras 3 `Dropout`) draws the
-  same values for every example; stateful ones (`tf.nn.dropout`) do not.
+  `VectorizationFallbackWarning` naming it. `f` is always traced, as
+  `tf.vectorized_map` traces its `fn`: eagerly, in a graph function traced
+  for the call, at every batch size and with every keyword, so whether a
+  call works and what it returns never depend on them; inside
+  `tf.function` nothing is traced again. Each example draws its own random
+  values, as in a loop: a seeded Keras 3 random layer (`Dropout`) the very
+  masks a loop of tapes draws, stateful ops (`tf.nn.dropout`) independent
+  ones.
 
   Example:
 
@@ -83,11 +87,17 @@ def value_and_per_example_gradients(
     single_example: `f` computes one example's loss from inputs without
       their batch axis.
       Default value: `False`.
+    has_aux: `f` returns `(losses, aux)`, where `aux` is a structure of
+      Tensors per example (with the batch axis of the inputs `f` is given,
+      or without it with `single_example`); it is returned stacked over the
+      examples, and not differentiated.
+      Default value: `False`.
     chunk_size: how many examples are computed at once, to bound memory.
       Default value: `None` (the whole batch: the result holds every
       example's gradient anyway).
-    use_gradient_tape: differentiate each example with `tf.GradientTape`
-      even while building a graph, where `tf.gradients` is used otherwise.
+    use_gradient_tape: accepted as by every function of `tfgradtools.math`;
+      each example's backward pass is vectorised, and so is always taken
+      with a `tf.GradientTape` (`pfor` converts its while loops).
       Default value: `False`.
     experimental_use_pfor: vectorise over the examples; `False` always
       loops.
@@ -101,7 +111,8 @@ def value_and_per_example_gradients(
   Returns:
     `(losses, gradients)`: the `[batch]` losses, and the gradients
     structured like `params` (a model or module: a list, one per trainable
-    variable), each with a leading batch axis.
+    variable), each with a leading batch axis. With `has_aux`,
+    `((losses, aux), gradients)`, `aux` stacked over the examples.
 
   Raises:
     TypeError: `f` is not callable or returns something that is not a
@@ -113,23 +124,23 @@ def value_and_per_example_gradients(
   """
   api = 'value_and_per_example_gradients'
   with tf.name_scope(name or api):
-    batch = _per_example_batch.Batch(
+    batch = batching.Batch(
         f, params, inputs, api=api, single_example=single_example,
+        has_aux=has_aux,
         use_gradient_tape=use_gradient_tape,
         unconnected_gradients=unconnected_gradients,
         experimental_use_pfor=experimental_use_pfor, chunk_size=chunk_size)
 
-    def compute():
-      stacked, _ = mapping.over_chunks(
-          lambda indices, valid, size: (batch.mapping.examples(
-              batch.example_outputs, indices, size), {}),
-          batch.batch_size, batch.chunk_size)
-      return stacked
+    def chunk(indices, valid, size, how):
+      del valid  # Every example is kept, and the surplus cut.
+      stacked, how = how.examples(batch.example_outputs, indices, size)
+      return stacked, {}, how
 
-    stacked = mapping.run(batch.mapping, batch.batch_size, compute)
+    stacked, _ = mapping.run(lambda: mapping.over_chunks(
+        chunk, batch.batch_size, batch.chunk_size, batch.first_mapping))
     grads = [batch.or_unconnected(stacked.get(f'grad/{k}'), k, batched=True)
              for k in range(len(batch.sources))]
-    return stacked['loss'], batch.like_params(grads)
+    return _value(batch, stacked), batch.like_params(grads)
 
 
 @_autograph.library_function
@@ -138,6 +149,7 @@ def per_example_gradients(
     params: Any,
     *inputs: Any,
     single_example: bool = False,
+    has_aux: bool = False,
     chunk_size: int | None = None,
     use_gradient_tape: bool = False,
     experimental_use_pfor: bool = True,
@@ -146,14 +158,15 @@ def per_example_gradients(
   """Each example's gradient w.r.t. `params`, without the losses.
 
   As `value_and_per_example_gradients` (default name scope
-  `'per_example_gradients'`), but returns only the gradients.
+  `'per_example_gradients'`), but returns only the gradients, or
+  `(gradients, aux)` with `has_aux`.
   """
-  return value_and_per_example_gradients(
-      f, params, *inputs, single_example=single_example,
+  return _calls.without_value(value_and_per_example_gradients(
+      f, params, *inputs, single_example=single_example, has_aux=has_aux,
       chunk_size=chunk_size, use_gradient_tape=use_gradient_tape,
       experimental_use_pfor=experimental_use_pfor,
       name=name or 'per_example_gradients',
-      unconnected_gradients=unconnected_gradients)[1]
+      unconnected_gradients=unconnected_gradients), has_aux)
 
 
 @_autograph.library_function
@@ -163,6 +176,7 @@ def value_and_per_example_gradient_norms(
     *inputs: Any,
     per_parameter: bool = False,
     single_example: bool = False,
+    has_aux: bool = False,
     chunk_size: int | None = None,
     materialize_gradients: bool = False,
     use_gradient_tape: bool = False,
@@ -179,9 +193,11 @@ def value_and_per_example_gradient_norms(
   inputs and the gradients of their outputs — without forming its
   per-example gradients: about the cost of one batch gradient. Other
   parameters (convolutions, normalisations...) get theirs materialised, a
-  chunk of examples at a time. This needs a graph: eagerly, a batch of more
-  than 16 examples runs in a graph function traced for the call, and a
-  smaller one materialises every gradient.
+  chunk of examples at a time. The identity is applied only where it
+  provably holds (the op, which operand the parameter is, its rank and the
+  contracted axes), and its sums are taken in `float64` where an example's
+  positions could cancel: the norms are those of the materialised
+  gradients, to their rounding.
 
   Example:
 
@@ -200,7 +216,7 @@ def value_and_per_example_gradient_norms(
   {'kernel': [3.0, 4.0], 'bias': [1.0, 1.0]}
 
   Args:
-    f, params, *inputs, single_example, use_gradient_tape,
+    f, params, *inputs, single_example, has_aux, use_gradient_tape,
       experimental_use_pfor, unconnected_gradients: as in
       `value_and_per_example_gradients`.
     per_parameter: return one norm per parameter (structured like
@@ -219,42 +235,38 @@ def value_and_per_example_gradient_norms(
     `(losses, norms)`: `[batch]` losses, and `[batch]` norms (with
     `per_parameter`, a structure like `params` of `[batch]` norms; `None`,
     or zeros with `unconnected_gradients='zero'`, for a parameter the loss
-    does not depend on).
+    does not depend on). With `has_aux`, `((losses, aux), norms)`.
 
   Raises:
     TypeError, ValueError: as `value_and_per_example_gradients`.
   """
   api = 'value_and_per_example_gradient_norms'
   with tf.name_scope(name or api):
-    batch = _per_example_batch.Batch(
+    batch = batching.Batch(
         f, params, inputs, api=api, single_example=single_example,
+        has_aux=has_aux,
         use_gradient_tape=use_gradient_tape,
         unconnected_gradients=unconnected_gradients,
         experimental_use_pfor=experimental_use_pfor, chunk_size=chunk_size)
 
-    def compute():
-      stacked, _ = mapping.over_chunks(
-          lambda indices, valid, size: (batch.squared_norms(
-              batch.mapping.examples(
-                  lambda i: batch.example_outputs(
-                      i, identity=not materialize_gradients),
-                  indices, size), keep_gradients=False), {}),
-          batch.batch_size, batch.chunk_for_norms(materialize_gradients))
-      return stacked
+    def chunk(indices, valid, size, how):
+      del valid  # Every example is kept, and the surplus cut.
+      outputs, how = how.examples(
+          lambda i: batch.example_outputs(
+              i, identity=not materialize_gradients), indices, size)
+      return batch.squared_norms(outputs, keep_gradients=False), {}, how
 
-    stacked = mapping.run(batch.mapping, batch.batch_size, compute)
+    stacked, _ = mapping.run(lambda: mapping.over_chunks(
+        chunk, batch.batch_size, batch.chunk_for_norms(materialize_gradients),
+        batch.first_mapping))
     losses = stacked['loss']
     squared = [stacked.get(f'sq/{k}') for k in range(len(batch.sources))]
     if per_parameter:
       norms = [tf.sqrt(s) if s is not None else
                batch.or_unconnected(None, k, like=losses)
                for k, s in enumerate(squared)]
-      return losses, batch.like_params(norms)
-    connected = [s for s in squared if s is not None]
-    if not connected:
-      return losses, tf.zeros_like(losses)
-    return losses, tf.sqrt(tf.add_n([tf.cast(s, losses.dtype)
-                                     for s in connected]))
+      return _value(batch, stacked), batch.like_params(norms)
+    return _value(batch, stacked), batching.total_norm(squared, losses)
 
 
 @_autograph.library_function
@@ -264,6 +276,7 @@ def per_example_gradient_norms(
     *inputs: Any,
     per_parameter: bool = False,
     single_example: bool = False,
+    has_aux: bool = False,
     chunk_size: int | None = None,
     materialize_gradients: bool = False,
     use_gradient_tape: bool = False,
@@ -273,16 +286,17 @@ def per_example_gradient_norms(
   """The L2 norm of each example's gradient, without the losses.
 
   As `value_and_per_example_gradient_norms` (default name scope
-  `'per_example_gradient_norms'`), but returns only the norms.
+  `'per_example_gradient_norms'`), but returns only the norms, or
+  `(norms, aux)` with `has_aux`.
   """
-  return value_and_per_example_gradient_norms(
+  return _calls.without_value(value_and_per_example_gradient_norms(
       f, params, *inputs, per_parameter=per_parameter,
-      single_example=single_example, chunk_size=chunk_size,
+      single_example=single_example, has_aux=has_aux, chunk_size=chunk_size,
       materialize_gradients=materialize_gradients,
       use_gradient_tape=use_gradient_tape,
       experimental_use_pfor=experimental_use_pfor,
       name=name or 'per_example_gradient_norms',
-      unconnected_gradients=unconnected_gradients)[1]
+      unconnected_gradients=unconnected_gradients), has_aux)
 
 
 @_autograph.library_function
@@ -294,6 +308,7 @@ def value_and_clipped_gradients(
     noise_multiplier: float = 0.,
     seed: Any = None,
     single_example: bool = False,
+    has_aux: bool = False,
     chunk_size: int | None = None,
     materialize_gradients: bool = False,
     use_gradient_tape: bool = False,
@@ -313,9 +328,10 @@ def value_and_clipped_gradients(
   parameters (see `value_and_per_example_gradient_norms`), the norms cost
   about one batch gradient and the clipped sum one more backward pass; no
   per-example gradient is formed. That backward pass runs through the
-  vectorised graph with `tf.gradients`, whatever `use_gradient_tape` says
-  (a tape does not record the ops `pfor` builds). The clip and the noise
-  are the caller's to choose, and the privacy accounting too.
+  vectorised graph with `tf.gradients` (a tape does not record the ops
+  `pfor` builds). Python numbers are taken in the parameters' dtype
+  (`float64` stays exact). The clip and the noise are the caller's to
+  choose, and the privacy accounting too.
 
   Example:
 
@@ -334,7 +350,7 @@ def value_and_clipped_gradients(
   [True, True]
 
   Args:
-    f, params, *inputs, single_example, use_gradient_tape,
+    f, params, *inputs, single_example, has_aux, use_gradient_tape,
       experimental_use_pfor: as in `value_and_per_example_gradients`.
     l2_norm_clip: the largest L2 norm an example's gradient keeps.
     noise_multiplier: the noise's standard deviation, in units of
@@ -362,7 +378,8 @@ def value_and_clipped_gradients(
     `(gradient, parameter)` pair per parameter, in the order of
     `tf.nest.flatten(params)` (a model or module: of its
     `trainable_variables`); each parameter is the object the caller holds
-    (the Keras 3 variable itself).
+    (the Keras 3 variable itself). With `has_aux`,
+    `((losses, aux), grads_and_vars)`.
 
   Raises:
     TypeError, ValueError: as `value_and_per_example_gradients`, and a
@@ -372,24 +389,22 @@ def value_and_clipped_gradients(
   clip.check_nonnegative(api, l2_norm_clip=l2_norm_clip,
                          noise_multiplier=noise_multiplier)
   with tf.name_scope(name or api):
-    batch = _per_example_batch.Batch(
+    batch = batching.Batch(
         f, params, inputs, api=api, single_example=single_example,
+        has_aux=has_aux,
         use_gradient_tape=use_gradient_tape,
         unconnected_gradients=unconnected_gradients,
         experimental_use_pfor=experimental_use_pfor, chunk_size=chunk_size)
 
-    def compute():
-      stacked, sums = mapping.over_chunks(
-          lambda indices, valid, size: clip.clipped_sum(
-              batch, indices, valid, size, l2_norm_clip,
-              identity=not materialize_gradients),
-          batch.batch_size, batch.chunk_for_norms(materialize_gradients))
-      return stacked['loss'], sums
-
-    losses, sums = mapping.run(batch.mapping, batch.batch_size, compute)
-    pairs = clip.noised_mean(batch, sums, noise_multiplier * l2_norm_clip,
+    stacked, sums = mapping.run(lambda: mapping.over_chunks(
+        lambda indices, valid, size, how: clip.clipped_sum(
+            batch, indices, valid, size, how, l2_norm_clip,
+            identity=not materialize_gradients),
+        batch.batch_size, batch.chunk_for_norms(materialize_gradients),
+        batch.first_mapping))
+    pairs = clip.noised_mean(batch, sums, l2_norm_clip, noise_multiplier,
                              seed)
-    return losses, pairs
+    return _value(batch, stacked), pairs
 
 
 @_autograph.library_function
@@ -401,6 +416,7 @@ def clipped_gradients(
     noise_multiplier: float = 0.,
     seed: Any = None,
     single_example: bool = False,
+    has_aux: bool = False,
     chunk_size: int | None = None,
     materialize_gradients: bool = False,
     use_gradient_tape: bool = False,
@@ -412,14 +428,21 @@ def clipped_gradients(
 
   As `value_and_clipped_gradients` (default name scope
   `'clipped_gradients'`), but returns only the `(gradient, variable)`
-  pairs.
+  pairs, or `(pairs, aux)` with `has_aux`.
   """
-  return value_and_clipped_gradients(
+  return _calls.without_value(value_and_clipped_gradients(
       f, params, *inputs, l2_norm_clip=l2_norm_clip,
       noise_multiplier=noise_multiplier, seed=seed,
-      single_example=single_example, chunk_size=chunk_size,
+      single_example=single_example, has_aux=has_aux, chunk_size=chunk_size,
       materialize_gradients=materialize_gradients,
       use_gradient_tape=use_gradient_tape,
       experimental_use_pfor=experimental_use_pfor,
       name=name or 'clipped_gradients',
-      unconnected_gradients=unconnected_gradients)[1]
+      unconnected_gradients=unconnected_gradients), has_aux)
+
+
+def _value(batch: batching.Batch, stacked: mapping.Outputs) -> Any:
+  """The `[batch]` losses, or with `has_aux` `(losses, aux)`."""
+  if not batch.has_aux:
+    return stacked['loss']
+  return stacked['loss'], batch.aux_like_f(stacked)

@@ -112,29 +112,52 @@ def plan(parameter: tf.Tensor, shape: tf.TensorShape,
 
 def squared_norm(uses: list[Use], grads: list[tf.Tensor | None]
                  ) -> tf.Tensor | None:
-  """`‖Σ_uses rowsᵀ @ columns‖²` for one example; `None` if unconnected."""
+  """`‖Σ_uses rowsᵀ @ columns‖²` for one example; `None` if unconnected.
+
+  In `accumulation_dtype(the gradient's dtype)`; where the example has
+  several rows, their terms can cancel, so the Gram matrices are formed and
+  summed in `float64`: exact to the rounding of the gradient itself, never
+  an underestimate beyond it.
+  """
   connected = [(use, grad) for use, grad in zip(uses, grads)
                if grad is not None]
   if not connected:
     return None
   y = tf.concat([use.columns(grad) for use, grad in connected], 0)
+  dtype = result = accumulation_dtype(y.dtype)
   kind = connected[0][0].kind
-  if kind == 'bias':
-    return tf.reduce_sum(tf.square(tf.reduce_sum(y, 0)))
+  if kind == 'bias':  # The gradient itself, as the materialised one.
+    return tf.reduce_sum(tf.square(tf.cast(tf.reduce_sum(y, 0), dtype)))
   x = tf.concat([use.rows() for use, _ in connected  # Not a bias: rows.
                  if use.rows is not None], 0)
-  if kind == 'gather':
-    gram_x = tf.cast(tf.equal(x[:, None], x[None, :]), y.dtype)
-  else:
-    x = tf.cast(x, y.dtype)
-    rows, p, q = x.shape[0], x.shape[1], y.shape[1]
+  rows = y.shape[0]
+  if kind == 'dense':
+    p, q = x.shape[1], y.shape[1]
     if rows is not None and rows * rows > p * q:
       # Long sequences through small layers: the gradient is smaller than
       # the Gram matrices.
-      return tf.reduce_sum(tf.square(tf.matmul(x, y, transpose_a=True)))
+      gradient = tf.matmul(tf.cast(x, y.dtype), y, transpose_a=True)
+      return tf.reduce_sum(tf.square(tf.cast(gradient, dtype)))
+  if rows != 1:
+    dtype = tf.float64
+  y = tf.cast(y, dtype)
+  if kind == 'gather':
+    gram_x = tf.cast(tf.equal(x[:, None], x[None, :]), dtype)
+  else:
+    x = tf.cast(x, dtype)
     gram_x = tf.matmul(x, x, transpose_b=True)
   squared = tf.reduce_sum(gram_x * tf.matmul(y, y, transpose_b=True))
-  return tf.maximum(squared, 0.)  # Rounding can make 0 slightly negative.
+  squared = tf.maximum(squared, 0.)  # Rounding can make 0 slightly negative.
+  return tf.cast(squared, result)
+
+
+def accumulation_dtype(dtype: tf.DType) -> tf.DType:
+  """The dtype squared norms of gradients of `dtype` are summed in.
+
+  Half precision would overflow past a norm of 256 (`float16`) or round
+  to three digits (`bfloat16`): their squares are summed in `float32`.
+  """
+  return dtype if dtype.size >= 4 else tf.float32
 
 
 def _consumers(tensor: tf.Tensor,
@@ -190,8 +213,8 @@ def _contraction(other: str, mine: str, output: str, op: tf.Operation,
   `Σ_rows X[row, mine ∩ other] Y[row, mine ∩ output]` when each of its axes
   is in exactly one of the other input and the output, and appears once.
   """
-  if _ELLIPSIS in mine or any(len(set(s)) != len(s)
-                              for s in (other, mine, output)):
+  if (_ELLIPSIS in mine or len(mine) != shape.rank or
+      any(len(set(s)) != len(s) for s in (other, mine, output))):
     return None
   x_axes = [label for label in mine if label in other and label not in output]
   y_axes = [label for label in mine if label in output and label not in other]

@@ -4,7 +4,7 @@
 parameters (Tensors, variables, structures, modules expanded to their
 trainable variables), the inputs with their batch size, the checks with
 their error messages, and the body that computes one example — its loss,
-and its gradients or their squared norms — which `_per_example_map` maps
+and its gradients or their squared norms — which `mapping` maps
 over the batch.
 
 `f` is called as `f(params, *example_inputs)`: with a batch of one example
@@ -24,8 +24,8 @@ from tfgradtools import _autograph
 from tfgradtools import _engines
 from tfgradtools import _errors
 from tfgradtools import _nest
-from tfgradtools import _per_example_ghost as ghost
-from tfgradtools import _per_example_map as mapping
+from tfgradtools._per_example import ghost
+from tfgradtools._per_example import mapping
 
 # Materialised per-example gradients held at once by the norms and the
 # clipped aggregate (the default `chunk_size` keeps a chunk within it).
@@ -49,19 +49,23 @@ class Batch:
     unconnected_gradients: `'none'`, `'zero'` or a `tf.UnconnectedGradients`.
     experimental_use_pfor: vectorise (else loop over the examples).
     chunk_size: examples computed at once, or `None` for the default.
+    has_aux: `f` returns `(losses, aux)`, aux per example.
   """
 
   def __init__(self, f: Callable[..., Any], params: Any,
                inputs: Sequence[Any], *, api: str, single_example: bool,
                use_gradient_tape: bool, unconnected_gradients: Any,
-               experimental_use_pfor: bool, chunk_size: int | None):
+               experimental_use_pfor: bool, chunk_size: int | None,
+               has_aux: bool = False):
     _errors.check_callable(f, api)
     self.f = f
+    self.has_aux = has_aux
+    self.aux_structure: Any = None  # Seen when `f` is traced.
     self.api = api
     self.single_example = single_example
     self.use_gradient_tape = use_gradient_tape
     self.unconnected = _args.as_unconnected_gradients(unconnected_gradients)
-    self.mapping = mapping.Mapping(experimental_use_pfor, api)
+    self.first_mapping = mapping.mapping_for(experimental_use_pfor, api)
     self.chunk_size = _checked_chunk_size(chunk_size, api)
     leaves = [_args.to_math_source(x) for x in _nest.flatten(params)]
     self.params = _nest.pack(params, leaves)
@@ -98,8 +102,9 @@ class Batch:
 
   # --- The body: one example.
 
-  def example_loss(self, index: Any) -> tf.Tensor:
-    """`f`'s loss for example `index`, checked, as a scalar."""
+  def example_value(self, index: Any) -> mapping.Outputs:
+    """`f`'s value for example `index`, checked: `loss`, a scalar, and with
+    `has_aux` the leaves of its aux, `aux/j` (without a batch axis)."""
     leaves = [tf.gather(x, index) for x in self._input_leaves]
     if not self.single_example:
       leaves = [x[None] for x in leaves]
@@ -115,36 +120,43 @@ class Batch:
             'parameters first, e.g. `lambda model, x, y: loss(y, model(x))`'
             '.') from error
       raise
-    return self._checked_loss(value)
+    if not self.has_aux:
+      return {'loss': self._checked_loss(value)}
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+      raise _errors.bad_aux_output(self.f, self.api, value)
+    loss, aux = value
+    self.aux_structure = aux
+    result = {'loss': self._checked_loss(loss)}
+    for j, leaf in enumerate(_nest.flatten(aux)):
+      result[f'aux/{j}'] = self._example_aux(leaf)
+    return result
 
   def example_outputs(self, index: Any, identity: bool = False
                       ) -> mapping.Outputs:
     """One example's loss, and for each connected source `k` its gradient.
 
-    The gradient is `grad/k`; with `identity` (in a graph, vectorised),
-    where the identity of `_per_example_ghost` covers the source, its
-    squared norm `sq/k` instead.
+    The gradient is `grad/k`; with `identity`, where the identity of
+    `ghost` covers the source, its squared norm `sq/k` instead. Built in a
+    graph (as every per-example call is) to be vectorised, differentiated
+    by the engine `_engines.recorder` picks for that: a tape.
     """
-    sources = [self.graph_source(s) for s in self.sources]
-    record = (_engines.record_with_tape
-              if _engines.uses_tape(self.use_gradient_tape)
-              else _engines.record_symbolically)
-    loss, recording = record(lambda: self.example_loss(index), sources)
+    sources = [_args.watch_target(s) for s in self.sources]
+    value, recording = _engines.recorder(self.use_gradient_tape,
+                                         vectorised=True)(
+                                             lambda: self.example_value(index),
+                                             sources)
+    loss = value['loss']
     plans: list[list[ghost.Use] | None] = [None] * len(sources)
-    if identity and self.mapping.vectorize and not tf.executing_eagerly():
+    if identity:
       plans = self._ghost_plans(loss, sources)
     outputs = [use.output for plan in plans if plan for use in plan]
     formed = [s for s, plan in zip(sources, plans) if plan is None]
-    if recording.engine == 'tape':
-      grads = recording.gradient([loss], outputs + formed, None,
-                                 tf.UnconnectedGradients.NONE)
-    else:  # The outputs are not independent sources: no stop_gradients.
-      grads = tf.gradients(
-          loss, outputs + formed,
-          stop_gradients=[s for s in formed if isinstance(s, tf.Tensor)])
-    output_grads = iter(grads[:len(outputs)])
-    formed_grads = iter(grads[len(outputs):])
-    result = {'loss': loss}
+    grads = recording.gradient([loss], formed, None,
+                               tf.UnconnectedGradients.NONE,
+                               intermediates=outputs)
+    formed_grads = iter(grads[:len(formed)])
+    output_grads = iter(grads[len(formed):])
+    result = dict(value)
     for k, plan in enumerate(plans):
       if plan is None:
         grad = next(formed_grads)
@@ -169,6 +181,7 @@ class Batch:
       grad = outputs.get(f'grad/{k}')
       if grad is not None:
         rows = tf.reshape(grad, [tf.shape(grad)[0], -1])
+        rows = tf.cast(rows, ghost.accumulation_dtype(rows.dtype))
         result[f'sq/{k}'] = (
             tf.reduce_sum(tf.square(rows), axis=1) if mapping.under_xla()
             else tf.square(tf.math.reduce_euclidean_norm(rows, axis=1)))
@@ -187,7 +200,7 @@ class Batch:
     if self.chunk_size is not None:
       return self.chunk_size
     chunk = self._chunk_within_budget(range(len(self.sources)))
-    if chunk is None or materialize_gradients or not self.mapping.vectorize:
+    if chunk is None or materialize_gradients:
       return chunk
     return self._chunk_within_budget(self.materialised_sources())
 
@@ -209,8 +222,8 @@ class Batch:
     covered: set[int] = set()
 
     def trace():
-      loss = self.example_loss(tf.constant(0))
-      sources = [self.graph_source(s) for s in self.sources]
+      loss = self.example_value(tf.constant(0))['loss']
+      sources = [_args.watch_target(s) for s in self.sources]
       covered.update(k for k, plan in enumerate(self._ghost_plans(loss,
                                                                    sources))
                      if plan is not None)
@@ -219,25 +232,34 @@ class Batch:
     tf.function(trace, autograph=False).get_concrete_function()
     return [k for k in range(len(self.sources)) if k not in covered]
 
+  def aux_like_f(self, stacked: mapping.Outputs) -> Any:
+    """The stacked `aux/j` of `stacked`, structured as `f`'s aux."""
+    leaves = _nest.flatten(self.aux_structure)
+    return _nest.pack(self.aux_structure,
+                      [stacked[f'aux/{j}'] for j in range(len(leaves))])
+
   # --- Internals.
+
+  def _example_aux(self, leaf: Any) -> tf.Tensor:
+    """One example's aux leaf, without the batch axis of one example."""
+    leaf = tf.convert_to_tensor(leaf)
+    if self.single_example:
+      return leaf
+    if leaf.shape.rank == 0 or leaf.shape[:1] not in (
+        tf.TensorShape([1]), tf.TensorShape([None])):
+      raise ValueError(
+          f'{self.api}: with has_aux=True, {_errors.callable_name(self.f)} '
+          'is called on one example at a time (a batch of 1) and its aux '
+          'must follow the batch axis of its inputs, shape [batch, ...], '
+          f'but a part of it has shape {leaf.shape}. Return per-example '
+          'values, e.g. the logits or each example\'s accuracy.')
+    return leaf[0]
 
   def _ghost_plans(self, loss: tf.Tensor, sources: list[Any]
                    ) -> list[list[ghost.Use] | None]:
     needed = ghost.ancestors(loss)
     return [ghost.plan(_parameter_tensor(s), tf.TensorShape(s.shape), needed)
             for s in sources]
-
-  def graph_source(self, source: Any) -> Any:
-    """What a gradient is taken with respect to, in the current graph.
-
-    A Keras 3 variable's `tf.Variable`; an eager Tensor captured by a graph
-    is differentiated as its capture, the Tensor the graph's ops read.
-    """
-    target = _args.watchable(source)
-    if (isinstance(target, tf.Tensor) and not tf.executing_eagerly() and
-        not tf.is_symbolic_tensor(target)):
-      target = tf.convert_to_tensor(target)
-    return target
 
   def _check_sources(self) -> None:
     if not self.sources:
@@ -342,6 +364,20 @@ class Batch:
           f'of 1) and returned losses of shape {shape}, not [1]: its losses '
           'do not follow the batch axis of its inputs. Compute them from '
           f'the inputs {name} is given, one per example, shape [batch].')
+
+
+def total_norm(squared: Sequence[tf.Tensor | None], like: tf.Tensor
+               ) -> tf.Tensor:
+  """The norm over all parameters, from their squared norms (`None`: none).
+
+  In the widest of their dtypes, so `float64` parameters keep their
+  precision; zeros like `like` where no parameter is connected.
+  """
+  connected = [s for s in squared if s is not None]
+  if not connected:
+    return tf.zeros_like(like)
+  dtype = max((s.dtype for s in connected), key=lambda d: d.size)
+  return tf.sqrt(tf.add_n([tf.cast(s, dtype) for s in connected]))
 
 
 def _checked_chunk_size(chunk_size: Any, api: str) -> int | None:
