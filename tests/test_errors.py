@@ -147,7 +147,7 @@ def test_implicit_without_variables():
 
 def test_bad_unconnected_gradients():
   with pytest.raises(ValueError, match="unconnected_gradients must be "
-                     "'none', 'zero'"):
+                     "'none', 'zero', 'raise'"):
     tfm.value_and_gradient(tf.square, 1., unconnected_gradients='zeros')
   with pytest.raises(ValueError, match="unconnected_gradients must be"):
     tfe.gradients_function(tf.square, unconnected_gradients='nan')

@@ -23,23 +23,27 @@ PER_EXAMPLE = ['clipped_gradients', 'per_example_gradient_norms',
                'per_example_gradients', 'value_and_clipped_gradients',
                'value_and_per_example_gradient_norms',
                'value_and_per_example_gradients']
+DIAGNOSIS = ['DisconnectedGradientError', 'GradientReport',
+             'explain_gradients']
 
 
 def test_module_names():
   assert sorted(tfgradtools.math.__all__) == sorted(
-      MATH + FLAT + PER_EXAMPLE + ['VectorizationFallbackWarning'])
+      MATH + FLAT + PER_EXAMPLE + DIAGNOSIS +
+      ['VectorizationFallbackWarning'])
   assert sorted(tfgradtools.eager.__all__) == sorted(
       EAGER + ['VariableNotFoundWarning'])
   assert sorted(tfgradtools.__all__) == sorted(
-      MATH + EAGER + FLAT + PER_EXAMPLE +
+      MATH + EAGER + FLAT + PER_EXAMPLE + DIAGNOSIS +
       ['VariableNotFoundWarning', 'VectorizationFallbackWarning', 'eager',
        'math'])
   assert issubclass(tfgradtools.VariableNotFoundWarning, UserWarning)
   assert issubclass(tfgradtools.VectorizationFallbackWarning, UserWarning)
+  assert issubclass(tfgradtools.DisconnectedGradientError, ValueError)
 
 
 def test_top_level_reexports_are_the_same_objects():
-  for name in MATH + PER_EXAMPLE:
+  for name in MATH + PER_EXAMPLE + DIAGNOSIS:
     assert getattr(tfgradtools, name) is getattr(tfgradtools.math, name)
   for name in EAGER:
     assert getattr(tfgradtools, name) is getattr(tfgradtools.eager, name)

@@ -19,11 +19,14 @@ __version__ = '0.2.0'
 
 # Each public name and the public module that defines it.
 _EXPORTS = {
+    'DisconnectedGradientError': 'math',
     'FlatObjective': 'math',
+    'GradientReport': 'math',
     'VariableNotFoundWarning': 'eager',
     'VectorizationFallbackWarning': 'math',
     'batch_jacobian': 'math',
     'clipped_gradients': 'math',
+    'explain_gradients': 'math',
     'flat_objective': 'math',
     'gradients_function': 'eager',
     'hessian': 'math',
@@ -63,11 +66,15 @@ if TYPE_CHECKING:
   from tfgradtools.eager import make_vjp as make_vjp
   from tfgradtools.eager import (
       value_and_gradients_function as value_and_gradients_function)
+  from tfgradtools.math import (
+      DisconnectedGradientError as DisconnectedGradientError)
   from tfgradtools.math import FlatObjective as FlatObjective
+  from tfgradtools.math import GradientReport as GradientReport
   from tfgradtools.math import (
       VectorizationFallbackWarning as VectorizationFallbackWarning)
   from tfgradtools.math import batch_jacobian as batch_jacobian
   from tfgradtools.math import clipped_gradients as clipped_gradients
+  from tfgradtools.math import explain_gradients as explain_gradients
   from tfgradtools.math import flat_objective as flat_objective
   from tfgradtools.math import hessian as hessian
   from tfgradtools.math import hvp as hvp
