@@ -112,6 +112,15 @@ def _checked(recorded: Recorded, derivatives: list[Any],
   return derivatives
 
 
+def disconnected_error(f: Callable[[], Any], sources: Sequence[Any],
+                       missing: Sequence[int], api: str) -> ValueError:
+  """The error of `'raise'` for a call recorded outside the core: `f()`
+  computes the value from `sources`, and `missing` have no derivative."""
+  recorded = _record(f, lambda: ((), {}, sources), api, api + '/', False,
+                     False, False)
+  return _disconnected.error(recorded.subject(), missing, api)
+
+
 class Recorded:
   """`f`'s value, recorded for differentiation with respect to `sources`."""
 

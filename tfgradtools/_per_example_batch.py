@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from tfgradtools import _args
 from tfgradtools import _autograph
+from tfgradtools import _core
 from tfgradtools import _engines
 from tfgradtools import _errors
 from tfgradtools import _nest
@@ -83,8 +84,12 @@ class Batch:
     """`value`, or what stands for source `k`'s where nothing reaches it.
 
     That is `None`, or with `unconnected_gradients='zero'` zeros like
-    `like`, or like the source (with a batch axis if `batched`).
+    `like`, or like the source (with a batch axis if `batched`); with
+    `'raise'`, the error that explains it on the first example.
     """
+    if value is None and self.unconnected is _args.RAISE:
+      raise _core.disconnected_error(lambda: self.example_loss(0),
+                                     self.sources, [k], self.api)
     if value is not None or self.unconnected is not (
         tf.UnconnectedGradients.ZERO):
       return value

@@ -22,8 +22,13 @@ def source_name(source: Any, k: int) -> str:
 def error(subject: _graph.Subject, missing: Sequence[int],
           api: str) -> _report.DisconnectedGradientError:
   """The error explaining why each source in `missing` has no derivative."""
-  found, _ = _graph.analysed(subject,
-                             lambda s: (_graph.causes(s, missing), []))
+  notes = []
+  try:
+    found, _ = _graph.analysed(subject,
+                               lambda s: (_graph.causes(s, missing), []))
+  except _graph.Untraceable as untraceable:
+    found = {k: _graph.Cause('unknown', None, None) for k in missing}
+    notes.append(untraceable.note())
   return _report.disconnected_error(
       api, [source_name(s, k) for k, s in enumerate(subject.sources)],
-      [getattr(s, 'dtype', None) for s in subject.sources], found)
+      [getattr(s, 'dtype', None) for s in subject.sources], found, notes)

@@ -46,7 +46,10 @@ def explain_gradients(
   * `'nonfinite'`: a gradient reaches the source, but it is NaN or Inf:
     the op is the first of the backward pass to make a NaN or Inf (such
     as `Sqrt` at 0, inside `tf.norm`), located at its forward op's line;
-  * `'connected'`: a finite gradient reaches it.
+  * `'connected'`: a finite gradient reaches it;
+  * `'unknown'`: no gradient reaches it, but why could not be determined
+    (a call made eagerly that cannot be traced into a graph, because it
+    reads a Tensor's value in Python, say; `str(report)` says so).
 
   `f` is called as by `value_and_gradient_with_auto_expansion`: a Keras
   model or layer (or a `tf.Module`) as an argument stands for its trainable
@@ -110,13 +113,15 @@ def explain_gradients(
   paths = _paths(f, call)
   notes = [note for leaf in _nest.flatten(call.structure)
            for note in _frozen(leaf)]
-  sources = _diagnosed(recorded.subject(output_gradients), flat, paths)
+  sources = _diagnosed(recorded.subject(output_gradients), flat, paths,
+                       notes)
   return GradientReport(recorded.value, gradients, sources, notes)
 
 
-def _diagnosed(subject: _graph.Subject, flat: list[Any],
-               paths: list[str]) -> list[SourceReport]:
-  """One entry per source: connected, or the cause found in the graph."""
+def _diagnosed(subject: _graph.Subject, flat: list[Any], paths: list[str],
+               notes: list[str]) -> list[SourceReport]:
+  """One entry per source: connected, or the cause found in the graph (and
+  where none could be, a note added to `notes`)."""
   missing = [k for k, g in enumerate(flat) if g is None]
   in_graph = _graph.built_in_graph(subject)
   suspects = [k for k, g in enumerate(flat) if g is not None and (
@@ -130,7 +135,13 @@ def _diagnosed(subject: _graph.Subject, flat: list[Any],
 
   causes, candidates, first = {}, None, {}
   if missing or suspects:
-    (causes, candidates), firsts = _graph.analysed(subject, analyse)
+    try:
+      (causes, candidates), firsts = _graph.analysed(subject, analyse)
+    except _graph.Untraceable as untraceable:
+      notes.append(untraceable.note())
+      causes = {k: _graph.Cause('unknown', None, None) for k in missing}
+      candidates = _graph.Candidates([], [], {})
+      firsts = [-1] * len(suspects)
     first = dict(zip(suspects, firsts))
   entries = []
   for k, (grad, path) in enumerate(zip(flat, paths)):

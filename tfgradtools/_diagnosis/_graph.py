@@ -95,9 +95,26 @@ def analysed(subject: Subject, analyse: Callable[[Subject], tuple[Any, list[Any]
 
   try:
     static, concrete = trace(as_written=True)
-  except TypeError:  # Python control flow on Tensors, say.
-    static, concrete = trace(as_written=False)
+  except TypeError as as_written:  # Python control flow on Tensors, say.
+    try:
+      static, concrete = trace(as_written=False)
+    except Exception as error:  # pylint: disable=broad-except
+      first = str(as_written).splitlines()[0]
+      raise Untraceable(f'{type(as_written).__name__}: {first}') from error
   return static, list(concrete()) if concrete.outputs else []
+
+
+class Untraceable(Exception):
+  """`f`, called eagerly, cannot be traced into a graph to see its ops (it
+  reads a Tensor's value in Python, say)."""
+
+  def note(self) -> str:
+    """What it means for the causes, in the user's words."""
+    return ('`f` could not be traced into a graph to see its ops '
+            f'({self.args[0]}), so the causes above could '
+            'not be determined. A function that reads a value in Python '
+            '(`float(x[1])`, `.numpy()`) works eagerly only; call it on '
+            'Tensors built with TensorFlow ops to see more.')
 
 
 def _library_prefixes() -> tuple[str, ...]:

@@ -107,6 +107,8 @@ def problem(path: str, cause: _graph.Cause, dtype: Any = None) -> str:
             'for its gradient. (A value taken out of TensorFlow with '
             '`.numpy()` or `float()` and brought back also leaves no path; '
             'that could not be recognised here.)')
+  if cause.reason == 'unknown':
+    return f'`{path}` gets no gradient, for a reason not determined.'
   if cause.reason == 'nonfinite':
     if cause.op_type is None:
       return (f'`{path}`\'s gradient is not finite, but no op of the backward '
@@ -172,7 +174,8 @@ class GradientReport:
       runs: its `reason` and `op_type` are then string Tensors (`''` for no
       op) and its `location` a pair of Tensors (`('', 0)` for none).
     notes: sentences about the arguments themselves, such as a Keras layer
-      with `trainable=False`, whose variables are not differentiated.
+      with `trainable=False`, whose variables are not differentiated, or
+      about causes that could not be determined.
   """
 
   def __init__(self, value: Any, gradients: Any,
@@ -214,11 +217,11 @@ class DisconnectedGradientError(ValueError):
 
 
 def disconnected_error(api: str, names: Sequence[str], dtypes: Sequence[Any],
-                       found: dict[int, _graph.Cause]
+                       found: dict[int, _graph.Cause], notes: Sequence[str]
                        ) -> DisconnectedGradientError:
-  """The error naming each source in `found` and its cause."""
+  """The error naming each source in `found` and its cause, then `notes`."""
   lines = [problem(names[k], cause, dtypes[k])
-           for k, cause in sorted(found.items())]
+           for k, cause in sorted(found.items())] + list(notes)
   return DisconnectedGradientError(
       f"{api}: unconnected_gradients='raise', and no gradient reaches "
       f'{len(found)} of the {len(names)} sources:\n' +
