@@ -321,6 +321,10 @@ def differentiate(f: Callable[..., Any], prepare: Prepare, *, api: str,
       recorded = _record(f, prepare, api, scope,
                          use_gradient_tape or jacobian, has_aux,
                          persistent=jacobian, dense_only=jacobian)
+      if jacobian and unconnected is _args.RAISE:
+        # A vectorised Jacobian built in a graph is zeros, not `None`,
+        # where nothing reaches a source: a backward pass tells.
+        _checked(recorded, recorded._vjp(None, mode, arg_name), unconnected)
       derivatives = (recorded._jacobian(
           mode, derivative == 'batch_jacobian', use_pfor,
           parallel_iterations) if jacobian

@@ -245,6 +245,7 @@ def value_and_per_example_gradient_norms(
     stacked = mapping.run(batch.mapping, batch.batch_size, compute)
     losses = stacked['loss']
     squared = [stacked.get(f'sq/{k}') for k in range(len(batch.sources))]
+    batch.check_connected(dict(enumerate(squared)))
     if per_parameter:
       norms = [tf.sqrt(s) if s is not None else
                batch.or_unconnected(None, k, like=losses)

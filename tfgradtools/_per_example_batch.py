@@ -87,9 +87,8 @@ class Batch:
     `like`, or like the source (with a batch axis if `batched`); with
     `'raise'`, the error that explains it on the first example.
     """
-    if value is None and self.unconnected is _args.RAISE:
-      raise _core.disconnected_error(lambda: self.example_loss(0),
-                                     self.sources, [k], self.api)
+    if value is None:
+      self.check_connected({k: None})
     if value is not None or self.unconnected is not (
         tf.UnconnectedGradients.ZERO):
       return value
@@ -100,6 +99,14 @@ class Batch:
     if batched:
       return tf.zeros(tf.concat([[self.batch_size], shape], 0), source.dtype)
     return tf.zeros(shape, source.dtype)
+
+  def check_connected(self, values: dict[int, Any]) -> None:
+    """With `unconnected_gradients='raise'`, the error that explains, on
+    the first example, each source `k` whose `values[k]` is `None`."""
+    missing = [k for k, value in values.items() if value is None]
+    if missing and self.unconnected is _args.RAISE:
+      raise _core.disconnected_error(lambda: self.example_loss(0),
+                                     self.sources, missing, self.api)
 
   # --- The body: one example.
 
