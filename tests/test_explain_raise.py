@@ -155,10 +155,11 @@ def test_raise_explains_every_source_at_once():
 def test_raise_on_keras_variables_names_their_paths():
   keras = pytest.importorskip('keras')
   model = keras.Sequential([keras.Input([3]), keras.layers.Dense(2,
-                                                                 name='head')])
+                                                                 name='head')],
+                           name='net')
   x = tf.ones([1, 3])
   with pytest.raises(tfgradtools.DisconnectedGradientError,
-                     match='`sequential/head/kernel` reaches the result only '
+                     match='`net/head/kernel` reaches the result only '
                      'through `tf.argmax`'):
     tfm.value_and_gradient_with_auto_expansion(
         lambda m: tf.cast(tf.argmax(m(x)[0]), tf.float32), model, **RAISE)

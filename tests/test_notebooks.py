@@ -16,7 +16,7 @@ def test_there_are_notebooks():
   assert [p.name for p in NOTEBOOKS] == [
       '01_quickstart.ipynb', '02_migrating.ipynb', '03_graph_mode.ipynb',
       '04_pictures.ipynb', '05_second_order.ipynb', '06_optimizers.ipynb',
-      '07_per_example.ipynb']
+      '07_per_example.ipynb', '08_debugging_gradients.ipynb']
 
 
 @pytest.mark.parametrize('path', NOTEBOOKS, ids=lambda p: p.stem)

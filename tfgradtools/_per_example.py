@@ -94,8 +94,9 @@ def value_and_per_example_gradients(
       Default value: `True`.
     name: name scope of the ops created.
       Default value: `None` (i.e. `'value_and_per_example_gradients'`).
-    unconnected_gradients: `'none'`, `'zero'` or a `tf.UnconnectedGradients`:
-      the gradient of a parameter the loss does not depend on.
+    unconnected_gradients: `'none'`, `'zero'`, `'raise'` or a
+      `tf.UnconnectedGradients`: the gradient of a parameter the loss does
+      not depend on (`'raise'`: an error that says why).
       Default value: `'none'`.
 
   Returns:

@@ -47,7 +47,8 @@ class Batch:
     single_example: `f` computes one example's scalar loss from inputs
       without their batch axis; else `f` returns a `[batch]` loss vector.
     use_gradient_tape: differentiate each example with a tape in a graph.
-    unconnected_gradients: `'none'`, `'zero'` or a `tf.UnconnectedGradients`.
+    unconnected_gradients: `'none'`, `'zero'`, `'raise'` or a
+      `tf.UnconnectedGradients`.
     experimental_use_pfor: vectorise (else loop over the examples).
     chunk_size: examples computed at once, or `None` for the default.
   """

@@ -27,7 +27,7 @@ def error(subject: _graph.Subject, missing: Sequence[int],
     found, _ = _graph.analysed(subject,
                                lambda s: (_graph.causes(s, missing), []))
   except _graph.Untraceable as untraceable:
-    found = {k: _graph.Cause('unknown', None, None) for k in missing}
+    found = {k: untraceable.cause(subject.watched[k]) for k in missing}
     notes.append(untraceable.note())
   return _report.disconnected_error(
       api, [source_name(s, k) for k, s in enumerate(subject.sources)],

@@ -139,7 +139,7 @@ def _diagnosed(subject: _graph.Subject, flat: list[Any], paths: list[str],
       (causes, candidates), firsts = _graph.analysed(subject, analyse)
     except _graph.Untraceable as untraceable:
       notes.append(untraceable.note())
-      causes = {k: _graph.Cause('unknown', None, None) for k in missing}
+      causes = {k: untraceable.cause(subject.watched[k]) for k in missing}
       candidates = _graph.Candidates([], [], {})
       firsts = [-1] * len(suspects)
     first = dict(zip(suspects, firsts))

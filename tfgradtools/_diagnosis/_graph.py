@@ -95,24 +95,59 @@ def analysed(subject: Subject, analyse: Callable[[Subject], tuple[Any, list[Any]
 
   try:
     static, concrete = trace(as_written=True)
-  except TypeError as as_written:  # Python control flow on Tensors, say.
-    try:
+  except Exception as as_written:  # pylint: disable=broad-except
+    if not isinstance(as_written, TypeError):
+      raise Untraceable(as_written) from as_written
+    try:  # Python control flow on Tensors, say: with AutoGraph.
       static, concrete = trace(as_written=False)
     except Exception as error:  # pylint: disable=broad-except
-      first = str(as_written).splitlines()[0]
-      raise Untraceable(f'{type(as_written).__name__}: {first}') from error
+      raise Untraceable(as_written) from error
   return static, list(concrete()) if concrete.outputs else []
 
 
 class Untraceable(Exception):
-  """`f`, called eagerly, cannot be traced into a graph to see its ops (it
-  reads a Tensor's value in Python, say)."""
+  """`f`, called eagerly, cannot be traced into a graph to see its ops.
+
+  It reads a value in Python, say. Where it is a variable's value (a
+  variable's `numpy` is on the error's traceback), that variable and the
+  user's line are known: its value left TensorFlow there.
+  """
+
+  def __init__(self, error: Exception):
+    super().__init__(f'{type(error).__name__}: {str(error).splitlines()[0]}')
+    self.variable, self.location = None, None
+    library = _library_prefixes()
+    user = None
+    traceback = error.__traceback__
+    while traceback is not None:
+      frame = traceback.tb_frame
+      owner = frame.f_locals.get('self')
+      if frame.f_code.co_name == 'numpy' and _args.is_variable(owner):
+        self.variable, self.location = owner, user
+        break
+      if not frame.f_code.co_filename.startswith(library):
+        user = (frame.f_code.co_filename, traceback.tb_lineno)
+      traceback = traceback.tb_next
+
+  def cause(self, watched: Any) -> Cause:
+    """What is known of a source (by what was watched for it)."""
+    if self.variable is not None and any(
+        watched is v for v in (self.variable, _args.watchable(self.variable))):
+      return Cause('left_tensorflow', None, self.location)
+    return Cause('unknown', None, None)
 
   def note(self) -> str:
-    """What it means for the causes, in the user's words."""
+    """What it means for the other causes, in the user's words."""
+    if self.variable is not None:
+      where = '' if self.location is None else (
+          f' ({os.path.basename(self.location[0])}:{self.location[1]})')
+      return (f'`f` reads a variable\'s value in Python{where}, so it could '
+              'not be traced into a graph to see its ops: read it with '
+              'TensorFlow ops instead, then ask again for the causes not '
+              'determined above.')
     return ('`f` could not be traced into a graph to see its ops '
-            f'({self.args[0]}), so the causes above could '
-            'not be determined. A function that reads a value in Python '
+            f'({self.args[0]}), so the causes above could not be '
+            'determined. A function that reads a value in Python '
             '(`float(x[1])`, `.numpy()`) works eagerly only; call it on '
             'Tensors built with TensorFlow ops to see more.')
 
@@ -302,12 +337,17 @@ def _value_of(source: Any) -> np.ndarray | None:
 
 def _no_path(graph: _Graph, source: Any) -> Cause:
   """No path: `'left_tensorflow'` where a constant the targets are computed
-  from has exactly the source's value, else `'unused'`."""
+  from, made in the graph, has exactly the source's value, else
+  `'unused'`."""
   known = None if not hasattr(source, 'dtype') else _value_of(source)
   if known is None or known.dtype.kind not in 'fc':
     return Cause('unused', None, None)
+  # A Tensor captured from outside may be captured as a constant: that is
+  # an argument's own value, not one that came back.
+  captured = {internal.ref()
+              for _, internal in getattr(graph.graph, 'captures', ())}
   constants = [t.op for t in graph.ancestors.values()
-               if t.op.type == 'Const']
+               if t.op.type == 'Const' and t.ref() not in captured]
   for op in sorted(constants, key=lambda o: graph.order.get(o.name, 0)):
     value = tf.get_static_value(op.outputs[0])
     if (value is not None and np.shape(value) == known.shape and

@@ -96,10 +96,9 @@ def problem(path: str, cause: _graph.Cause, dtype: Any = None) -> str:
     return (f'`{path}` reaches the result only through {what} ({where}), '
             f'which has no gradient; {fix}.')
   if cause.reason == 'left_tensorflow':
-    return (f'`{path}` does not reach the result, but a constant with exactly '
-            f'its value does ({where}): its value probably left TensorFlow '
-            '(`.numpy()`, `np.asarray`, `float()`) and came back as a '
-            'constant, which has no gradient; compute with TensorFlow ops on '
+    return (f'`{path}`\'s value left TensorFlow ({where}; `.numpy()`, '
+            '`np.asarray`, `float()`) and came back as a constant, which has '
+            'no gradient; compute with TensorFlow ops on '
             f'`{path}` itself.')
   if cause.reason == 'unused':
     return (f'`{path}` is not used to compute the result: no path leads '
