@@ -164,12 +164,12 @@ def _library_prefixes() -> tuple[str, ...]:
 
 def user_location(op: tf.Operation) -> Location | None:
   """The user's line that created `op`: the innermost frame of its traceback
-  outside TensorFlow, Keras, this library, Python's own modules and
-  AutoGraph's generated code."""
+  outside TensorFlow, Keras, this library, Python's own modules (frozen
+  ones too) and AutoGraph's generated code."""
   library = _library_prefixes()
   for frame in reversed(list(op.traceback or ())):
     filename = frame.filename
-    if (filename.startswith(library) or filename.startswith('<') or
+    if (filename.startswith(library) or filename.startswith('<frozen') or
         '__autograph_generated_file' in filename):
       continue
     return filename, frame.lineno

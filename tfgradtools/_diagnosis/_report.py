@@ -175,6 +175,19 @@ class GradientReport:
     notes: sentences about the arguments themselves, such as a Keras layer
       with `trainable=False`, whose variables are not differentiated, or
       about causes that could not be determined.
+
+  #### Examples
+
+  >>> import tensorflow as tf
+  >>> import tfgradtools
+  >>> report = tfgradtools.explain_gradients(
+  ...     lambda x, y: tf.reduce_sum(x * tf.stop_gradient(y)),
+  ...     tf.ones([2]), tf.ones([2]))
+  >>> [(s.path, s.reason, s.op_type) for s in report.sources]
+  [('x', 'connected', None), ('y', 'stop_gradient', 'StopGradient')]
+  >>> print(report)  # doctest: +ELLIPSIS
+  explain_gradients:
+  - `y` reaches the result only through `tf.stop_gradient` (...); remove it if `y` should get a gradient.
   """
 
   def __init__(self, value: Any, gradients: Any,
@@ -208,6 +221,18 @@ class DisconnectedGradientError(ValueError):
 
   Its message explains every source without a gradient at once, as
   `explain_gradients` does: the op and the user's line to blame, and the fix.
+
+  #### Examples
+
+  >>> import tensorflow as tf
+  >>> import tfgradtools
+  >>> try:
+  ...   tfgradtools.math.value_and_gradient(
+  ...       lambda x: tf.round(x), tf.constant(1.5),
+  ...       unconnected_gradients='raise')
+  ... except tfgradtools.DisconnectedGradientError as error:
+  ...   print('`tf.round`' in str(error), isinstance(error, ValueError))
+  True True
   """
 
   # AutoGraph re-raises an error of a type it does not know as a
