@@ -6,7 +6,10 @@ engine `_engines.uses_tape` picks, watching the sources (Tensors,
 vector-Jacobian products (`vjp`) or Jacobians of `f`'s value with respect to
 those sources, honouring `unconnected_gradients`. `differentiate` records and
 differentiates in one step (also the Hessian); `jvp` is forward mode and
-`hvp` a second backward pass over the gradient.
+`hvp` a second backward pass over the gradient. With
+`unconnected_gradients='raise'` the engines compute `None` as with
+`'none'`, and `_checked` turns each `None` into one
+`DisconnectedGradientError` that explains them all.
 """
 
 from __future__ import annotations

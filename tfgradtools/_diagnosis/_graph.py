@@ -67,7 +67,8 @@ def built_in_graph(subject: Subject) -> bool:
   return any(tf.is_symbolic_tensor(t) for t in subject.targets)
 
 
-def analysed(subject: Subject, analyse: Callable[[Subject], tuple[Any, list[Any]]]
+def analysed(subject: Subject,
+             analyse: Callable[[Subject], tuple[Any, list[Any]]]
              ) -> tuple[Any, list[Any]]:
   """`analyse(subject)` where `subject`'s ops are in a graph.
 
@@ -210,7 +211,8 @@ def _ancestors(targets: Sequence[tf.Tensor]) -> dict[Any, Any]:
   return seen
 
 
-def _path(source: tf.Tensor | None, ancestors: dict[Any, Any]) -> dict[Any, Any]:
+def _path(source: tf.Tensor | None,
+          ancestors: dict[Any, Any]) -> dict[Any, Any]:
   """The Tensors on a path from `source` to the targets, by `ref()`.
 
   A consumer's output outside the targets' ancestors leads nowhere, so
@@ -289,7 +291,8 @@ def _blocked(graph: _Graph, path: dict[Any, Any], reached: set[Any]) -> Cause:
   for t in path.values():
     if t.ref() in reached:
       continue
-    ends = [None] if any(t is target for target in graph.subject.targets) else []
+    is_target = any(t is target for target in graph.subject.targets)
+    ends = [None] if is_target else []
     ends += [op for op in t.consumers()
              if any(o.ref() in path and o.ref() in reached
                     for o in op.outputs)]
@@ -414,6 +417,7 @@ def nonfinite_candidates(subject: Subject,
       continue
     hits = tf.logical_and(tf.stack(flags), tf.constant(mask))
     first[k] = tf.where(tf.reduce_any(hits),
-                        tf.argmax(tf.cast(hits, tf.int32), output_type=tf.int32),
+                        tf.argmax(tf.cast(hits, tf.int32),
+                                  output_type=tf.int32),
                         -1)
   return Candidates(op_types, locations, first)

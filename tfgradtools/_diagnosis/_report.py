@@ -187,7 +187,7 @@ class GradientReport:
   [('x', 'connected', None), ('y', 'stop_gradient', 'StopGradient')]
   >>> print(report)  # doctest: +ELLIPSIS
   explain_gradients:
-  - `y` reaches the result only through `tf.stop_gradient` (...); remove it if `y` should get a gradient.
+  - `y` reaches the result only through `tf.stop_gradient` (...); remove it ...
   """
 
   def __init__(self, value: Any, gradients: Any,
