@@ -282,3 +282,14 @@ def test_keras_model_as_argument_connected():
   assert [s.reason for s in report.sources] == ['connected'] * 4
   assert str(report) == (
       'All 4 sources are connected and their gradients are finite.')
+
+
+@pytest.mark.parametrize('regime', ['function', 'tf1_session'])
+def test_graph_with_a_tape(regime):
+  f = lambda x: tf.reduce_sum(tf.round(x)) + tf.norm(x)  # pylint: disable=unnecessary-lambda-assignment
+  (source,), _, (grad,) = explained(
+      regime, lambda: (f, [tf.zeros([2])]), use_gradient_tape=True)
+  # A gradient reaches `x` through the norm, and it is NaN there.
+  assert (source['reason'], source['op_type'], source['location']) == (
+      'nonfinite', 'Sqrt', line_of(f))
+  assert np.isnan(grad).all()
