@@ -293,3 +293,21 @@ def test_graph_with_a_tape(regime):
   assert (source['reason'], source['op_type'], source['location']) == (
       'nonfinite', 'Sqrt', line_of(f))
   assert np.isnan(grad).all()
+
+
+def test_with_eager_execution_disabled():
+  reason, op_type, filename, raised = helpers.run_without_eager('''
+      x = tf.constant([0.5, 1.5])
+      report = tfm.explain_gradients(
+          lambda x: tf.cast(tf.argmax(x), tf.float32), x)
+      source = report.sources[0]
+      try:
+        tfm.value_and_gradient(tf.round, x, unconnected_gradients='raise')
+        raised = ''
+      except tfm.DisconnectedGradientError as error:
+        raised = str(error)
+      result = [source.reason, source.op_type, source.location[0], raised]
+  ''')
+  assert (reason, op_type, filename) == (
+      'non_differentiable', 'ArgMax', '<string>')
+  assert 'only through `tf.round`' in raised
