@@ -20,6 +20,7 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
 import _timing  # pylint: disable=g-import-not-at-top
 import call_patterns  # pylint: disable=g-import-not-at-top
+import explain  # pylint: disable=g-import-not-at-top
 import flat  # pylint: disable=g-import-not-at-top
 import gradients  # pylint: disable=g-import-not-at-top
 import implicit  # pylint: disable=g-import-not-at-top
@@ -33,6 +34,7 @@ BENCHMARKS = {
     'implicit': implicit,
     'flat': flat,
     'per_example': per_example,
+    'explain': explain,
 }
 
 

@@ -81,6 +81,19 @@ def test_graph_ops_equal_hand_written_tape(case):
   )
 
 
+@pytest.mark.parametrize('unconnected', ['none', 'raise'])
+@pytest.mark.parametrize('case', sorted(SPECS))
+def test_unconnected_gradients_adds_no_op(case, unconnected):
+  """Neither 'none' nor 'raise' (on a connected function) costs an op: the
+  check of 'raise' is of the traced structure, not of values."""
+  fn, specs = SPECS[case]
+  hand = op_types(lambda *a: hand_symbolic(fn, *a), *specs)
+  assert op_types(lambda *a: tfm.value_and_gradient(
+      fn, *a, unconnected_gradients=unconnected), *specs) == hand
+  assert op_types(tfe.value_and_gradients_function(
+      fn, unconnected_gradients=unconnected), *specs) == hand
+
+
 def test_one_trace_per_input_signature():
   math_step = tf.function(lambda x, y: tfm.value_and_gradient(f, x, y))
   eager_step = tf.function(tfe.value_and_gradients_function(f))

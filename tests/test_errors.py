@@ -192,7 +192,7 @@ def test_implicit_without_variables():
 
 def test_bad_unconnected_gradients():
   with pytest.raises(
-    ValueError, match="unconnected_gradients must be 'none', 'zero'"
+    ValueError, match="unconnected_gradients must be 'none', 'zero', 'raise'"
   ):
     tfm.value_and_gradient(tf.square, 1.0, unconnected_gradients='zeros')
   with pytest.raises(ValueError, match="unconnected_gradients must be"):

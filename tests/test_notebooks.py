@@ -22,6 +22,7 @@ def test_there_are_notebooks():
     '05_second_order.ipynb',
     '06_optimizers.ipynb',
     '07_per_example.ipynb',
+    '08_debugging_gradients.ipynb',
   ]
 
 

@@ -45,6 +45,7 @@ def test_module_names():
         assert issubclass(obj, UserWarning), name
   assert issubclass(tfgradtools.VariableNotFoundWarning, UserWarning)
   assert issubclass(tfgradtools.VectorizationFallbackWarning, UserWarning)
+  assert issubclass(tfgradtools.DisconnectedGradientError, ValueError)
 
 
 def test_top_level_reexports_are_the_same_objects():

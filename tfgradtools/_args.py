@@ -16,14 +16,39 @@ import tensorflow as tf
 from tfgradtools import _errors
 from tfgradtools import _nest
 
-def as_unconnected_gradients(value: Any) -> tf.UnconnectedGradients:
-  """Parses `unconnected_gradients` ('none', 'zero' or the enum)."""
+class _Raise:
+  """`unconnected_gradients='raise'`: a missing gradient is an error.
+
+  The engines compute `None` for it, as with `'none'`; the core then raises
+  a `DisconnectedGradientError` that explains every missing gradient.
+  """
+
+  __slots__ = ()
+  value = 'raise'
+
+  def __repr__(self) -> str:
+    return "'raise'"
+
+
+RAISE = _Raise()
+Unconnected = tf.UnconnectedGradients | _Raise
+
+
+def as_unconnected_gradients(value: Any) -> Unconnected:
+  """Parses `unconnected_gradients` ('none', 'zero', 'raise' or the enum)."""
+  if value is RAISE or (isinstance(value, str) and value == RAISE.value):
+    return RAISE
   try:
     return tf.UnconnectedGradients(value)
   except ValueError:
     raise ValueError(
-        "unconnected_gradients must be 'none', 'zero' or a "
+        "unconnected_gradients must be 'none', 'zero', 'raise' or a "
         f'tf.UnconnectedGradients, got {_errors.describe(value)}.') from None
+
+
+def engine_unconnected(unconnected: Unconnected) -> tf.UnconnectedGradients:
+  """What the engines compute for `unconnected`: `'raise'` computes `None`."""
+  return tf.UnconnectedGradients.NONE if unconnected is RAISE else unconnected
 
 
 def _keras_variable_type() -> Any:

@@ -17,9 +17,10 @@ traces for an eager call converts `f` as `tf.function` and
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
-from typing import Any, Callable, TypeVar, cast
+from typing import Any, Callable, Iterator, TypeVar, cast
 
 import tensorflow as tf
 
@@ -79,3 +80,17 @@ def call(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
   return _autograph.tf_convert(f, status, convert_by_default=caller_was_eager)(
     *args, **kwargs
   )
+
+
+@contextlib.contextmanager
+def as_written() -> Iterator[None]:
+  """Within: `call` calls `f` unconverted, wherever it is called.
+
+  A graph traced only to look at `f`'s ops uses it: AutoGraph's converted
+  code would name its generated files, not the user's lines.
+  """
+  token = _caller.set(None)
+  try:
+    yield
+  finally:
+    _caller.reset(token)

@@ -6,11 +6,15 @@ engine `_engines.uses_tape` picks, watching the sources (Tensors,
 vector-Jacobian products (`vjp`) or Jacobians of `f`'s value with respect to
 those sources, honouring `unconnected_gradients`. `differentiate` records and
 differentiates in one step (also the Hessian); `jvp` is forward mode and
-`hvp` a second backward pass over the gradient.
+`hvp` a second backward pass over the gradient. With
+`unconnected_gradients='raise'` the engines compute `None` as with
+`'none'`, and `_checked` turns each `None` into one
+`DisconnectedGradientError` that explains them all.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence
 
 import tensorflow as tf
@@ -20,6 +24,8 @@ from tfgradtools import _autograph
 from tfgradtools import _engines
 from tfgradtools import _errors
 from tfgradtools import _variable_owners
+from tfgradtools._diagnosis import _disconnected
+from tfgradtools._diagnosis import _graph
 
 Prepare = Callable[[], tuple[Sequence[Any], dict[str, Any],
                              Sequence[Any] | None]]
@@ -114,15 +120,38 @@ def _unconnected(source: Any, unconnected: tf.UnconnectedGradients) -> Any:
   return None
 
 
+def _checked(recorded: Recorded, derivatives: list[Any],
+             unconnected: _args.Unconnected, cotangent: Any = None
+             ) -> list[Any]:
+  """`derivatives` (one per source), or with `'raise'`, where one is `None`
+  (or holds one), the error that explains each such source."""
+  if unconnected is _args.RAISE:
+    missing = [k for k, d in enumerate(derivatives) if d is None or (
+        isinstance(d, list) and any(part is None for part in d))]
+    if missing:
+      raise _disconnected.error(recorded.subject(cotangent), missing,
+                                recorded._api)
+  return derivatives
+
+
+def disconnected_error(f: Callable[[], Any], sources: Sequence[Any],
+                       missing: Sequence[int], api: str) -> ValueError:
+  """The error of `'raise'` for a call recorded outside the core: `f()`
+  computes the value from `sources`, and `missing` have no derivative."""
+  recorded = _record(f, lambda: ((), {}, sources), api, api + '/', False,
+                     False, False)
+  return _disconnected.error(recorded.subject(), missing, api)
+
+
 class Recorded:
   """`f`'s value, recorded for differentiation with respect to `sources`."""
 
   __slots__ = ('value', 'aux', 'sources', 'engine', '_targets', '_watched',
-               '_recording', '_scope', '_api')
+               '_recording', '_scope', '_api', '_replay')
 
   def __init__(self, value: Any, aux: Any, targets: list[Any],
                sources: Sequence[Any], watched: list[Any], recording: Any,
-               scope: str, api: str):
+               scope: str, api: str, replay: Callable[[], Recorded]):
     self.value = value
     self.aux = aux
     self.sources = sources
@@ -132,6 +161,15 @@ class Recorded:
     self._recording = recording
     self._scope = scope
     self._api = api
+    self._replay = replay
+
+  def subject(self, cotangent: Any = None) -> _graph.Subject:
+    """What was differentiated, for a diagnosis; `replay` records the same
+    call again in the graph being built."""
+    return _graph.Subject(
+        self._targets, self._cotangents(cotangent, 'output_gradients'),
+        self.sources, self._watched,
+        lambda: self._replay().subject(cotangent))
 
   def _cotangents(self, cotangent: Any, arg_name: str) -> list[Any] | None:
     """`cotangent` flattened and checked against the targets."""
@@ -155,7 +193,7 @@ class Recorded:
     return converted
 
   def vjp(self, cotangent: Any = None, *,
-          unconnected: tf.UnconnectedGradients = tf.UnconnectedGradients.NONE,
+          unconnected: _args.Unconnected = tf.UnconnectedGradients.NONE,
           arg_name: str = 'output_gradients') -> list[Any]:
     """The gradient of `sum(cotangent * value)`, one entry per source.
 
@@ -163,7 +201,9 @@ class Recorded:
     summed.
     """
     with tf.name_scope(self._scope):
-      return self._vjp(cotangent, unconnected, arg_name)
+      return _checked(self, self._vjp(
+          cotangent, _args.engine_unconnected(unconnected), arg_name),
+                      unconnected, cotangent)
 
   def _vjp(self, cotangent: Any, unconnected: tf.UnconnectedGradients,
            arg_name: str) -> list[Any]:
@@ -268,7 +308,7 @@ def record(f: Callable[..., Any], prepare: Prepare, *, api: str, name: str,
 def differentiate(f: Callable[..., Any], prepare: Prepare, *, api: str,
                   name: str, use_gradient_tape: bool = False,
                   has_aux: bool = False, cotangent: Any = None,
-                  unconnected: tf.UnconnectedGradients = (
+                  unconnected: _args.Unconnected = (
                       tf.UnconnectedGradients.NONE),
                   derivative: str = 'vjp',
                   arg_name: str = 'output_gradients',
@@ -291,18 +331,26 @@ def differentiate(f: Callable[..., Any], prepare: Prepare, *, api: str,
   Returns:
     The `Recorded` call and a list with one derivative per source.
   """
+  mode = _args.engine_unconnected(unconnected)
   with tf.name_scope(name) as scope:
     if derivative == 'hessian':
-      return _hessian(f, prepare, api, scope, use_gradient_tape, has_aux,
-                      unconnected, use_pfor, parallel_iterations)
-    jacobian = derivative != 'vjp'
-    recorded = _record(f, prepare, api, scope, use_gradient_tape or jacobian,
-                       has_aux, persistent=jacobian, dense_only=jacobian)
-    if jacobian:
-      return recorded, recorded._jacobian(
-          unconnected, derivative == 'batch_jacobian', use_pfor,
+      recorded, derivatives = _hessian(
+          f, prepare, api, scope, use_gradient_tape, has_aux, mode, use_pfor,
           parallel_iterations)
-    return recorded, recorded._vjp(cotangent, unconnected, arg_name)
+    else:
+      jacobian = derivative != 'vjp'
+      recorded = _record(f, prepare, api, scope,
+                         use_gradient_tape or jacobian, has_aux,
+                         persistent=jacobian, dense_only=jacobian)
+      if jacobian and unconnected is _args.RAISE:
+        # A vectorised Jacobian built in a graph is zeros, not `None`,
+        # where nothing reaches a source: a backward pass tells.
+        _checked(recorded, recorded._vjp(None, mode, arg_name), unconnected)
+      derivatives = (recorded._jacobian(
+          mode, derivative == 'batch_jacobian', use_pfor,
+          parallel_iterations) if jacobian
+                     else recorded._vjp(cotangent, mode, arg_name))
+    return recorded, _checked(recorded, derivatives, unconnected, cotangent)
 
 
 def _dense(grads: list[Any]) -> list[Any]:
@@ -367,7 +415,7 @@ def _with_tangents(prepare: Prepare, tangents: Sequence[Any], api: str
 
 def jvp(f: Callable[..., Any], prepare: Prepare, tangents: Sequence[Any], *,
         api: str, name: str, has_aux: bool = False,
-        unconnected: tf.UnconnectedGradients = tf.UnconnectedGradients.NONE
+        unconnected: _args.Unconnected = tf.UnconnectedGradients.NONE
         ) -> tuple[Any, Any, list[Any]]:
   """Forward mode: `f`'s value and its Jacobian-vector product.
 
@@ -377,20 +425,34 @@ def jvp(f: Callable[..., Any], prepare: Prepare, tangents: Sequence[Any], *,
   Returns:
     `(value, aux, derivatives)`: one JVP per flat part of the value.
   """
-  with tf.name_scope(name):
+  mode = _args.engine_unconnected(unconnected)
+  with tf.name_scope(name) as scope:
     args, kwargs, _, watched, pushed = _with_tangents(prepare, tangents, api)
     (y, aux, outputs), acc = _engines.record_forward(
         lambda: _call(f, args, kwargs, has_aux, api),
         [w for w in watched if w is not None], pushed)
-    return y, aux, [
-        _unconnected(out, unconnected) if acc is None
-        else acc.jvp(out, unconnected_gradients=unconnected)
-        for out in outputs]
+    products = [_unconnected(out, mode) if acc is None
+                else acc.jvp(out, unconnected_gradients=mode)
+                for out in outputs]
+    if unconnected is _args.RAISE and any(p is None for p in products):
+      # Every source is unconnected to an output without a product.
+      recorded = _record(f, prepare, api, scope, False, has_aux, False, True)
+      parts = [i for i, p in enumerate(products) if p is None]
+      raise _disconnected.error(
+          _only(recorded.subject(), parts), range(len(watched)), api)
+    return y, aux, products
+
+
+def _only(subject: _graph.Subject, parts: list[int]) -> _graph.Subject:
+  """`subject` with only the targets at `parts`, replayed alike."""
+  return subject._replace(
+      targets=[subject.targets[i] for i in parts],
+      replay=lambda: _only(subject.replay(), parts))
 
 
 def hvp(f: Callable[..., Any], prepare: Prepare, tangents: Sequence[Any], *,
         api: str, name: str, has_aux: bool = False,
-        unconnected: tf.UnconnectedGradients = tf.UnconnectedGradients.NONE,
+        unconnected: _args.Unconnected = tf.UnconnectedGradients.NONE,
         use_gradient_tape: bool = False) -> tuple[Any, Any, list[Any]]:
   """`f`'s scalar value and its Hessian-vector product.
 
@@ -404,6 +466,7 @@ def hvp(f: Callable[..., Any], prepare: Prepare, tangents: Sequence[Any], *,
   Returns:
     `(value, aux, derivatives)`: one HVP per source.
   """
+  mode = _args.engine_unconnected(unconnected)
   with tf.name_scope(name) as scope:
     args, kwargs, sources, watched, pushed = _with_tangents(
         prepare, tangents, api)
@@ -412,14 +475,13 @@ def hvp(f: Callable[..., Any], prepare: Prepare, tangents: Sequence[Any], *,
       recorded = _record(f, lambda: (args, kwargs, sources), api, scope,
                          use_gradient_tape, has_aux, persistent=False)
       _check_scalar(recorded, 'Hessian-vector product', 'jvp')
-      return recorded, _dense(recorded._vjp(None, unconnected,
-                                            'output_gradients'))
+      return recorded, _dense(recorded._vjp(None, mode, 'output_gradients'))
 
     record_outer = _engines.recorder(use_gradient_tape)
     (recorded, grads), outer = record_outer(
         gradient, [w for w in watched if w is not None])
-    return recorded.value, recorded.aux, _vjp_of_gradient(
-        outer, grads, sources, watched, pushed, unconnected)
+    return recorded.value, recorded.aux, _checked(recorded, _vjp_of_gradient(
+        outer, grads, sources, watched, pushed, mode), unconnected)
 
 
 def _vjp_of_gradient(outer: Any, grads: list[Any], sources: Sequence[Any],
@@ -451,7 +513,9 @@ def _record(f, prepare, api, scope, use_gradient_tape, has_aux, persistent,
   (y, aux, targets), recording = _engines.recorder(use_gradient_tape)(
       lambda: _call(f, args, kwargs, has_aux, api),
       [w for w in watched if w is not None], persistent=persistent)
-  return Recorded(y, aux, targets, sources, watched, recording, scope, api)
+  return Recorded(y, aux, targets, sources, watched, recording, scope, api,
+                  functools.partial(_record, f, prepare, api, scope, False,
+                                    has_aux, False, dense_only))
 
 
 def _record_discovering(f, args, kwargs, api, scope, has_aux, persistent):
@@ -477,4 +541,6 @@ def _record_discovering(f, args, kwargs, api, scope, has_aux, persistent):
     raise error
   y, aux, targets = split
   sources = _variable_owners.user_variables(watched, f, args, kwargs)
-  return Recorded(y, aux, targets, sources, watched, recording, scope, api)
+  return Recorded(y, aux, targets, sources, watched, recording, scope, api,
+                  functools.partial(_record_discovering, f, args, kwargs, api,
+                                    scope, has_aux, False))

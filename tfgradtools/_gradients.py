@@ -70,7 +70,9 @@ def value_and_gradient(
     name: name scope of the ops created.
       Default value: `None` (i.e. `'value_and_gradient'`).
     unconnected_gradients: `'none'`, `'zero'` or a `tf.UnconnectedGradients`:
-      the gradient of an argument that `f`'s value does not depend on.
+      the gradient of an argument that `f`'s value does not depend on; or
+      `'raise'`: a `DisconnectedGradientError` that says why, as
+      `explain_gradients` does.
       Default value: `'none'`.
     **kwargs: keyword arguments of `f` and basis for the gradient.
 
@@ -84,6 +86,8 @@ def value_and_gradient(
     TypeError: `f` is not callable or returns something that is not a Tensor.
     ValueError: no arguments were given, `has_aux` is set and `f` returns no
       pair, or `output_gradients` does not match `f`'s value.
+    DisconnectedGradientError: with `unconnected_gradients='raise'`, where a
+      gradient would be `None`.
   """
   return _calls.value_and_derivative(
     f,

@@ -55,7 +55,8 @@ def value_and_jvp(
     name: name scope of the ops created.
       Default value: `None` (i.e. `'value_and_jvp'`).
     unconnected_gradients: `'none'` or `'zero'`: the JVP of an output no
-      tangent reaches.
+      tangent reaches; or `'raise'`: a `DisconnectedGradientError` that
+      says why.
       Default value: `'none'`.
 
   Returns:

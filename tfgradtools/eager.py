@@ -118,7 +118,8 @@ def make_vjp(
       Default value: `False`.
     name: name scope of the ops created.
       Default value: `None` (i.e. `'make_vjp'`).
-    unconnected_gradients: `'none'`, `'zero'` or a `tf.UnconnectedGradients`.
+    unconnected_gradients: `'none'`, `'zero'`, `'raise'` or a
+      `tf.UnconnectedGradients`.
       Default value: `'none'`.
 
   Returns:
@@ -210,7 +211,8 @@ def value_and_gradients_function(
       Default value: `False`.
     name: name scope of the ops created.
       Default value: `None` (i.e. `'value_and_gradients_function'`).
-    unconnected_gradients: `'none'`, `'zero'` or a `tf.UnconnectedGradients`.
+    unconnected_gradients: `'none'`, `'zero'`, `'raise'` or a
+      `tf.UnconnectedGradients`.
       Default value: `'none'`.
 
   Returns:
@@ -397,7 +399,8 @@ def implicit_value_and_gradients(
       Default value: `False`.
     name: name scope of the ops created.
       Default value: `None` (i.e. `'implicit_value_and_gradients'`).
-    unconnected_gradients: `'none'`, `'zero'` or a `tf.UnconnectedGradients`.
+    unconnected_gradients: `'none'`, `'zero'`, `'raise'` or a
+      `tf.UnconnectedGradients`.
       Default value: `'none'`.
 
   Returns:

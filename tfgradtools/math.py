@@ -6,15 +6,21 @@ Probability, in every execution regime (eager, `tf.function`, XLA, TF1 graphs
 and `tf.distribute` replicas). Beyond `tfp.math`: full Jacobians, Hessians,
 Jacobian- and Hessian-vector products, `flat_objective` for optimizers that
 want one flat vector, and per-example gradients, their norms and DP-SGD's
-clipped aggregate.
+clipped aggregate; and `explain_gradients`, which says why a gradient is
+`None` or not finite (`unconnected_gradients='raise'` raises that
+explanation as a `DisconnectedGradientError`).
 
 Each name lives in a private module of its own idea: gradients
 (`_gradients`), Jacobians (`_jacobians`), second order (`_second_order`),
-forward mode (`_jvp`), flat vectors (`_flat`) and per-example gradients
-(`_per_example`), all on tfp.math's calling conventions (`_calls`, and
-`f(params, *inputs)` for per-example gradients) over the dispatch core.
+forward mode (`_jvp`), flat vectors (`_flat`), per-example gradients
+(`_per_example`) and the diagnosis (`_diagnosis`), all on tfp.math's
+calling conventions (`_calls`, and `f(params, *inputs)` for per-example
+gradients) over the dispatch core.
 """
 
+from tfgradtools._diagnosis._explain import explain_gradients
+from tfgradtools._diagnosis._report import DisconnectedGradientError
+from tfgradtools._diagnosis._report import GradientReport
 from tfgradtools._flat import FlatObjective
 from tfgradtools._flat import flat_objective
 from tfgradtools._gradients import value_and_gradient
@@ -38,10 +44,13 @@ from tfgradtools._second_order import value_and_hessian
 from tfgradtools._second_order import value_and_hvp
 
 __all__ = [
+  'DisconnectedGradientError',
   'FlatObjective',
+  'GradientReport',
   'VectorizationFallbackWarning',
   'batch_jacobian',
   'clipped_gradients',
+  'explain_gradients',
   'flat_objective',
   'hessian',
   'hvp',

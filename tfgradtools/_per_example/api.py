@@ -104,8 +104,9 @@ def value_and_per_example_gradients(
       Default value: `True`.
     name: name scope of the ops created.
       Default value: `None` (i.e. `'value_and_per_example_gradients'`).
-    unconnected_gradients: `'none'`, `'zero'` or a `tf.UnconnectedGradients`:
-      the gradient of a parameter the loss does not depend on.
+    unconnected_gradients: `'none'`, `'zero'`, `'raise'` or a
+      `tf.UnconnectedGradients`: the gradient of a parameter the loss does
+      not depend on (`'raise'`: an error that says why).
       Default value: `'none'`.
 
   Returns:
@@ -261,6 +262,7 @@ def value_and_per_example_gradient_norms(
         batch.first_mapping))
     losses = stacked['loss']
     squared = [stacked.get(f'sq/{k}') for k in range(len(batch.sources))]
+    batch.check_connected(dict(enumerate(squared)))
     if per_parameter:
       norms = [tf.sqrt(s) if s is not None else
                batch.or_unconnected(None, k, like=losses)

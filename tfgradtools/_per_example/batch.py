@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from tfgradtools import _args
 from tfgradtools import _autograph
+from tfgradtools import _core
 from tfgradtools import _engines
 from tfgradtools import _errors
 from tfgradtools import _nest
@@ -46,7 +47,8 @@ class Batch:
     single_example: `f` computes one example's scalar loss from inputs
       without their batch axis; else `f` returns a `[batch]` loss vector.
     use_gradient_tape: differentiate each example with a tape in a graph.
-    unconnected_gradients: `'none'`, `'zero'` or a `tf.UnconnectedGradients`.
+    unconnected_gradients: `'none'`, `'zero'`, `'raise'` or a
+      `tf.UnconnectedGradients`.
     experimental_use_pfor: vectorise (else loop over the examples).
     chunk_size: examples computed at once, or `None` for the default.
     has_aux: `f` returns `(losses, aux)`, aux per example.
@@ -87,8 +89,11 @@ class Batch:
     """`value`, or what stands for source `k`'s where nothing reaches it.
 
     That is `None`, or with `unconnected_gradients='zero'` zeros like
-    `like`, or like the source (with a batch axis if `batched`).
+    `like`, or like the source (with a batch axis if `batched`); with
+    `'raise'`, the error that explains it on the first example.
     """
+    if value is None:
+      self.check_connected({k: None})
     if value is not None or self.unconnected is not (
         tf.UnconnectedGradients.ZERO):
       return value
@@ -99,6 +104,14 @@ class Batch:
     if batched:
       return tf.zeros(tf.concat([[self.batch_size], shape], 0), source.dtype)
     return tf.zeros(shape, source.dtype)
+
+  def check_connected(self, values: dict[int, Any]) -> None:
+    """With `unconnected_gradients='raise'`, the error that explains, on
+    the first example, each source `k` whose `values[k]` is `None`."""
+    missing = [k for k, value in values.items() if value is None]
+    if missing and self.unconnected is _args.RAISE:
+      raise _core.disconnected_error(lambda: self.example_loss(0),
+                                     self.sources, missing, self.api)
 
   # --- The body: one example.
 
