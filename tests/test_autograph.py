@@ -66,6 +66,7 @@ CALLS = {
 }
 
 
+@pytest.mark.slow  # Runs the XLA and replica regimes itself.
 @pytest.mark.parametrize('sign', [1.0, -1.0], ids=['then', 'else'])
 @pytest.mark.parametrize('name', sorted(CALLS))
 def test_python_control_flow_in_f_works_in_tf_function(name, sign):
@@ -136,6 +137,7 @@ def test_without_autograph_f_fails_as_hand_written_code_does(name):
       build()
 
 
+@pytest.mark.slow
 def test_the_library_itself_is_not_converted():
   model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
   objective = tfm.flat_objective(

@@ -259,6 +259,7 @@ def test_numpy_forms_trace_once():
     (tfp.optimizer.lbfgs_minimize, True),
   ],
 )
+@pytest.mark.slow
 def test_tfp_optimizers_converge(minimize, in_function):
   params = {'w': tf.zeros([3, 1], tf.float64), 'b': tf.zeros([1], tf.float64)}
   objective = tfm.flat_objective(logistic_loss, params)

@@ -256,6 +256,7 @@ def expected_automatic_differentiation():
           'w_grad': tape.gradient(loss, w), 'dq_dc': 4. * 2. ** 3}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(CHECKED))
 def test_migrated_program_gives_the_hand_written_numbers(migrated, name):
   expected = globals()['expected_' + name.split('.')[0]]()
@@ -407,6 +408,7 @@ def test_names_without_equivalent_stay_with_their_import(migrated):
   ''')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('flags', [ALL_FLAGS, ['--tfp']])
 def test_migrating_twice_changes_nothing(migrated, flags):
   """With --tf-upgrade-v2 again, or without it."""

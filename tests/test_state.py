@@ -24,6 +24,7 @@ def live_tapes() -> int:
   return sum(isinstance(o, tf.GradientTape) for o in gc.get_objects())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('api', ['math', 'eager'])
 def test_resident_memory_does_not_grow(api):
   # A fresh process, so that what earlier tests left in the allocator does

@@ -15,6 +15,7 @@ import.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import types
 from typing import TYPE_CHECKING, Any
 
@@ -47,9 +48,10 @@ def __getattr__(name: str) -> Any:
     return _facade(name)
   if name == '__all__':
     value: Any = sorted([*_exports(), *_FACADES])
-  elif name.startswith('_'):
-    # Probes for private or special names (`__path__`, `__wrapped__`) are
-    # answered without importing TensorFlow.
+  elif name.startswith('_') or importlib.util.find_spec(f'{__name__}.{name}'):
+    # Probes for private or special names (`__path__`, `__wrapped__`) and
+    # for submodules not yet imported (`from tfgradtools import migrate`
+    # asks before it imports) are answered without importing TensorFlow.
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
   else:
     facade = _exports().get(name)

@@ -83,7 +83,7 @@ def call(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 @contextlib.contextmanager
-def as_written() -> Iterator[None]:
+def unconverted() -> Iterator[None]:
   """Within: `call` calls `f` unconverted, wherever it is called.
 
   A graph traced only to look at `f`'s ops uses it: AutoGraph's converted

@@ -85,7 +85,7 @@ def analysed(subject: Subject,
     found = []
 
     def replayed() -> list[Any]:
-      with _autograph.as_written() if as_written else contextlib.nullcontext():
+      with _autograph.unconverted() if as_written else contextlib.nullcontext():
         replay = subject.replay()
       static, tensors = analyse(replay)
       found.append(static)
