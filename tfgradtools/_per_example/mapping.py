@@ -19,17 +19,15 @@ every trace.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import logging
 import re
-import threading
 import warnings
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import tensorflow as tf
 from tensorflow.python.ops.parallel_for import control_flow_ops  # pylint: disable=g-direct-tensorflow-import
 
+from tfgradtools import _quiet
 from tfgradtools._per_example import converters
 
 Outputs = dict[str, tf.Tensor]
@@ -83,7 +81,8 @@ def _pfor(body: Body, indices: Any, size: Any,
     return outputs
 
   try:
-    with _quiet_pfor():
+    # pfor logs every op it cannot convert; the warning says it once.
+    with _quiet.vectorisation_internals():
       return control_flow_ops.pfor(loop_fn, size,
                                    fallback_to_while_loop=op_level_fallback)
   except _CONVERSION_ERRORS as error:
@@ -288,37 +287,3 @@ def over_chunks(chunk_fn: ChunkFn, batch_size: Any, chunk: int | None,
                                     parallel_iterations=1)
   return ({n: a.concat()[:batch_size] for n, a in zip(names, arrays)},
           dict(zip(sum_names, totals)))
-
-
-# pfor logs its conversion errors (with stack traces) and fallbacks; the
-# warning says what matters once. Records from the pfor module are dropped
-# while a thread is in `_quiet_pfor`.
-_QUIET_THREADS: set[int] = set()
-_QUIET_LOCK = threading.Lock()
-
-
-class _PforLogFilter(logging.Filter):
-
-  def filter(self, record: logging.LogRecord) -> bool:
-    return not (record.thread in _QUIET_THREADS and
-                'parallel_for' in record.pathname)
-
-
-_FILTER = _PforLogFilter()
-
-
-@contextlib.contextmanager
-def _quiet_pfor() -> Iterator[None]:
-  thread = threading.get_ident()
-  with _QUIET_LOCK:
-    logger = tf.get_logger()
-    if _FILTER not in logger.filters:
-      logger.addFilter(_FILTER)
-    nested = thread in _QUIET_THREADS
-    _QUIET_THREADS.add(thread)
-  try:
-    yield
-  finally:
-    if not nested:
-      with _QUIET_LOCK:
-        _QUIET_THREADS.discard(thread)
