@@ -88,10 +88,22 @@ def test_unconnected_gradients_adds_no_op(case, unconnected):
   check of 'raise' is of the traced structure, not of values."""
   fn, specs = SPECS[case]
   hand = op_types(lambda *a: hand_symbolic(fn, *a), *specs)
-  assert op_types(lambda *a: tfm.value_and_gradient(
-      fn, *a, unconnected_gradients=unconnected), *specs) == hand
-  assert op_types(tfe.value_and_gradients_function(
-      fn, unconnected_gradients=unconnected), *specs) == hand
+  assert (
+    op_types(
+      lambda *a: tfm.value_and_gradient(
+        fn, *a, unconnected_gradients=unconnected
+      ),
+      *specs,
+    )
+    == hand
+  )
+  assert (
+    op_types(
+      tfe.value_and_gradients_function(fn, unconnected_gradients=unconnected),
+      *specs,
+    )
+    == hand
+  )
 
 
 def test_one_trace_per_input_signature():
