@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -162,6 +163,14 @@ def branch(x, y):
   )
 
 
+def example_branch(w, x):
+  return tf.cond(
+    tf.reduce_sum(x) > 0.0,
+    lambda: tf.reduce_sum(tf.sin(w * x)),
+    lambda: tf.reduce_sum(w * w * x),
+  )
+
+
 def per_row_branch(x):
   return tf.cond(tf.reduce_sum(x) > 0.0, lambda: tf.sin(x) * x, lambda: x)
 
@@ -209,12 +218,25 @@ def test_vectorised_derivatives_print_no_tensorflow_internals(
       hessian = tfm.hessian(branch, x, y)
       jacobian = tfm.jacobian(per_row_branch, x)
       batch = tfm.batch_jacobian(per_row_branch, tf.reshape(x, [1, n]))
-      return hessian[0][0], jacobian, batch
+      with warnings.catch_warnings():
+        # pfor cannot stack the cond's gradient: the library says so once.
+        warnings.simplefilter('ignore', tfm.VectorizationFallbackWarning)
+        norms = tfm.per_example_gradient_norms(
+          example_branch,
+          x[:3],
+          tf.reshape(x[: n // 3 * 3], [-1, 3]),
+          single_example=True,
+        )
+      return hessian[0][0], jacobian, batch, norms
 
     return body
 
-  hessian, jacobian, batch = helpers.run(regime, make)
+  hessian, jacobian, batch, norms = helpers.run(regime, make)
   x = np.arange(1.0, n + 1.0)
+  w, examples = x[:3], x[: n // 3 * 3].reshape([-1, 3])
+  np.testing.assert_allclose(
+    norms, np.linalg.norm(examples * np.cos(w * examples), axis=1), rtol=1e-5
+  )
   np.testing.assert_allclose(
     hessian, np.diag(2 * np.cos(x) - x * np.sin(x)), rtol=1e-5, atol=1e-5
   )
