@@ -107,6 +107,11 @@ CASES = {
     '[g for g, _ in tfm.clipped_gradients(pe, v, eye, l2_norm_clip=1.5)]',
     [0.5, 0.75],
   ),
+  'explain_gradients': (
+    '(lambda r: [r.value, *r.gradients])(tfm.explain_gradients('
+    'lambda x, y: x * tf.math.log(y), [2., 3.]))',
+    [2.0 * np.log(3.0), np.log(3.0), 2.0 / 3],
+  ),
   'flat_objective': (
     'tfm.flat_objective(lambda u: tf.reduce_sum(u ** 3), v)'
     '.value_and_gradient(tf.constant([1., 2.]))',

@@ -109,7 +109,8 @@ def jvp(
     name: name scope of the ops created.
       Default value: `None` (i.e. `'jvp'`).
     unconnected_gradients: `'none'` or `'zero'`: the JVP of an output no
-      tangent reaches.
+      tangent reaches; or `'raise'`: a `DisconnectedGradientError` that
+      says why.
       Default value: `'none'`.
 
   Returns:

@@ -328,7 +328,8 @@ def gradients_function(
       Default value: `False`.
     name: name scope of the ops created.
       Default value: `None` (i.e. `'gradients_function'`).
-    unconnected_gradients: `'none'`, `'zero'` or a `tf.UnconnectedGradients`.
+    unconnected_gradients: `'none'`, `'zero'`, `'raise'` or a
+      `tf.UnconnectedGradients`.
       Default value: `'none'`.
 
   Returns:
@@ -493,7 +494,8 @@ def implicit_gradients(
       Default value: `False`.
     name: name scope of the ops created.
       Default value: `None` (i.e. `'implicit_gradients'`).
-    unconnected_gradients: `'none'`, `'zero'` or a `tf.UnconnectedGradients`.
+    unconnected_gradients: `'none'`, `'zero'`, `'raise'` or a
+      `tf.UnconnectedGradients`.
       Default value: `'none'`.
 
   Returns:

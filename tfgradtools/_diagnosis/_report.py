@@ -178,16 +178,16 @@ class GradientReport:
 
   #### Examples
 
-  >>> import tensorflow as tf
-  >>> import tfgradtools
-  >>> report = tfgradtools.explain_gradients(
-  ...     lambda x, y: tf.reduce_sum(x * tf.stop_gradient(y)),
-  ...     tf.ones([2]), tf.ones([2]))
-  >>> [(s.path, s.reason, s.op_type) for s in report.sources]
-  [('x', 'connected', None), ('y', 'stop_gradient', 'StopGradient')]
-  >>> print(report)  # doctest: +ELLIPSIS
-  explain_gradients:
-  - `y` reaches the result only through `tf.stop_gradient` (...); remove it ...
+    >>> import tensorflow as tf
+    >>> import tfgradtools
+    >>> report = tfgradtools.explain_gradients(
+    ...     lambda x, y: tf.reduce_sum(x * tf.stop_gradient(y)),
+    ...     tf.ones([2]), tf.ones([2]))
+    >>> [(s.path, s.reason, s.op_type) for s in report.sources]
+    [('x', 'connected', None), ('y', 'stop_gradient', 'StopGradient')]
+    >>> print(report)  # doctest: +ELLIPSIS
+    explain_gradients:
+    - `y` reaches the result only through `tf.stop_gradient` (...); remove it ...
   """
 
   def __init__(self, value: Any, gradients: Any,
