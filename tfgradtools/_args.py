@@ -210,7 +210,7 @@ def accepts_keyword(f: Callable[..., Any], name: str) -> bool:
 def legacy_xs(f: Callable[..., Any], args: tuple[Any, ...],
               kwargs: dict[str, Any]) -> tuple[tuple[Any, ...],
                                                dict[str, Any]]:
-  """The old tfp signature `value_and_gradient(f, xs=...)` (seed 000).
+  """The old tfp.math signature `value_and_gradient(f, xs=...)`, still in code.
 
   `xs` given alone as a keyword means the values to differentiate, unless `f`
   itself has a parameter of that name.
