@@ -110,7 +110,7 @@ class Batch:
     the first example, each source `k` whose `values[k]` is `None`."""
     missing = [k for k, value in values.items() if value is None]
     if missing and self.unconnected is _args.RAISE:
-      raise _core.disconnected_error(lambda: self.example_loss(0),
+      raise _core.disconnected_error(lambda: self.example_value(0)['loss'],
                                      self.sources, missing, self.api)
 
   # --- The body: one example.
