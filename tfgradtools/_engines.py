@@ -78,7 +78,8 @@ class TapeRecording:
       raise RuntimeError(
           'A non-persistent tape can compute only one set of gradients; '
           'use persistent=True to differentiate the same call again.')
-    sources = [*sources, *intermediates]
+    if intermediates:
+      sources = [*sources, *intermediates]
     grads = _fast_tape.gradient(self._tape, targets, sources,
                                 output_gradients, unconnected)
     if grads is None:
