@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from tfgradtools import _args
 from tfgradtools import _autograph
+from tfgradtools import _engines
 
 Location = tuple[str, int]
 
@@ -232,14 +233,12 @@ def _path(source: tf.Tensor | None,
   return path
 
 
-def _gradients(subject: Subject, tensors: list[tf.Tensor],
-               **kwargs: Any) -> list[Any]:
-  """`tf.gradients` of the targets (weighted as they were) to `tensors`."""
-  cotangents = subject.cotangents
-  if cotangents is None and any(t.dtype.is_complex for t in subject.targets):
-    cotangents = [tf.ones_like(t) for t in subject.targets]
-  return tf.gradients(subject.targets, tensors, grad_ys=cotangents,
-                      **kwargs)
+def _gradients(subject: Subject, tensors: list[tf.Tensor]) -> list[Any]:
+  """The graph engine's gradients of the targets (weighted as they were)
+  to `tensors`, intermediates of the graph that gradients flow through."""
+  return _engines.SymbolicRecording().gradient(
+      subject.targets, [], subject.cotangents,
+      tf.UnconnectedGradients.NONE, intermediates=tensors)
 
 
 class _Graph:
