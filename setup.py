@@ -1,4 +1,5 @@
 """Installs tfgradtools; the metadata is in setup.cfg."""
+
 import setuptools
 
 setuptools.setup()

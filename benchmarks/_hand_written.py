@@ -14,13 +14,14 @@ def seed_f(x, y):
 
 def seed_f_floor(x, y):
   """The value and the closed-form derivatives, with no autodiff at all."""
-  return seed_f(x, y), [3. * x * x * y - y * y, x * x * x - 2. * x * y]
+  return seed_f(x, y), [3.0 * x * x * y - y * y, x * x * x - 2.0 * x * y]
 
 
 def chain(x):
   """A scalar with a dense-banded, non-constant Hessian."""
   return tf.reduce_sum(tf.nn.softplus(x)) + tf.reduce_sum(
-      tf.sin(x[:-1] * x[1:]))
+    tf.sin(x[:-1] * x[1:])
+  )
 
 
 def tape(f: Callable[..., Any], sources: Any) -> tuple[Any, Any]:
@@ -35,7 +36,8 @@ def symbolic(f: Callable[..., Any], sources: Any) -> tuple[Any, Any]:
   """In a graph: `tf.gradients`."""
   y = f(*sources)
   return y, tf.nest.pack_sequence_as(
-      sources, tf.gradients(y, tf.nest.flatten(sources)))
+    sources, tf.gradients(y, tf.nest.flatten(sources))
+  )
 
 
 def double_tape(f: Callable[..., Any], x: Any, v: Any = None) -> Any:
@@ -56,5 +58,4 @@ def tape_jacobian(f: Callable[..., Any], x: Any, batch: bool = False) -> Any:
   with tf.GradientTape() as recording:
     recording.watch(x)
     y = f(x)
-  return (recording.batch_jacobian(y, x) if batch
-          else recording.jacobian(y, x))
+  return recording.batch_jacobian(y, x) if batch else recording.jacobian(y, x)

@@ -28,10 +28,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def environment() -> str:
   """One line saying what the figures were measured on."""
-  return (f'TensorFlow {tf.__version__}, Python '
-          f'{platform.python_version()}, '
-          f'{platform.processor() or platform.machine()}, '
-          f'{os.cpu_count()} cores')
+  return (
+    f'TensorFlow {tf.__version__}, Python '
+    f'{platform.python_version()}, '
+    f'{platform.processor() or platform.machine()}, '
+    f'{os.cpu_count()} cores'
+  )
 
 
 def wait(result: Any) -> None:
@@ -41,8 +43,9 @@ def wait(result: Any) -> None:
     leaves[-1].numpy()
 
 
-def time_impls(impls: Impls, args: list[Any], rounds: int, seconds: float
-               ) -> dict[str, float]:
+def time_impls(
+  impls: Impls, args: list[Any], rounds: int, seconds: float
+) -> dict[str, float]:
   """Seconds per call of each implementation: the median over interleaved
   rounds of the best of three batches of about `seconds` each."""
   for impl in impls.values():  # Warm up (and trace).
@@ -74,8 +77,9 @@ def time_impls(impls: Impls, args: list[Any], rounds: int, seconds: float
   return {name: statistics.median(s) for name, s in samples.items()}
 
 
-def time_sequences(sequences: dict[str, Callable[[], Any]], rounds: int
-                   ) -> dict[str, float]:
+def time_sequences(
+  sequences: dict[str, Callable[[], Any]], rounds: int
+) -> dict[str, float]:
   """Seconds per run of each whole sequence of calls (a call pattern): the
   median over interleaved rounds. Nothing is warmed up: a pattern's first
   calls are part of it."""
@@ -113,14 +117,19 @@ def first_call_seconds(compute: Callable[[], Any]) -> float:
 
 def op_counts(impls: Impls, args: list[Any]) -> dict[str, int]:
   """Ops in each implementation's traced graph."""
-  return {name: len(tf.function(impl).get_concrete_function(*args).graph
-                    .get_operations())
-          for name, impl in impls.items()}
+  return {
+    name: len(
+      tf.function(impl).get_concrete_function(*args).graph.get_operations()
+    )
+    for name, impl in impls.items()
+  }
 
 
-def patched(impl: Callable[..., Any], module: Any, name: str,
-            value: Any) -> Callable[..., Any]:
+def patched(
+  impl: Callable[..., Any], module: Any, name: str, value: Any
+) -> Callable[..., Any]:
   """`impl`, called with `module.name` set to `value`."""
+
   def call(*args):
     saved = getattr(module, name)
     setattr(module, name, value)
@@ -128,6 +137,7 @@ def patched(impl: Callable[..., Any], module: Any, name: str,
       return impl(*args)
     finally:
       setattr(module, name, saved)
+
   return call
 
 
@@ -136,6 +146,7 @@ def peak_memory_mib(compute: Callable[[], Any]) -> float:
   sampled every 0.5 ms by a thread. Run it in a fresh process
   (`last_line_of`), where no earlier allocation hides the peak."""
   import psutil  # pylint: disable=g-import-not-at-top  # The test extra's.
+
   process = psutil.Process()
   before = peak = process.memory_info().rss
   done = threading.Event()
@@ -159,16 +170,23 @@ def last_line_of(script: str, timeout: float = 600) -> str:
   """Runs `script` in a fresh Python process (this folder importable) and
   returns the last line it prints: memory is measured where the allocator
   state of this process does not count."""
-  prelude = (f'import os, sys\nos.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"\n'
-             f'sys.path.insert(0, {HERE!r})\n')
-  completed = subprocess.run([sys.executable, '-c', prelude + script],
-                             check=True, capture_output=True, text=True,
-                             timeout=timeout)
+  prelude = (
+    f'import os, sys\nos.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"\n'
+    f'sys.path.insert(0, {HERE!r})\n'
+  )
+  completed = subprocess.run(
+    [sys.executable, '-c', prelude + script],
+    check=True,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
   return completed.stdout.strip().splitlines()[-1]
 
 
-def print_table(header: list[str], rows: list[list[Any]],
-                align: str = '') -> None:
+def print_table(
+  header: list[str], rows: list[list[Any]], align: str = ''
+) -> None:
   """A Markdown table; `align` gives each column 'l' or 'r' (default:
   first column left, the others right)."""
   align = align or 'l' + 'r' * (len(header) - 1)
@@ -182,8 +200,11 @@ def print_table(header: list[str], rows: list[list[Any]],
 def main(report: Callable[[bool], None], doc: str) -> None:
   """Runs one benchmark module's `report` from the command line."""
   parser = argparse.ArgumentParser(description=doc.split('\n\n')[0])
-  parser.add_argument('--quick', action='store_true',
-                      help='fewer rounds and sizes, for development')
+  parser.add_argument(
+    '--quick',
+    action='store_true',
+    help='fewer rounds and sizes, for development',
+  )
   args = parser.parse_args()
   tf.get_logger().setLevel('ERROR')
   print(f'{environment()}\n')

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator
 
-import tensorflow as tf
-
 import _hand_written as hand
 import _timing
+import tensorflow as tf
+
 import tfgradtools.eager as tfe
 import tfgradtools.math as tfm
 
@@ -28,7 +28,7 @@ LOG: list[Any] = []
 
 
 def _vector(n: int) -> tf.Tensor:
-  return tf.linspace(-1., 1., n)
+  return tf.linspace(-1.0, 1.0, n)
 
 
 def patterns(calls: int, lengths: int) -> dict[str, Calls]:
@@ -62,11 +62,11 @@ def patterns(calls: int, lengths: int) -> dict[str, Calls]:
       yield impure, x
 
   return {
-      f'one function, same shape, {calls} calls': same,
-      f'{min(calls, 25)} new functions, one call each': new_functions,
-      f'one function, {lengths} input lengths once each': new_lengths,
-      f'a closure over a new float, {calls} calls': new_closures,
-      f'an impure function, {calls} calls': impure_calls,
+    f'one function, same shape, {calls} calls': same,
+    f'{min(calls, 25)} new functions, one call each': new_functions,
+    f'one function, {lengths} input lengths once each': new_lengths,
+    f'a closure over a new float, {calls} calls': new_closures,
+    f'an impure function, {calls} calls': impure_calls,
   }
 
 
@@ -83,41 +83,54 @@ def _transformed(transform: Callable[..., Any]) -> Callable[..., Any]:
     if id(f) not in made:
       made[id(f)] = (f, transform(f))  # Keeps f alive: ids stay unique.
     return made[id(f)][1](x)
+
   return call
 
 
 # Per API: ours, the hand-written code, and how many calls make a pattern.
-APIS: dict[str, tuple[Callable[[], Callable[..., Any]],
-                      Callable[[], Callable[..., Any]], int]] = {
-    'value_and_gradient': (
-        lambda: tfm.value_and_gradient,
-        lambda: lambda f, x: hand.tape(f, [x]), 150),
-    'value_and_gradients_function': (
-        lambda: _transformed(tfe.value_and_gradients_function),
-        lambda: lambda f, x: hand.tape(f, [x]), 150),
-    'hessian': (
-        lambda: tfm.hessian,
-        lambda: hand.double_tape, 20),
-    'jacobian': (
-        lambda: lambda f, x: tfm.jacobian(_vector_valued(f), x),
-        lambda: lambda f, x: hand.tape_jacobian(_vector_valued(f), x), 20),
+APIS: dict[
+  str,
+  tuple[
+    Callable[[], Callable[..., Any]], Callable[[], Callable[..., Any]], int
+  ],
+] = {
+  'value_and_gradient': (
+    lambda: tfm.value_and_gradient,
+    lambda: lambda f, x: hand.tape(f, [x]),
+    150,
+  ),
+  'value_and_gradients_function': (
+    lambda: _transformed(tfe.value_and_gradients_function),
+    lambda: lambda f, x: hand.tape(f, [x]),
+    150,
+  ),
+  'hessian': (lambda: tfm.hessian, lambda: hand.double_tape, 20),
+  'jacobian': (
+    lambda: lambda f, x: tfm.jacobian(_vector_valued(f), x),
+    lambda: lambda f, x: hand.tape_jacobian(_vector_valued(f), x),
+    20,
+  ),
 }
 
 
-def _sequence(make_call: Callable[[], Callable[..., Any]],
-              pattern: Calls) -> Callable[[], Any]:
+def _sequence(
+  make_call: Callable[[], Callable[..., Any]], pattern: Calls
+) -> Callable[[], Any]:
   def run():
     call = make_call()
     result = None
     for f, x in pattern():
       result = call(f, x)
     return result
+
   return run
 
 
-def _own_function(make_call: Callable[[], Callable[..., Any]],
-                  calls: int) -> Callable[[], Any]:
+def _own_function(
+  make_call: Callable[[], Callable[..., Any]], calls: int
+) -> Callable[[], Any]:
   """The user's own `tf.function` around the step: made, traced, called."""
+
   def run():
     call = make_call()
     step = tf.function(lambda x: call(hand.chain, x))
@@ -126,6 +139,7 @@ def _own_function(make_call: Callable[[], Callable[..., Any]],
     for _ in range(calls):
       result = step(x)
     return result
+
   return run
 
 
@@ -137,27 +151,57 @@ def rows(rounds: int, scale: float) -> list[list[Any]]:
     lengths = 40 if calls >= 100 else 10
     for name, pattern in patterns(calls, lengths).items():
       timed = _timing.time_sequences(
-          {'ours': _sequence(ours, pattern),
-           'hand': _sequence(hand_written, pattern)}, rounds)
+        {
+          'ours': _sequence(ours, pattern),
+          'hand': _sequence(hand_written, pattern),
+        },
+        rounds,
+      )
       table.append([api, name, timed['ours'], timed['hand']])
       LOG.clear()
     timed = _timing.time_sequences(
-        {'ours': _own_function(ours, calls),
-         'hand': _sequence(hand_written, patterns(calls, 0)[
-             f'one function, same shape, {calls} calls'])}, rounds)
-    table.append([api, f'your own tf.function around it, {calls} calls '
-                  '(its trace included)', timed['ours'], timed['hand']])
+      {
+        'ours': _own_function(ours, calls),
+        'hand': _sequence(
+          hand_written,
+          patterns(calls, 0)[f'one function, same shape, {calls} calls'],
+        ),
+      },
+      rounds,
+    )
+    table.append(
+      [
+        api,
+        f'your own tf.function around it, {calls} calls (its trace included)',
+        timed['ours'],
+        timed['hand'],
+      ]
+    )
   return table
 
 
 def report(quick: bool) -> None:
-  rounds, scale = (3, 0.4) if quick else (7, 1.)
+  rounds, scale = (3, 0.4) if quick else (7, 1.0)
   _timing.print_table(
-      ['eager, whole pattern', 'pattern', 'tfgradtools ms',
-       'hand-written ms', '/ hand-written'],
-      [[api, name, f'{ours * 1e3:,.1f}', f'{hand_s * 1e3:,.1f}',
-        f'{ours / hand_s:.2f}']
-       for api, name, ours, hand_s in rows(rounds, scale)], 'llrrr')
+    [
+      'eager, whole pattern',
+      'pattern',
+      'tfgradtools ms',
+      'hand-written ms',
+      '/ hand-written',
+    ],
+    [
+      [
+        api,
+        name,
+        f'{ours * 1e3:,.1f}',
+        f'{hand_s * 1e3:,.1f}',
+        f'{ours / hand_s:.2f}',
+      ]
+      for api, name, ours, hand_s in rows(rounds, scale)
+    ],
+    'llrrr',
+  )
 
 
 if __name__ == '__main__':

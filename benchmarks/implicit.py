@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import _timing
 import numpy as np
 import tensorflow as tf
 
-import _timing
 import tfgradtools.eager as tfe
 
 # Data next to a model, as training code has it (filled by `implicit_rows`).
@@ -38,9 +38,11 @@ class Trainer:
 def implicit_rows(rounds: int, seconds: float) -> list[list[Any]]:
   """Rows `(case, ours s, hand-written s, our first call s)`."""
   import keras  # pylint: disable=g-import-not-at-top
+
   keras.utils.set_random_seed(0)
-  model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8),
-                            keras.layers.Dense(1)])
+  model = keras.Sequential(
+    [keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(1)]
+  )
   BIG_LIST[:] = [np.float32(i) for i in range(300_000)]
   VOCAB.clear()
   VOCAB.update((f'word{i}', i) for i in range(200_000))
@@ -49,19 +51,21 @@ def implicit_rows(rounds: int, seconds: float) -> list[list[Any]]:
   model(x)
 
   def reads_list(x):
-    return tf.reduce_sum(model(x)) + 0. * len(BIG_LIST)
+    return tf.reduce_sum(model(x)) + 0.0 * len(BIG_LIST)
 
   def reads_dict(x):
-    return tf.reduce_sum(model(x)) + 0. * VOCAB['word7']
+    return tf.reduce_sum(model(x)) + 0.0 * VOCAB['word7']
 
   def logs(x):
     LOG.append(np.ones(4))  # Grows every step.
     return tf.reduce_sum(model(x))
 
-  cases = {'Trainer: model next to 60,000 batches': Trainer(model).loss,
-           'loss reading a 300,000-item global list': reads_list,
-           'loss reading a 200,000-entry global dict': reads_dict,
-           'loss appending to a global log list': logs}
+  cases = {
+    'Trainer: model next to 60,000 batches': Trainer(model).loss,
+    'loss reading a 300,000-item global list': reads_list,
+    'loss reading a 200,000-entry global dict': reads_dict,
+    'loss appending to a global log list': logs,
+  }
   rows = []
   for case, loss in cases.items():
     ours = tfe.implicit_value_and_gradients(loss)
@@ -72,8 +76,9 @@ def implicit_rows(rounds: int, seconds: float) -> list[list[Any]]:
         value = loss(x)
       return value, tape.gradient(value, model.trainable_variables)
 
-    timed = _timing.time_impls({'ours': ours, 'hand': hand}, [x], rounds,
-                               seconds)
+    timed = _timing.time_impls(
+      {'ours': ours, 'hand': hand}, [x], rounds, seconds
+    )
     rows.append([case, timed['ours'], timed['hand'], first])
   BIG_LIST.clear()
   VOCAB.clear()
@@ -84,11 +89,24 @@ def implicit_rows(rounds: int, seconds: float) -> list[list[Any]]:
 def report(quick: bool) -> None:
   rounds, seconds = (3, 0.03) if quick else (9, 0.1)
   _timing.print_table(
-      ['eager implicit_value_and_gradients', 'µs per call',
-       'hand-written µs', '/ hand-written', 'first call ms'],
-      [[case, f'{ours * 1e6:,.1f}', f'{hand * 1e6:,.1f}',
-        f'{ours / hand:.2f}', f'{first * 1e3:,.1f}']
-       for case, ours, hand, first in implicit_rows(rounds, seconds)])
+    [
+      'eager implicit_value_and_gradients',
+      'µs per call',
+      'hand-written µs',
+      '/ hand-written',
+      'first call ms',
+    ],
+    [
+      [
+        case,
+        f'{ours * 1e6:,.1f}',
+        f'{hand * 1e6:,.1f}',
+        f'{ours / hand:.2f}',
+        f'{first * 1e3:,.1f}',
+      ]
+      for case, ours, hand, first in implicit_rows(rounds, seconds)
+    ],
+  )
 
 
 if __name__ == '__main__':

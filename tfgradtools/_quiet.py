@@ -24,8 +24,9 @@ _state = threading.local()
 
 def _is_internal(record: logging.LogRecord) -> bool:
   """Whether `record` speaks of TensorFlow's vectorisation machinery."""
-  return ('parallel_for' in record.pathname or
-          'pfor.<locals>' in record.getMessage())
+  return (
+    'parallel_for' in record.pathname or 'pfor.<locals>' in record.getMessage()
+  )
 
 
 class _VectorisationFilter(logging.Filter):
