@@ -90,6 +90,9 @@ CAUSES = [
      lambda: tf.constant([1, 2]), 'integer', None, False),
     ('left_tensorflow', lambda x: tf.reduce_sum(tf.constant(tf.get_static_value(x)) * 2.),  # pylint: disable=line-too-long
      floats, 'left_tensorflow', None, True),
+    # A literal equal to the value by chance is not the value coming back.
+    ('literal_equal_to_value', lambda x: tf.reduce_sum(tf.constant([0.5, 1.5, -2.]) * 2.),  # pylint: disable=line-too-long
+     floats, 'unused', None, False),
     ('norm_at_zero', lambda x: tf.norm(x), lambda: tf.zeros([3]),  # pylint: disable=unnecessary-lambda
      'nonfinite', 'Sqrt', True),
     ('log_under_where', lambda x: tf.reduce_sum(tf.where(x > 0., tf.math.log(x), 0.)),  # pylint: disable=line-too-long
@@ -157,7 +160,25 @@ def test_a_changed_round_trip_is_not_guessed():
   (source,), text, _ = explained(
       'eager', lambda: (lambda x: tf.reduce_sum(tf.constant(x.numpy() * 3.)), [x]))
   assert source['reason'] == 'unused'
-  assert 'could not be recognised' in text
+  assert 'if its value went through `.numpy()`' in text
+
+
+def test_a_round_trip_of_a_value_f_does_not_receive_is_not_claimed():
+  # `f` reads `x` from its closure: it cannot be called with another value
+  # of `x` to see the constant follow it, so it is not claimed.
+  x = tf.constant([0.5, 1.5, -2.])
+  (source,), text, _ = explained(
+      'eager', lambda: (lambda: tf.reduce_sum(tf.constant(x.numpy()) * 2.), [x]))
+  assert (source['reason'], source['location']) == ('unused', None)
+  assert 'if its value went through `.numpy()`' in text
+
+
+@pytest.mark.parametrize('regime', ['eager', 'function'])
+def test_a_literal_equal_to_an_unused_variable_is_not_claimed(regime):
+  f = lambda a, v: a * 2.  # pylint: disable=unnecessary-lambda-assignment
+  v = tf.Variable(2.)  # Its value is known where the graph is built.
+  sources, _, _ = explained(regime, lambda: (f, [tf.constant(1.), v]))
+  assert [s['reason'] for s in sources] == ['connected', 'unused']
 
 
 def test_a_function_that_cannot_be_traced_is_said_so():
@@ -296,18 +317,25 @@ def test_graph_with_a_tape(regime):
 
 
 def test_with_eager_execution_disabled():
-  reason, op_type, filename, raised = helpers.run_without_eager('''
+  reason, op_type, filename, rounded, literal, came_back = (
+      helpers.run_without_eager('''
       x = tf.constant([0.5, 1.5])
       report = tfm.explain_gradients(
           lambda x: tf.cast(tf.argmax(x), tf.float32), x)
       source = report.sources[0]
-      try:
-        tfm.value_and_gradient(tf.round, x, unconnected_gradients='raise')
-        raised = ''
-      except tfm.DisconnectedGradientError as error:
-        raised = str(error)
-      result = [source.reason, source.op_type, source.location[0], raised]
-  ''')
+      def raised(f, *args):
+        try:
+          tfm.value_and_gradient(f, *args, unconnected_gradients='raise')
+          return ''
+        except tfm.DisconnectedGradientError as error:
+          return str(error)
+      result = [source.reason, source.op_type, source.location[0],
+                raised(tf.round, x), raised(lambda a, b: a * 2., 1., 2.),
+                raised(lambda a, b: a * tf.constant(tf.get_static_value(b)),
+                       1., 2.)]
+  '''))
   assert (reason, op_type, filename) == (
       'non_differentiable', 'ArgMax', '<string>')
-  assert 'only through `tf.round`' in raised
+  assert 'only through `tf.round`' in rounded
+  assert '- `b` is not used to compute the result' in literal
+  assert "- `b`'s value left TensorFlow (<string>:" in came_back

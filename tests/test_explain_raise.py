@@ -137,6 +137,30 @@ def test_raise_when_connected_returns_what_none_returns(regime):
                            helpers.run(regime, lambda: make('none')))
 
 
+LITERAL = lambda a, b: a * 2.  # pylint: disable=unnecessary-lambda-assignment
+CAME_BACK = lambda a, b: a * tf.constant(tf.get_static_value(b))  # pylint: disable=unnecessary-lambda-assignment
+
+
+def test_raise_a_literal_equal_to_an_unused_source_is_not_a_round_trip(
+    regime):
+  # `b` is 2., as the literal is: a coincidence, not a value that came back.
+  with pytest.raises(tfgradtools.DisconnectedGradientError) as raised:
+    helpers.run(regime, lambda: lambda: tfm.value_and_gradient(
+        LITERAL, 1., 2., **RAISE))
+  message = str(raised.value)
+  assert '- `b` is not used to compute the result' in message
+  assert 'left TensorFlow' not in message
+
+
+def test_raise_a_value_that_came_back_is_named(regime):
+  with pytest.raises(tfgradtools.DisconnectedGradientError) as raised:
+    helpers.run(regime, lambda: lambda: tfm.value_and_gradient(
+        CAME_BACK, 1., 2., **RAISE))
+  line = CAME_BACK.__code__.co_firstlineno
+  assert (f"- `b`'s value left TensorFlow (test_explain_raise.py:{line};"
+          in str(raised.value))
+
+
 def test_raise_explains_every_source_at_once():
   f = lambda a, b, c, d: tf.cast(tf.argmax(a), tf.float32) + tf.reduce_sum(tf.stop_gradient(b)) + tf.reduce_sum(d * d)  # pylint: disable=unnecessary-lambda-assignment,line-too-long
   with pytest.raises(tfgradtools.DisconnectedGradientError) as raised:
@@ -144,11 +168,11 @@ def test_raise_explains_every_source_at_once():
                            tf.ones([2]), **RAISE)
   lines = str(raised.value).splitlines()
   assert 'no gradient reaches 3 of the 4 sources' in lines[0]
-  assert lines[1].startswith('- `source 0` reaches the result only through '
+  assert lines[1].startswith('- `a` reaches the result only through '
                              '`tf.argmax`')
-  assert lines[2].startswith('- `source 1` reaches the result only through '
+  assert lines[2].startswith('- `b` reaches the result only through '
                              '`tf.stop_gradient`')
-  assert lines[3].startswith('- `source 2` has dtype int32')
+  assert lines[3].startswith('- `c` has dtype int32')
   assert len(lines) == 4
 
 

@@ -11,7 +11,7 @@ from tfgradtools import _autograph
 from tfgradtools import _calls
 from tfgradtools import _core
 from tfgradtools import _nest
-from tfgradtools._diagnosis import _disconnected
+from tfgradtools._diagnosis import _arguments
 from tfgradtools._diagnosis import _graph
 from tfgradtools._diagnosis._report import GradientReport
 from tfgradtools._diagnosis._report import SourceReport
@@ -39,10 +39,15 @@ def explain_gradients(
     comparison, `tf.shape`, a sampling op);
   * `'stop_gradient'`: they go through `tf.stop_gradient`;
   * `'integer'`: the source is an integer or bool;
-  * `'left_tensorflow'`: no path, but a constant with exactly the source's
-    value is used: the value left TensorFlow (`.numpy()`, `np.asarray`,
-    `float()`) and came back as a constant. A value changed on its way out
-    and back cannot be recognised, and is reported `'unused'`;
+  * `'left_tensorflow'`: no path, but the value left TensorFlow
+    (`.numpy()`, `np.asarray`, `float()`) and came back as a constant: a
+    constant with exactly the source's value is used, and `f`, traced once
+    more with the source replaced by another value, makes a constant of
+    that other value on the same line (a literal that equals the value by
+    chance does not follow it). A value changed on its way out and back, or
+    one `f` reads from a closure rather than receives, cannot be told from
+    any other constant: it is reported `'unused'`, with a sentence that
+    names the possibility;
   * `'nonfinite'`: a gradient reaches the source, but it is NaN or Inf:
     the op is the first of the backward pass to make a NaN or Inf (such
     as `Sqrt` at 0, inside `tf.norm`), located at its forward op's line;
@@ -59,7 +64,9 @@ def explain_gradients(
   the explanation only, and only where a gradient is `None` or not finite
   (so a random op may draw other values there). Inside a `tf.function` or
   a TF1 graph the ops are already there; whether a gradient is finite is
-  then known when the graph runs, so those fields are Tensors.
+  then known when the graph runs, so those fields are Tensors. Where an
+  unused source's value equals a constant of the graph, `f` is traced once
+  more, in every regime, to see whether that constant follows the source.
 
   #### Examples
 
@@ -110,11 +117,11 @@ def explain_gradients(
       use_gradient_tape=use_gradient_tape, cotangent=output_gradients))
   gradients = _calls.without_value(
       call.result(recorded.value, None, False, flat), False)
-  paths = _paths(f, call)
+  subject = recorded.subject(output_gradients)
   notes = [note for leaf in _nest.flatten(call.structure)
            for note in _frozen(leaf)]
-  sources = _diagnosed(recorded.subject(output_gradients), flat, paths,
-                       notes)
+  sources = _diagnosed(subject, flat,
+                       _arguments.names(subject.call, subject.sources), notes)
   return GradientReport(recorded.value, gradients, sources, notes)
 
 
@@ -181,43 +188,6 @@ def _when_run(path: str, grad: Any, first: tf.Tensor,
                       tf.gather(op_types, pick),
                       (tf.gather(files, pick), tf.gather(lines, pick)),
                       dtype)
-
-
-def _paths(f: Callable[..., Any], call: _calls.MathCall) -> list[str]:
-  """A readable name for each source, in the flattened order."""
-  args, kwargs = call.structure
-  names: list[str] = []
-  signature = _args.signature_of(f) if _args.takes_arguments(f) else None
-  if signature is not None:
-    names = [p.name for p in signature.parameters.values()
-             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-  paths: list[str] = []
-  for i, arg in enumerate(args):
-    _leaf_paths(arg, names[i] if i < len(names) else f'args[{i}]', paths)
-  for key in sorted(kwargs):
-    _leaf_paths(kwargs[key], key, paths)
-  return paths
-
-
-def _leaf_paths(value: Any, prefix: str, paths: list[str]) -> None:
-  """The names of `value`'s sources; a variable is named by its own path."""
-  kind = type(value)
-  if kind is list or kind is tuple:
-    for j, item in enumerate(value):
-      _leaf_paths(item, f'{prefix}[{j}]', paths)
-  elif kind is dict:
-    for key in sorted(value):
-      _leaf_paths(value[key], f'{prefix}[{key!r}]', paths)
-  elif _args.has_trainable_variables(value):
-    paths.extend(_disconnected.source_name(v, 0)
-                 for v in value.trainable_variables)
-  elif _args.is_variable(value):
-    paths.append(_disconnected.source_name(value, 0))
-  elif not isinstance(value, tf.Tensor) and tf.nest.is_nested(value):
-    for j, leaf in enumerate(tf.nest.flatten(value)):
-      _leaf_paths(leaf, f'{prefix}[{j}]', paths)
-  else:
-    paths.append(prefix)
 
 
 def _layers(module: Any) -> Iterator[Any]:

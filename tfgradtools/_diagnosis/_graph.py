@@ -25,6 +25,7 @@ import tensorflow as tf
 from tfgradtools import _args
 from tfgradtools import _autograph
 from tfgradtools import _engines
+from tfgradtools._diagnosis import _arguments
 
 Location = tuple[str, int]
 
@@ -46,13 +47,15 @@ class Subject(NamedTuple):
   `watched` holds, for each source, what the engine watched (`None` for a
   source of a dtype no gradient reaches); `cotangents` weigh the targets
   (`None` for ones); `replay` records the same call again in the graph
-  being built, for a call recorded eagerly.
+  being built, for a call recorded eagerly; `call` is `f` and the
+  arguments it received.
   """
   targets: list[Any]
   cotangents: list[Any] | None
   sources: Sequence[Any]
   watched: list[Any]
   replay: Callable[[], Subject] | None
+  call: _arguments.Call | None
 
 
 class Candidates(NamedTuple):
@@ -270,7 +273,7 @@ def causes(subject: Subject, indices: Sequence[int]) -> dict[int, Cause]:
   for k, tensor in graph.tensors.items():
     path = graph.paths[k]
     if not path:
-      found[k] = _no_path(graph, subject.sources[k])
+      found[k] = _no_path(graph, k)
     elif tensor.ref() in reached:  # A derivative of higher order is None.
       found[k] = Cause('connected', None, None)
     else:
@@ -337,26 +340,99 @@ def _value_of(source: Any) -> np.ndarray | None:
   return None if value is None else np.asarray(value)
 
 
-def _no_path(graph: _Graph, source: Any) -> Cause:
-  """No path: `'left_tensorflow'` where a constant the targets are computed
-  from, made in the graph, has exactly the source's value, else
-  `'unused'`."""
+def _no_path(graph: _Graph, k: int) -> Cause:
+  """No path: `'left_tensorflow'` where the value came back as a constant,
+  else `'unused'`.
+
+  A constant the targets are computed from, made in the graph with the
+  source's value, is only a clue: a literal may equal it by chance (`a *
+  2.` beside a source `b` of 2). It is the cause where `f`, traced once
+  more with the source replaced by another value, makes a constant of that
+  other value on the same user's line: the constant follows the source.
+  """
+  subject = graph.subject
+  source = subject.sources[k]
   known = None if not hasattr(source, 'dtype') else _value_of(source)
   if known is None or known.dtype.kind not in 'fc':
     return Cause('unused', None, None)
-  # A Tensor captured from outside may be captured as a constant: that is
-  # an argument's own value, not one that came back.
-  captured = {internal.ref()
-              for _, internal in getattr(graph.graph, 'captures', ())}
-  constants = [t.op for t in graph.ancestors.values()
-               if t.op.type == 'Const' and t.ref() not in captured]
-  for op in sorted(constants, key=lambda o: graph.order.get(o.name, 0)):
-    value = tf.get_static_value(op.outputs[0])
-    if (value is not None and np.shape(value) == known.shape and
-        np.asarray(value).dtype.kind in 'fc' and
-        np.allclose(value, known, rtol=1e-6, atol=0.)):
-      return Cause('left_tensorflow', None, user_location(op))
+  lines = [user_location(op) for op in _constants_equal_to(
+      graph.graph, known, list(graph.ancestors.values()))]
+  lines = [line for line in lines if line is not None]
+  if lines:
+    followed = _following(subject.call, source, known)
+    for line in lines:
+      if line in followed:
+        return Cause('left_tensorflow', None, line)
   return Cause('unused', None, None)
+
+
+def _constants_equal_to(graph: tf.Graph, value: np.ndarray,
+                        tensors: Sequence[tf.Tensor]) -> list[tf.Operation]:
+  """The constants among `tensors` with exactly `value`, made in `graph`
+  (in the order made), not Tensors captured from outside it (a capture
+  may be a constant: that is an argument's own value)."""
+  captured = {internal.ref()
+              for _, internal in getattr(graph, 'captures', ())}
+  order = {op.name: i for i, op in enumerate(graph.get_operations())}
+  constants = [t.op for t in tensors
+               if t.op.type == 'Const' and t.ref() not in captured]
+  found = []
+  for op in sorted(constants, key=lambda o: order.get(o.name, 0)):
+    constant = tf.get_static_value(op.outputs[0])
+    if (constant is not None and np.shape(constant) == value.shape and
+        np.asarray(constant).dtype.kind in 'fc' and
+        np.allclose(constant, value, rtol=1e-6, atol=0.)):
+      found.append(op)
+  return found
+
+
+def _other_value(value: np.ndarray) -> np.ndarray:
+  """A value of `value`'s dtype and shape, different in every element, and
+  unlike a literal anyone would write."""
+  return (value + (1. + np.abs(value)) * 0.1234567).astype(value.dtype)
+
+
+def _like(source: Any, value: np.ndarray) -> Any:
+  """`value` as what `source` is: a variable, an eager Tensor, or a
+  constant of the graph being built."""
+  if _args.is_variable(source):
+    with tf.init_scope():
+      return tf.Variable(value, trainable=source.trainable)
+  if not tf.is_symbolic_tensor(source):
+    with tf.init_scope():
+      return tf.constant(value)
+  return tf.constant(value)
+
+
+def _following(call: _arguments.Call | None, source: Any,
+               known: np.ndarray) -> set[Location]:
+  """The user's lines where `f`, called with `source` replaced by another
+  value in a graph traced for this alone, makes a constant of that value.
+
+  Empty where `f` does not receive `source` as an argument, or fails on
+  the other value.
+  """
+  if call is None or not _arguments.receives(call, source):
+    return set()
+  other = _other_value(known)
+  made: list[Any] = []
+
+  def traced() -> None:
+    replacement = _like(source, other)
+    made.append(replacement)
+    again = _arguments.replaced(call, source, replacement)
+    _autograph.call(again.f, *again.args, **again.kwargs)
+
+  try:
+    graph = tf.function(traced, autograph=False).get_concrete_function().graph
+  except Exception:  # pylint: disable=broad-except
+    return set()
+  own = {id(t.op) for t in made if isinstance(t, tf.Tensor) and
+         tf.is_symbolic_tensor(t)}
+  tensors = [o for op in graph.get_operations() if id(op) not in own
+             for o in op.outputs]
+  return {line for op in _constants_equal_to(graph, other, tensors)
+          if (line := user_location(op)) is not None}
 
 
 def all_finite(x: Any) -> tf.Tensor:

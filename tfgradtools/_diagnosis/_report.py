@@ -103,9 +103,9 @@ def problem(path: str, cause: _graph.Cause, dtype: Any = None) -> str:
   if cause.reason == 'unused':
     return (f'`{path}` is not used to compute the result: no path leads '
             'from it to the value. Use it with TensorFlow ops, or do not ask '
-            'for its gradient. (A value taken out of TensorFlow with '
-            '`.numpy()` or `float()` and brought back also leaves no path; '
-            'that could not be recognised here.)')
+            'for its gradient; if its value went through `.numpy()`, '
+            '`np.asarray` or `float()` and came back as a constant, compute '
+            f'with TensorFlow ops on `{path}` itself.')
   if cause.reason == 'unknown':
     return f'`{path}` gets no gradient, for a reason not determined.'
   if cause.reason == 'nonfinite':
