@@ -138,7 +138,7 @@ def _diagnosed(subject: _graph.Subject, flat: list[Any], paths: list[str],
     candidates = (_graph.nonfinite_candidates(s, suspects) if suspects
                   else None)
     return ((_graph.causes(s, missing) if missing else {}, candidates),
-            [candidates.first[k] for k in suspects] if candidates else [])
+            [candidates.first] if candidates else [])
 
   causes, candidates, first = {}, None, {}
   if missing or suspects:
@@ -147,9 +147,12 @@ def _diagnosed(subject: _graph.Subject, flat: list[Any], paths: list[str],
     except _graph.Untraceable as untraceable:
       notes.append(untraceable.note())
       causes = {k: untraceable.cause(subject.watched[k]) for k in missing}
-      candidates = _graph.Candidates([], [], {})
-      firsts = [-1] * len(suspects)
-    first = dict(zip(suspects, firsts))
+      candidates = _graph.Candidates([], [], suspects, tf.fill(
+          [len(suspects)], -1))
+      firsts = [candidates.first]
+    if suspects:
+      rows = {k: j for j, k in enumerate(candidates.sources)}
+      first = {k: firsts[0][rows[k]] for k in suspects}
   entries = []
   for k, (grad, path) in enumerate(zip(flat, paths)):
     dtype = getattr(subject.sources[k], 'dtype', None)

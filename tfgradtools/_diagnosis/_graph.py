@@ -59,11 +59,13 @@ class Subject(NamedTuple):
 
 
 class Candidates(NamedTuple):
-  """Ops that may start a non-finite backward pass, and for each source the
-  index of the first that did (a Tensor, `-1` for none)."""
+  """Ops that may start a non-finite backward pass, and for the source at
+  each of `sources` the index of the first that did (`first`, a Tensor of
+  one index per source, `-1` for none)."""
   op_types: list[str]
   locations: list[Location | None]
-  first: dict[int, tf.Tensor]
+  sources: list[int]
+  first: tf.Tensor
 
 
 def built_in_graph(subject: Subject) -> bool:
@@ -167,11 +169,12 @@ def _library_prefixes() -> tuple[str, ...]:
   return tuple(os.path.join(p, '') for p in prefixes)
 
 
-def user_location(op: tf.Operation) -> Location | None:
+def user_location(op: tf.Operation,
+                  library: tuple[str, ...] | None = None) -> Location | None:
   """The user's line that created `op`: the innermost frame of its traceback
   outside TensorFlow, Keras, this library, Python's own modules (frozen
-  ones too) and AutoGraph's generated code."""
-  library = _library_prefixes()
+  ones too) and AutoGraph's generated code (`library`, where known)."""
+  library = library or _library_prefixes()
   for frame in reversed(list(op.traceback or ())):
     filename = frame.filename
     if (filename.startswith(library) or filename.startswith('<frozen') or
@@ -449,9 +452,14 @@ def nonfinite_candidates(subject: Subject,
                          indices: Sequence[int]) -> Candidates:
   """Ops on the sources' paths whose own backward step makes a NaN or Inf.
 
-  Each op's step is `tf.gradients` of its outputs to its inputs, weighted
-  by the gradients its outputs receive, with its inputs held independent:
-  flagged where that is not finite while what it received is. For each
+  One backward pass gives the gradient every Tensor on the paths receives.
+  An op's step is the gradient of its outputs to its inputs, weighted by
+  what its outputs receive, with its inputs held independent: flagged where
+  that is not finite while what it received is. An input no other op sends
+  a gradient to receives exactly this op's step, so that step is read off
+  the pass; only the inputs several ops send gradients to (whose sum the
+  pass holds) get a step of their own, from `tf.gradients`. Each Tensor's
+  finiteness is checked once, and the ops are flagged together. For each
   source, `first` is the first flagged op on its path in the backward
   pass's order (the reverse of the order the ops were created in).
   """
@@ -460,39 +468,65 @@ def nonfinite_candidates(subject: Subject,
               if t.dtype.is_floating or t.dtype.is_complex]
   received = dict(zip((t.ref() for t in floating),
                       _gradients(subject, floating) if floating else ()))
+  checked: list[Any] = []  # The gradients whose finiteness is asked.
+  position: dict[Any, int] = {}
+
+  def check(key: Any, gradient: Any) -> int:
+    if key not in position:
+      position[key] = len(checked)
+      checked.append(gradient)
+    return position[key]
+
+  def sends(op: tf.Operation) -> bool:
+    return any(received.get(o.ref()) is not None for o in op.outputs)
+
+  targets = {t.ref() for t in subject.targets}
   ops = {}
   for t in floating:
     for op in t.consumers():
       ops[op.name] = op
-  op_types, locations, flags, touches = [], [], [], []
+  library = _library_prefixes()
+  op_types, locations, steps, outputs, touches = [], [], [], [], []
   for op in sorted(ops.values(), key=lambda o: -graph.order.get(o.name, 0)):
     outs = [o for o in op.outputs if received.get(o.ref()) is not None]
-    ins = [i for i in op.inputs if i.ref() in received]
+    ins = list({i.ref(): i for i in op.inputs if i.ref() in received}.values())
     if not outs or not ins:
       continue
-    steps = tf.gradients(outs, ins, grad_ys=[received[o.ref()] for o in outs],
-                         stop_gradients=ins)
-    steps = [s for s in steps if s is not None]
-    if not steps:
+    own = [i for i in ins if i.ref() not in targets and
+           [c.name for c in i.consumers() if sends(c)] == [op.name]]
+    shared = [i for i in ins if all(i is not o for o in own)]
+    step = [check(i.ref(), received[i.ref()]) for i in own
+            if received[i.ref()] is not None]
+    if shared:
+      step += [check(object(), s) for s in tf.gradients(
+          outs, shared, grad_ys=[received[o.ref()] for o in outs],
+          stop_gradients=shared) if s is not None]
+    if not step:
       continue
-    bad_step = tf.logical_not(tf.reduce_all(tf.stack(
-        [all_finite(s) for s in steps])))
-    fine_in = tf.reduce_all(tf.stack(
-        [all_finite(received[o.ref()]) for o in outs]))
-    flags.append(tf.logical_and(bad_step, fine_in))
+    steps.append(step)
+    outputs.append([check(o.ref(), received[o.ref()]) for o in outs])
     op_types.append(op.type)
-    locations.append(user_location(op))
-    touches.append({k for k, path in graph.paths.items()
-                    if any(i.ref() in path for i in ins)})
-  first = {}
-  for k in graph.tensors:
-    mask = [k in touched for touched in touches]
-    if not any(mask):
-      first[k] = tf.constant(-1)
-      continue
-    hits = tf.logical_and(tf.stack(flags), tf.constant(mask))
-    first[k] = tf.where(tf.reduce_any(hits),
-                        tf.argmax(tf.cast(hits, tf.int32),
-                                  output_type=tf.int32),
-                        -1)
-  return Candidates(op_types, locations, first)
+    locations.append(user_location(op, library))
+    touches.append([any(i.ref() in graph.paths[k] for i in ins)
+                    for k in graph.tensors])
+  sources = list(graph.tensors)
+  if not steps:
+    return Candidates([], [], sources, tf.fill([len(sources)], -1))
+  finite = tf.cast(tf.stack([all_finite(g) for g in checked]), tf.int32)
+  bad_step = tf.equal(_segment_min(finite, steps), 0)
+  fine_in = tf.equal(_segment_min(finite, outputs), 1)
+  # hits[k, j]: op j, on source k's path, is flagged.
+  hits = tf.logical_and(tf.logical_and(bad_step, fine_in)[None],
+                        tf.constant(np.transpose(touches)))
+  first = tf.where(tf.reduce_any(hits, axis=1),
+                   tf.argmax(tf.cast(hits, tf.int32), axis=1,
+                             output_type=tf.int32), -1)
+  return Candidates(op_types, locations, sources, first)
+
+
+def _segment_min(values: tf.Tensor, groups: list[list[int]]) -> tf.Tensor:
+  """The least of `values` at each group's positions, one per group."""
+  flat = [i for group in groups for i in group]
+  segments = [j for j, group in enumerate(groups) for _ in group]
+  return tf.math.unsorted_segment_min(
+      tf.gather(values, flat), segments, len(groups))
