@@ -95,6 +95,10 @@ CAUSES = [
      floats, 'unused', None, False),
     ('norm_at_zero', lambda x: tf.norm(x), lambda: tf.zeros([3]),  # pylint: disable=unnecessary-lambda
      'nonfinite', 'Sqrt', True),
+    # `x` sends its gradient to the norm and, later in the backward pass,
+    # to a finite product: the product is not to blame.
+    ('shared_input', lambda x: tf.norm(x) + tf.reduce_sum(x * 2.),
+     lambda: tf.zeros([3]), 'nonfinite', 'Sqrt', True),
     ('log_under_where', lambda x: tf.reduce_sum(tf.where(x > 0., tf.math.log(x), 0.)),  # pylint: disable=line-too-long
      lambda: tf.constant([0., 1.]), 'nonfinite', 'Log', True),
     ('connected', lambda x: tf.reduce_sum(x * x), floats, 'connected', None,

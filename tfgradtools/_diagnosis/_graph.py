@@ -438,14 +438,24 @@ def _following(call: _arguments.Call | None, source: Any,
           if (line := user_location(op)) is not None}
 
 
-def all_finite(x: Any) -> tf.Tensor:
-  """Whether every element of `x` (dense or `tf.IndexedSlices`) is finite."""
+def all_finite(x: Any, axes: dict[int, tf.Tensor] | None = None
+               ) -> tf.Tensor:
+  """Whether every element of `x` (dense or `tf.IndexedSlices`) is finite.
+
+  `axes` holds the reduction axes of each rank made so far, to share
+  among many checks in one graph.
+  """
   if isinstance(x, tf.IndexedSlices):
     x = x.values
   if x.dtype.is_complex:
     x = tf.concat([tf.reshape(tf.math.real(x), [-1]),
                    tf.reshape(tf.math.imag(x), [-1])], 0)
-  return tf.reduce_all(tf.math.is_finite(x))
+  rank = x.shape.rank
+  if axes is None or rank is None:
+    return tf.reduce_all(tf.math.is_finite(x))
+  if rank not in axes:
+    axes[rank] = tf.constant(list(range(rank)), tf.int32)
+  return tf.reduce_all(tf.math.is_finite(x), axis=axes[rank])
 
 
 def nonfinite_candidates(subject: Subject,
@@ -512,21 +522,21 @@ def nonfinite_candidates(subject: Subject,
   sources = list(graph.tensors)
   if not steps:
     return Candidates([], [], sources, tf.fill([len(sources)], -1))
-  finite = tf.cast(tf.stack([all_finite(g) for g in checked]), tf.int32)
-  bad_step = tf.equal(_segment_min(finite, steps), 0)
-  fine_in = tf.equal(_segment_min(finite, outputs), 1)
+  axes: dict[int, tf.Tensor] = {}  # One constant per rank, shared.
+  finite = tf.stack([all_finite(g, axes) for g in checked])
+  # Op j is flagged where `weights[j] @ not_finite > 0`: one of its steps
+  # is not finite (+1 each), and nothing it received is (each of which
+  # outweighs all the steps).
+  weights = np.zeros([len(steps), len(checked)], np.float32)
+  for j, (step, received_by) in enumerate(zip(steps, outputs)):
+    weights[j, step] = 1.
+    weights[j, received_by] = -1. - len(checked)
+  flagged = tf.linalg.matvec(
+      weights, tf.cast(tf.logical_not(finite), tf.float32)) > 0.
   # hits[k, j]: op j, on source k's path, is flagged.
-  hits = tf.logical_and(tf.logical_and(bad_step, fine_in)[None],
-                        tf.constant(np.transpose(touches)))
+  hits = tf.logical_and(flagged, np.transpose(touches))
   first = tf.where(tf.reduce_any(hits, axis=1),
                    tf.argmax(tf.cast(hits, tf.int32), axis=1,
                              output_type=tf.int32), -1)
   return Candidates(op_types, locations, sources, first)
 
-
-def _segment_min(values: tf.Tensor, groups: list[list[int]]) -> tf.Tensor:
-  """The least of `values` at each group's positions, one per group."""
-  flat = [i for group in groups for i in group]
-  segments = [j for j, group in enumerate(groups) for _ in group]
-  return tf.math.unsorted_segment_min(
-      tf.gather(values, flat), segments, len(groups))
