@@ -36,6 +36,7 @@ _CARRIERS = (tf.resource, tf.variant)
 
 class Cause(NamedTuple):
   """Why one source's gradient is what it is."""
+
   reason: str
   op_type: str | None
   location: Location | None
@@ -50,11 +51,12 @@ class Subject(NamedTuple):
   being built, for a call recorded eagerly; `call` is `f` and the
   arguments it received.
   """
+
   targets: list[Any]
   cotangents: list[Any] | None
   sources: Sequence[Any]
   watched: list[Any]
-  replay: Callable[[], Subject] | None
+  replay: Callable[[], Subject]
   call: _arguments.Call | None
 
 
@@ -62,6 +64,7 @@ class Candidates(NamedTuple):
   """Ops that may start a non-finite backward pass, and for the source at
   each of `sources` the index of the first that did (`first`, a Tensor of
   one index per source, `-1` for none)."""
+
   op_types: list[str]
   locations: list[Location | None]
   sources: list[int]
@@ -73,9 +76,9 @@ def built_in_graph(subject: Subject) -> bool:
   return any(tf.is_symbolic_tensor(t) for t in subject.targets)
 
 
-def analysed(subject: Subject,
-             analyse: Callable[[Subject], tuple[Any, list[Any]]]
-             ) -> tuple[Any, list[Any]]:
+def analysed(
+  subject: Subject, analyse: Callable[[Subject], tuple[Any, list[Any]]]
+) -> tuple[Any, list[Any]]:
   """`analyse(subject)` where `subject`'s ops are in a graph.
 
   `analyse` returns what it found and Tensors to compute. A call recorded
@@ -139,24 +142,32 @@ class Untraceable(Exception):
   def cause(self, watched: Any) -> Cause:
     """What is known of a source (by what was watched for it)."""
     if self.variable is not None and any(
-        watched is v for v in (self.variable, _args.watchable(self.variable))):
+      watched is v for v in (self.variable, _args.watchable(self.variable))
+    ):
       return Cause('left_tensorflow', None, self.location)
     return Cause('unknown', None, None)
 
   def note(self) -> str:
     """What it means for the other causes, in the user's words."""
     if self.variable is not None:
-      where = '' if self.location is None else (
-          f' ({os.path.basename(self.location[0])}:{self.location[1]})')
-      return (f'`f` reads a variable\'s value in Python{where}, so it could '
-              'not be traced into a graph to see its ops: read it with '
-              'TensorFlow ops instead, then ask again for the causes not '
-              'determined above.')
-    return ('`f` could not be traced into a graph to see its ops '
-            f'({self.args[0]}), so the causes above could not be '
-            'determined. A function that reads a value in Python '
-            '(`float(x[1])`, `.numpy()`) works eagerly only; call it on '
-            'Tensors built with TensorFlow ops to see more.')
+      where = (
+        ''
+        if self.location is None
+        else (f' ({os.path.basename(self.location[0])}:{self.location[1]})')
+      )
+      return (
+        f'`f` reads a variable\'s value in Python{where}, so it could '
+        'not be traced into a graph to see its ops: read it with '
+        'TensorFlow ops instead, then ask again for the causes not '
+        'determined above.'
+      )
+    return (
+      '`f` could not be traced into a graph to see its ops '
+      f'({self.args[0]}), so the causes above could not be '
+      'determined. A function that reads a value in Python '
+      '(`float(x[1])`, `.numpy()`) works eagerly only; call it on '
+      'Tensors built with TensorFlow ops to see more.'
+    )
 
 
 def _library_prefixes() -> tuple[str, ...]:
@@ -169,16 +180,20 @@ def _library_prefixes() -> tuple[str, ...]:
   return tuple(os.path.join(p, '') for p in prefixes)
 
 
-def user_location(op: tf.Operation,
-                  library: tuple[str, ...] | None = None) -> Location | None:
+def user_location(
+  op: tf.Operation, library: tuple[str, ...] | None = None
+) -> Location | None:
   """The user's line that created `op`: the innermost frame of its traceback
   outside TensorFlow, Keras, this library, Python's own modules (frozen
   ones too) and AutoGraph's generated code (`library`, where known)."""
   library = library or _library_prefixes()
   for frame in reversed(list(op.traceback or ())):
     filename = frame.filename
-    if (filename.startswith(library) or filename.startswith('<frozen') or
-        '__autograph_generated_file' in filename):
+    if (
+      filename.startswith(library)
+      or filename.startswith('<frozen')
+      or '__autograph_generated_file' in filename
+    ):
       continue
     return filename, frame.lineno
   return None
@@ -218,8 +233,9 @@ def _ancestors(targets: Sequence[tf.Tensor]) -> dict[Any, Any]:
   return seen
 
 
-def _path(source: tf.Tensor | None,
-          ancestors: dict[Any, Any]) -> dict[Any, Any]:
+def _path(
+  source: tf.Tensor | None, ancestors: dict[Any, Any]
+) -> dict[Any, Any]:
   """The Tensors on a path from `source` to the targets, by `ref()`.
 
   A consumer's output outside the targets' ancestors leads nowhere, so
@@ -243,8 +259,12 @@ def _gradients(subject: Subject, tensors: list[tf.Tensor]) -> list[Any]:
   """The graph engine's gradients of the targets (weighted as they were)
   to `tensors`, intermediates of the graph that gradients flow through."""
   return _engines.SymbolicRecording().gradient(
-      subject.targets, [], subject.cotangents,
-      tf.UnconnectedGradients.NONE, intermediates=tensors)
+    subject.targets,
+    [],
+    subject.cotangents,
+    tf.UnconnectedGradients.NONE,
+    intermediates=tensors,
+  )
 
 
 class _Graph:
@@ -253,13 +273,16 @@ class _Graph:
   def __init__(self, subject: Subject, indices: Sequence[int]):
     self.subject = subject
     self.graph = subject.targets[0].graph
-    self.order = {op.name: i
-                  for i, op in enumerate(self.graph.get_operations())}
+    self.order = {
+      op.name: i for i, op in enumerate(self.graph.get_operations())
+    }
     self.ancestors = _ancestors(subject.targets)
-    self.tensors = {k: graph_tensor(self.graph, subject.watched[k])
-                    for k in indices if subject.watched[k] is not None}
-    self.paths = {k: _path(t, self.ancestors)
-                  for k, t in self.tensors.items()}
+    self.tensors = {
+      k: graph_tensor(self.graph, subject.watched[k])
+      for k in indices
+      if subject.watched[k] is not None
+    }
+    self.paths = {k: _path(t, self.ancestors) for k, t in self.tensors.items()}
     self.union: dict[Any, Any] = {}
     for path in self.paths.values():
       self.union.update(path)
@@ -267,15 +290,25 @@ class _Graph:
 
 def causes(subject: Subject, indices: Sequence[int]) -> dict[int, Cause]:
   """Why each source in `indices` gets no gradient (in `subject`'s graph)."""
-  found = {k: Cause('integer', None, None)
-           for k in indices if subject.watched[k] is None}
+  found = {
+    k: Cause('integer', None, None)
+    for k in indices
+    if subject.watched[k] is None
+  }
   graph = _Graph(subject, [k for k in indices if k not in found])
   tensors = list(graph.union.values())
-  reached = {t.ref() for t, g in zip(tensors, _gradients(subject, tensors))
-             if g is not None} if tensors else set()
+  reached = (
+    {
+      t.ref()
+      for t, g in zip(tensors, _gradients(subject, tensors), strict=True)
+      if g is not None
+    }
+    if tensors
+    else set()
+  )
   for k, tensor in graph.tensors.items():
     path = graph.paths[k]
-    if not path:
+    if tensor is None or not path:
       found[k] = _no_path(graph, k)
     elif tensor.ref() in reached:  # A derivative of higher order is None.
       found[k] = Cause('connected', None, None)
@@ -298,9 +331,11 @@ def _blocked(graph: _Graph, path: dict[Any, Any], reached: set[Any]) -> Cause:
       continue
     is_target = any(t is target for target in graph.subject.targets)
     ends = [None] if is_target else []
-    ends += [op for op in t.consumers()
-             if any(o.ref() in path and o.ref() in reached
-                    for o in op.outputs)]
+    ends += [
+      op
+      for op in t.consumers()
+      if any(o.ref() in path and o.ref() in reached for o in op.outputs)
+    ]
     for op in ends:
       if op is not None and _carries_gradient(t):
         blamed.append(op)
@@ -311,8 +346,9 @@ def _blocked(graph: _Graph, path: dict[Any, Any], reached: set[Any]) -> Cause:
   if not blamed:
     return Cause('non_differentiable', None, None)
   op = min(blamed, key=lambda o: graph.order.get(o.name, 0))
-  reason = 'stop_gradient' if op.type == 'StopGradient' else (
-      'non_differentiable')
+  reason = (
+    'stop_gradient' if op.type == 'StopGradient' else ('non_differentiable')
+  )
   return Cause(reason, op.type, user_location(op))
 
 
@@ -358,8 +394,12 @@ def _no_path(graph: _Graph, k: int) -> Cause:
   known = None if not hasattr(source, 'dtype') else _value_of(source)
   if known is None or known.dtype.kind not in 'fc':
     return Cause('unused', None, None)
-  lines = [user_location(op) for op in _constants_equal_to(
-      graph.graph, known, list(graph.ancestors.values()))]
+  lines = [
+    user_location(op)
+    for op in _constants_equal_to(
+      graph.graph, known, list(graph.ancestors.values())
+    )
+  ]
   lines = [line for line in lines if line is not None]
   if lines:
     followed = _following(subject.call, source, known)
@@ -369,22 +409,26 @@ def _no_path(graph: _Graph, k: int) -> Cause:
   return Cause('unused', None, None)
 
 
-def _constants_equal_to(graph: tf.Graph, value: np.ndarray,
-                        tensors: Sequence[tf.Tensor]) -> list[tf.Operation]:
+def _constants_equal_to(
+  graph: tf.Graph, value: np.ndarray, tensors: Sequence[tf.Tensor]
+) -> list[tf.Operation]:
   """The constants among `tensors` with exactly `value`, made in `graph`
   (in the order made), not Tensors captured from outside it (a capture
   may be a constant: that is an argument's own value)."""
-  captured = {internal.ref()
-              for _, internal in getattr(graph, 'captures', ())}
+  captured = {internal.ref() for _, internal in getattr(graph, 'captures', ())}
   order = {op.name: i for i, op in enumerate(graph.get_operations())}
-  constants = [t.op for t in tensors
-               if t.op.type == 'Const' and t.ref() not in captured]
+  constants = [
+    t.op for t in tensors if t.op.type == 'Const' and t.ref() not in captured
+  ]
   found = []
   for op in sorted(constants, key=lambda o: order.get(o.name, 0)):
     constant = tf.get_static_value(op.outputs[0])
-    if (constant is not None and np.shape(constant) == value.shape and
-        np.asarray(constant).dtype.kind in 'fc' and
-        np.allclose(constant, value, rtol=1e-6, atol=0.)):
+    if (
+      constant is not None
+      and np.shape(constant) == value.shape
+      and np.asarray(constant).dtype.kind in 'fc'
+      and np.allclose(constant, value, rtol=1e-6, atol=0.0)
+    ):
       found.append(op)
   return found
 
@@ -392,7 +436,10 @@ def _constants_equal_to(graph: tf.Graph, value: np.ndarray,
 def _other_value(value: np.ndarray) -> np.ndarray:
   """A value of `value`'s dtype and shape, different in every element, and
   unlike a literal anyone would write."""
-  return (value + (1. + np.abs(value)) * 0.1234567).astype(value.dtype)
+  other: np.ndarray = (value + (1.0 + np.abs(value)) * 0.1234567).astype(
+    value.dtype
+  )
+  return other
 
 
 def _like(source: Any, value: np.ndarray) -> Any:
@@ -407,8 +454,9 @@ def _like(source: Any, value: np.ndarray) -> Any:
   return tf.constant(value)
 
 
-def _following(call: _arguments.Call | None, source: Any,
-               known: np.ndarray) -> set[Location]:
+def _following(
+  call: _arguments.Call | None, source: Any, known: np.ndarray
+) -> set[Location]:
   """The user's lines where `f`, called with `source` replaced by another
   value in a graph traced for this alone, makes a constant of that value.
 
@@ -430,16 +478,22 @@ def _following(call: _arguments.Call | None, source: Any,
     graph = tf.function(traced, autograph=False).get_concrete_function().graph
   except Exception:  # pylint: disable=broad-except
     return set()
-  own = {id(t.op) for t in made if isinstance(t, tf.Tensor) and
-         tf.is_symbolic_tensor(t)}
-  tensors = [o for op in graph.get_operations() if id(op) not in own
-             for o in op.outputs]
-  return {line for op in _constants_equal_to(graph, other, tensors)
-          if (line := user_location(op)) is not None}
+  own = {
+    id(t.op)
+    for t in made
+    if isinstance(t, tf.Tensor) and tf.is_symbolic_tensor(t)
+  }
+  tensors = [
+    o for op in graph.get_operations() if id(op) not in own for o in op.outputs
+  ]
+  return {
+    line
+    for op in _constants_equal_to(graph, other, tensors)
+    if (line := user_location(op)) is not None
+  }
 
 
-def all_finite(x: Any, axes: dict[int, tf.Tensor] | None = None
-               ) -> tf.Tensor:
+def all_finite(x: Any, axes: dict[int, tf.Tensor] | None = None) -> tf.Tensor:
   """Whether every element of `x` (dense or `tf.IndexedSlices`) is finite.
 
   `axes` holds the reduction axes of each rank made so far, to share
@@ -448,8 +502,9 @@ def all_finite(x: Any, axes: dict[int, tf.Tensor] | None = None
   if isinstance(x, tf.IndexedSlices):
     x = x.values
   if x.dtype.is_complex:
-    x = tf.concat([tf.reshape(tf.math.real(x), [-1]),
-                   tf.reshape(tf.math.imag(x), [-1])], 0)
+    x = tf.concat(
+      [tf.reshape(tf.math.real(x), [-1]), tf.reshape(tf.math.imag(x), [-1])], 0
+    )
   rank = x.shape.rank
   if axes is None or rank is None:
     return tf.reduce_all(tf.math.is_finite(x))
@@ -458,8 +513,9 @@ def all_finite(x: Any, axes: dict[int, tf.Tensor] | None = None
   return tf.reduce_all(tf.math.is_finite(x), axis=axes[rank])
 
 
-def nonfinite_candidates(subject: Subject,
-                         indices: Sequence[int]) -> Candidates:
+def nonfinite_candidates(
+  subject: Subject, indices: Sequence[int]
+) -> Candidates:
   """Ops on the sources' paths whose own backward step makes a NaN or Inf.
 
   One backward pass gives the gradient every Tensor on the paths receives.
@@ -474,10 +530,16 @@ def nonfinite_candidates(subject: Subject,
   pass's order (the reverse of the order the ops were created in).
   """
   graph = _Graph(subject, indices)
-  floating = [t for t in graph.union.values()
-              if t.dtype.is_floating or t.dtype.is_complex]
-  received = dict(zip((t.ref() for t in floating),
-                      _gradients(subject, floating) if floating else ()))
+  floating = [
+    t for t in graph.union.values() if t.dtype.is_floating or t.dtype.is_complex
+  ]
+  received = dict(
+    zip(
+      (t.ref() for t in floating),
+      _gradients(subject, floating) if floating else (),
+      strict=True,
+    )
+  )
   checked: list[Any] = []  # The gradients whose finiteness is asked.
   position: dict[Any, int] = {}
 
@@ -502,23 +564,38 @@ def nonfinite_candidates(subject: Subject,
     ins = list({i.ref(): i for i in op.inputs if i.ref() in received}.values())
     if not outs or not ins:
       continue
-    own = [i for i in ins if i.ref() not in targets and
-           [c.name for c in i.consumers() if sends(c)] == [op.name]]
+    own = [
+      i
+      for i in ins
+      if i.ref() not in targets
+      and [c.name for c in i.consumers() if sends(c)] == [op.name]
+    ]
     shared = [i for i in ins if all(i is not o for o in own)]
-    step = [check(i.ref(), received[i.ref()]) for i in own
-            if received[i.ref()] is not None]
+    step = [
+      check(i.ref(), received[i.ref()])
+      for i in own
+      if received[i.ref()] is not None
+    ]
     if shared:
-      step += [check(object(), s) for s in tf.gradients(
-          outs, shared, grad_ys=[received[o.ref()] for o in outs],
-          stop_gradients=shared) if s is not None]
+      step += [
+        check(object(), s)
+        for s in tf.gradients(
+          outs,
+          shared,
+          grad_ys=[received[o.ref()] for o in outs],
+          stop_gradients=shared,
+        )
+        if s is not None
+      ]
     if not step:
       continue
     steps.append(step)
     outputs.append([check(o.ref(), received[o.ref()]) for o in outs])
     op_types.append(op.type)
     locations.append(user_location(op, library))
-    touches.append([any(i.ref() in graph.paths[k] for i in ins)
-                    for k in graph.tensors])
+    touches.append(
+      [any(i.ref() in graph.paths[k] for i in ins) for k in graph.tensors]
+    )
   sources = list(graph.tensors)
   if not steps:
     return Candidates([], [], sources, tf.fill([len(sources)], -1))
@@ -528,15 +605,17 @@ def nonfinite_candidates(subject: Subject,
   # is not finite (+1 each), and nothing it received is (each of which
   # outweighs all the steps).
   weights = np.zeros([len(steps), len(checked)], np.float32)
-  for j, (step, received_by) in enumerate(zip(steps, outputs)):
-    weights[j, step] = 1.
-    weights[j, received_by] = -1. - len(checked)
-  flagged = tf.linalg.matvec(
-      weights, tf.cast(tf.logical_not(finite), tf.float32)) > 0.
+  for j, (step, received_by) in enumerate(zip(steps, outputs, strict=True)):
+    weights[j, step] = 1.0
+    weights[j, received_by] = -1.0 - len(checked)
+  flagged = (
+    tf.linalg.matvec(weights, tf.cast(tf.logical_not(finite), tf.float32)) > 0.0
+  )
   # hits[k, j]: op j, on source k's path, is flagged.
   hits = tf.logical_and(flagged, np.transpose(touches))
-  first = tf.where(tf.reduce_any(hits, axis=1),
-                   tf.argmax(tf.cast(hits, tf.int32), axis=1,
-                             output_type=tf.int32), -1)
+  first = tf.where(
+    tf.reduce_any(hits, axis=1),
+    tf.argmax(tf.cast(hits, tf.int32), axis=1, output_type=tf.int32),
+    -1,
+  )
   return Candidates(op_types, locations, sources, first)
-
