@@ -264,3 +264,19 @@ def test_raise_on_keras_variables_names_their_paths():
     tfm.value_and_gradient_with_auto_expansion(
       lambda m: tf.cast(tf.argmax(m(x)[0]), tf.float32), model, **RAISE
     )
+
+
+def test_raise_names_sources_as_explain_gradients_does():
+  f = lambda p, x: _float(tf.argmax(p['w'])) + tf.stop_gradient(x)  # pylint: disable=unnecessary-lambda-assignment
+  args = ({'w': tf.ones([2]), 'v': tf.ones([2])}, tf.constant(1.0))
+  report = tfgradtools.explain_gradients(f, *args)
+  paths = [s.path for s in report.sources if s.reason != 'connected']
+  for call in (
+    lambda: tfm.value_and_gradient(f, *args, **RAISE),
+    lambda: tfe.value_and_gradients_function(f, **RAISE)(*args),
+  ):
+    with pytest.raises(tfgradtools.DisconnectedGradientError) as raised:
+      call()
+    lines = str(raised.value).splitlines()[1:]
+    assert [line.split('`')[1] for line in lines] == paths
+  assert paths == ["p['v']", "p['w']", 'x']
