@@ -231,8 +231,9 @@ class GradientReport:
     value: `f`'s value, as `value_and_gradient` returns it.
     gradients: the gradients, as `value_and_gradient` returns them.
     sources: one entry per differentiated source, in the order of the
-      flattened gradients, each with `path` (a readable name: `x`,
-      `args[1]`, `params['w']`, a Keras variable's path), `connected`
+      flattened gradients, each with `path` (where `f` receives it: `x`,
+      `args[1]`, `params['w']`; a variable's path or name; `source k`, by
+      position, for a Tensor `f` does not receive), `connected`
       (whether a gradient reaches it), `reason` (one of `'connected'`,
       `'unused'`, `'non_differentiable'`, `'stop_gradient'`, `'integer'`,
       `'left_tensorflow'`, `'nonfinite'`), `op_type` (the op to blame, such
