@@ -252,6 +252,12 @@ def test_left_tensorflow_eagerly(leave):
     line_of(leave),
   )
   assert 'left TensorFlow' in text
+  with pytest.raises(tfgradtools.DisconnectedGradientError) as raised:
+    tfm.value_and_gradient(leave, x, unconnected_gradients='raise')
+  line = line_of(leave)[1]
+  assert f"`x`'s value left TensorFlow (test_explain.py:{line};" in str(
+    raised.value
+  )
 
 
 def test_left_tensorflow_from_a_function_capture():
