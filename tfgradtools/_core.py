@@ -24,6 +24,7 @@ from tfgradtools import _autograph
 from tfgradtools import _engines
 from tfgradtools import _errors
 from tfgradtools import _variable_owners
+from tfgradtools._diagnosis import _arguments
 from tfgradtools._diagnosis import _disconnected
 from tfgradtools._diagnosis import _graph
 
@@ -147,11 +148,12 @@ class Recorded:
   """`f`'s value, recorded for differentiation with respect to `sources`."""
 
   __slots__ = ('value', 'aux', 'sources', 'engine', '_targets', '_watched',
-               '_recording', '_scope', '_api', '_replay')
+               '_recording', '_scope', '_api', '_replay', '_call')
 
   def __init__(self, value: Any, aux: Any, targets: list[Any],
                sources: Sequence[Any], watched: list[Any], recording: Any,
-               scope: str, api: str, replay: Callable[[], Recorded]):
+               scope: str, api: str, replay: Callable[[], Recorded],
+               call: _arguments.Call):
     self.value = value
     self.aux = aux
     self.sources = sources
@@ -162,6 +164,7 @@ class Recorded:
     self._scope = scope
     self._api = api
     self._replay = replay
+    self._call = call
 
   def subject(self, cotangent: Any = None) -> _graph.Subject:
     """What was differentiated, for a diagnosis; `replay` records the same
@@ -169,7 +172,7 @@ class Recorded:
     return _graph.Subject(
         self._targets, self._cotangents(cotangent, 'output_gradients'),
         self.sources, self._watched,
-        lambda: self._replay().subject(cotangent))
+        lambda: self._replay().subject(cotangent), self._call)
 
   def _cotangents(self, cotangent: Any, arg_name: str) -> list[Any] | None:
     """`cotangent` flattened and checked against the targets."""
@@ -515,7 +518,8 @@ def _record(f, prepare, api, scope, use_gradient_tape, has_aux, persistent,
       [w for w in watched if w is not None], persistent=persistent)
   return Recorded(y, aux, targets, sources, watched, recording, scope, api,
                   functools.partial(_record, f, prepare, api, scope, False,
-                                    has_aux, False, dense_only))
+                                    has_aux, False, dense_only),
+                  _arguments.Call(f, args, kwargs))
 
 
 def _record_discovering(f, args, kwargs, api, scope, has_aux, persistent):
@@ -543,4 +547,5 @@ def _record_discovering(f, args, kwargs, api, scope, has_aux, persistent):
   sources = _variable_owners.user_variables(watched, f, args, kwargs)
   return Recorded(y, aux, targets, sources, watched, recording, scope, api,
                   functools.partial(_record_discovering, f, args, kwargs, api,
-                                    scope, has_aux, False))
+                                    scope, has_aux, False),
+                  _arguments.Call(f, args, kwargs))

@@ -11,7 +11,7 @@ from tfgradtools import _autograph
 from tfgradtools import _calls
 from tfgradtools import _core
 from tfgradtools import _nest
-from tfgradtools._diagnosis import _disconnected
+from tfgradtools._diagnosis import _arguments
 from tfgradtools._diagnosis import _graph
 from tfgradtools._diagnosis._report import GradientReport
 from tfgradtools._diagnosis._report import SourceReport
@@ -19,13 +19,14 @@ from tfgradtools._diagnosis._report import SourceReport
 
 @_autograph.library_function
 def explain_gradients(
-    f: Callable[..., Any],
-    *args: Any,
-    output_gradients: Any = None,
-    use_gradient_tape: bool = False,
-    auto_unpack_single_arg: bool = True,
-    name: str | None = None,
-    **kwargs: Any) -> GradientReport:
+  f: Callable[..., Any],
+  *args: Any,
+  output_gradients: Any = None,
+  use_gradient_tape: bool = False,
+  auto_unpack_single_arg: bool = True,
+  name: str | None = None,
+  **kwargs: Any,
+) -> GradientReport:
   """Computes `f`'s value and gradients, and explains each gradient.
 
   The answer to "why is my gradient `None`?", "why is it NaN?" and Keras's
@@ -39,10 +40,15 @@ def explain_gradients(
     comparison, `tf.shape`, a sampling op);
   * `'stop_gradient'`: they go through `tf.stop_gradient`;
   * `'integer'`: the source is an integer or bool;
-  * `'left_tensorflow'`: no path, but a constant with exactly the source's
-    value is used: the value left TensorFlow (`.numpy()`, `np.asarray`,
-    `float()`) and came back as a constant. A value changed on its way out
-    and back cannot be recognised, and is reported `'unused'`;
+  * `'left_tensorflow'`: no path, but the value left TensorFlow
+    (`.numpy()`, `np.asarray`, `float()`) and came back as a constant: a
+    constant with exactly the source's value is used, and `f`, traced once
+    more with the source replaced by another value, makes a constant of
+    that other value on the same line (a literal that equals the value by
+    chance does not follow it). A value changed on its way out and back, or
+    one `f` reads from a closure rather than receives, cannot be told from
+    any other constant: it is reported `'unused'`, with a sentence that
+    names the possibility;
   * `'nonfinite'`: a gradient reaches the source, but it is NaN or Inf:
     the op is the first of the backward pass to make a NaN or Inf (such
     as `Sqrt` at 0, inside `tf.norm`), located at its forward op's line;
@@ -59,7 +65,9 @@ def explain_gradients(
   the explanation only, and only where a gradient is `None` or not finite
   (so a random op may draw other values there). Inside a `tf.function` or
   a TF1 graph the ops are already there; whether a gradient is finite is
-  then known when the graph runs, so those fields are Tensors.
+  then known when the graph runs, so those fields are Tensors. Where an
+  unused source's value equals a constant of the graph, `f` is traced once
+  more, in every regime, to see whether that constant follows the source.
 
   #### Examples
 
@@ -102,49 +110,75 @@ def explain_gradients(
       match `f`'s value.
   """
   api = 'explain_gradients'
-  call = _calls.MathCall(f, args, kwargs, api=api,
-                         auto_unpack_single_arg=auto_unpack_single_arg,
-                         expand_modules=True)
-  recorded, flat = call.run(lambda: _core.differentiate(
-      f, call.prepare, api=api, name=name or api,
-      use_gradient_tape=use_gradient_tape, cotangent=output_gradients))
+  call = _calls.MathCall(
+    f,
+    args,
+    kwargs,
+    api=api,
+    auto_unpack_single_arg=auto_unpack_single_arg,
+    expand_modules=True,
+  )
+  recorded, flat = call.run(
+    lambda: _core.differentiate(
+      f,
+      call.prepare,
+      api=api,
+      name=name or api,
+      use_gradient_tape=use_gradient_tape,
+      cotangent=output_gradients,
+    )
+  )
   gradients = _calls.without_value(
-      call.result(recorded.value, None, False, flat), False)
-  paths = _paths(f, call)
-  notes = [note for leaf in _nest.flatten(call.structure)
-           for note in _frozen(leaf)]
-  sources = _diagnosed(recorded.subject(output_gradients), flat, paths,
-                       notes)
+    call.result(recorded.value, None, False, flat), False
+  )
+  subject = recorded.subject(output_gradients)
+  notes = [
+    note for leaf in _nest.flatten(call.structure) for note in _frozen(leaf)
+  ]
+  sources = _diagnosed(
+    subject, flat, _arguments.names(subject.call, subject.sources), notes
+  )
   return GradientReport(recorded.value, gradients, sources, notes)
 
 
-def _diagnosed(subject: _graph.Subject, flat: list[Any], paths: list[str],
-               notes: list[str]) -> list[SourceReport]:
+def _diagnosed(
+  subject: _graph.Subject, flat: list[Any], paths: list[str], notes: list[str]
+) -> list[SourceReport]:
   """One entry per source: connected, or the cause found in the graph (and
   where none could be, a note added to `notes`)."""
   missing = [k for k, g in enumerate(flat) if g is None]
   in_graph = _graph.built_in_graph(subject)
-  suspects = [k for k, g in enumerate(flat) if g is not None and (
-      in_graph or not bool(_graph.all_finite(g)))]
+  suspects = [
+    k
+    for k, g in enumerate(flat)
+    if g is not None and (in_graph or not bool(_graph.all_finite(g)))
+  ]
 
   def analyse(s: _graph.Subject) -> tuple[Any, list[Any]]:
-    candidates = (_graph.nonfinite_candidates(s, suspects) if suspects
-                  else None)
-    return ((_graph.causes(s, missing) if missing else {}, candidates),
-            [candidates.first[k] for k in suspects] if candidates else [])
+    candidates = _graph.nonfinite_candidates(s, suspects) if suspects else None
+    return (
+      (_graph.causes(s, missing) if missing else {}, candidates),
+      [candidates.first] if candidates else [],
+    )
 
-  causes, candidates, first = {}, None, {}
+  causes: dict[int, _graph.Cause] = {}
+  candidates = _graph.Candidates([], [], [], None)
+  first: dict[int, Any] = {}
   if missing or suspects:
     try:
       (causes, candidates), firsts = _graph.analysed(subject, analyse)
     except _graph.Untraceable as untraceable:
       notes.append(untraceable.note())
       causes = {k: untraceable.cause(subject.watched[k]) for k in missing}
-      candidates = _graph.Candidates([], [], {})
-      firsts = [-1] * len(suspects)
-    first = dict(zip(suspects, firsts))
+      candidates = _graph.Candidates(
+        [], [], suspects, tf.fill([len(suspects)], -1)
+      )
+      firsts = [candidates.first]
+    if suspects:
+      rows = {k: j for j, k in enumerate(candidates.sources)}
+      first = {k: firsts[0][rows[k]] for k in suspects}
   entries = []
-  for k, (grad, path) in enumerate(zip(flat, paths)):
+  for k, (grad, path) in enumerate(zip(flat, paths, strict=True)):
     dtype = getattr(subject.sources[k], 'dtype', None)
     if grad is None:
       cause = causes[k]
@@ -154,70 +188,50 @@ def _diagnosed(subject: _graph.Subject, flat: list[Any], paths: list[str],
       entries.append(_when_run(path, grad, first[k], candidates, dtype))
       continue
     else:
-      cause = _graph.Cause('nonfinite', *_candidate(candidates,
-                                                    int(first[k])))
-    entries.append(SourceReport(path, grad is not None, *cause, dtype))
+      cause = _graph.Cause('nonfinite', *_candidate(candidates, int(first[k])))
+    entries.append(
+      SourceReport(
+        path,
+        grad is not None,
+        cause.reason,
+        cause.op_type,
+        cause.location,
+        dtype,
+      )
+    )
   return entries
 
 
-def _candidate(candidates: _graph.Candidates,
-               index: int) -> tuple[str | None, Any]:
+def _candidate(
+  candidates: _graph.Candidates, index: int
+) -> tuple[str | None, Any]:
   if index < 0:
     return None, None
   return candidates.op_types[index], candidates.locations[index]
 
 
-def _when_run(path: str, grad: Any, first: tf.Tensor,
-              candidates: _graph.Candidates, dtype: Any) -> SourceReport:
+def _when_run(
+  path: str,
+  grad: Any,
+  first: tf.Tensor,
+  candidates: _graph.Candidates,
+  dtype: Any,
+) -> SourceReport:
   """A connected source's entry in a graph: Tensors, known when it runs."""
   locations = candidates.locations + [None]
   op_types = tf.constant(candidates.op_types + [''], tf.string)
-  files = tf.constant([l[0] if l else '' for l in locations], tf.string)
-  lines = tf.constant([l[1] if l else 0 for l in locations], tf.int32)
+  files = tf.constant([at[0] if at else '' for at in locations], tf.string)
+  lines = tf.constant([at[1] if at else 0 for at in locations], tf.int32)
   finite = _graph.all_finite(grad)
-  pick = tf.where(tf.logical_or(finite, first < 0), len(locations) - 1,
-                  first)
-  return SourceReport(path, True, tf.where(finite, 'connected', 'nonfinite'),
-                      tf.gather(op_types, pick),
-                      (tf.gather(files, pick), tf.gather(lines, pick)),
-                      dtype)
-
-
-def _paths(f: Callable[..., Any], call: _calls.MathCall) -> list[str]:
-  """A readable name for each source, in the flattened order."""
-  args, kwargs = call.structure
-  names: list[str] = []
-  signature = _args.signature_of(f) if _args.takes_arguments(f) else None
-  if signature is not None:
-    names = [p.name for p in signature.parameters.values()
-             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-  paths: list[str] = []
-  for i, arg in enumerate(args):
-    _leaf_paths(arg, names[i] if i < len(names) else f'args[{i}]', paths)
-  for key in sorted(kwargs):
-    _leaf_paths(kwargs[key], key, paths)
-  return paths
-
-
-def _leaf_paths(value: Any, prefix: str, paths: list[str]) -> None:
-  """The names of `value`'s sources; a variable is named by its own path."""
-  kind = type(value)
-  if kind is list or kind is tuple:
-    for j, item in enumerate(value):
-      _leaf_paths(item, f'{prefix}[{j}]', paths)
-  elif kind is dict:
-    for key in sorted(value):
-      _leaf_paths(value[key], f'{prefix}[{key!r}]', paths)
-  elif _args.has_trainable_variables(value):
-    paths.extend(_disconnected.source_name(v, 0)
-                 for v in value.trainable_variables)
-  elif _args.is_variable(value):
-    paths.append(_disconnected.source_name(value, 0))
-  elif not isinstance(value, tf.Tensor) and tf.nest.is_nested(value):
-    for j, leaf in enumerate(tf.nest.flatten(value)):
-      _leaf_paths(leaf, f'{prefix}[{j}]', paths)
-  else:
-    paths.append(prefix)
+  pick = tf.where(tf.logical_or(finite, first < 0), len(locations) - 1, first)
+  return SourceReport(
+    path,
+    True,
+    tf.where(finite, 'connected', 'nonfinite'),
+    tf.gather(op_types, pick),
+    (tf.gather(files, pick), tf.gather(lines, pick)),
+    dtype,
+  )
 
 
 def _layers(module: Any) -> Iterator[Any]:
@@ -239,9 +253,10 @@ def _frozen(leaf: Any) -> list[str]:
     if getattr(layer, 'trainable', True) is False and weights:
       name = getattr(layer, 'name', type(layer).__name__)
       notes.append(
-          f'Layer `{name}` ({type(layer).__name__}) is frozen '
-          f'(`trainable=False`): its {len(weights)} variable(s) are not '
-          'differentiated, so an optimizer never updates them (and with '
-          'every layer frozen Keras says "No gradients provided for any '
-          f'variable"); set `{name}.trainable = True` to train it.')
+        f'Layer `{name}` ({type(layer).__name__}) is frozen '
+        f'(`trainable=False`): its {len(weights)} variable(s) are not '
+        'differentiated, so an optimizer never updates them (and with '
+        'every layer frozen Keras says "No gradients provided for any '
+        f'variable"); set `{name}.trainable = True` to train it.'
+      )
   return notes
