@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import tfgradtools.eager as tfe
@@ -61,6 +62,7 @@ def worker(index):
   return mismatches
 
 
+@pytest.mark.slow
 def test_threads_calling_every_api_eagerly():
   # TensorFlow 2.21's type-based op dispatcher can crash the process when
   # threads meet an argument type for the first time at once, once Keras

@@ -75,6 +75,7 @@ def _python_blocks() -> list[tuple[pathlib.Path, int, str]]:
   ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
   'facade', [tfgradtools.math, tfgradtools.eager], ids=lambda m: m.__name__
 )
@@ -118,6 +119,7 @@ def test_the_docs_have_examples():
   assert {'README.md', 'getting-started.md', 'math.md', 'eager.md'} <= pages
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
   'path, index, body',
   _python_blocks(),

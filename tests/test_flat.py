@@ -65,6 +65,7 @@ def test_float32_parameters_give_a_float32_vector():
   assert objective.numpy_initial_position.dtype == np.float64
 
 
+@pytest.mark.slow
 def test_value_and_gradient_equal_the_structured_ones(evaluate):
   def make():
     params = {
@@ -121,6 +122,7 @@ def test_gradient_against_finite_differences():
   )
 
 
+@pytest.mark.slow
 def test_variables_are_assigned_and_read(evaluate):
   def make():
     w = tf.Variable([[0.0], [0.0], [0.0]])
@@ -163,6 +165,7 @@ def model_loss(model):
   )
 
 
+@pytest.mark.slow
 def test_keras_model_gradient_and_write_back(keras_regime):
   def make():
     model = make_model()
@@ -206,6 +209,7 @@ def _reference_optimum():
   return result.x, result.fun
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
   'method, dtype',
   [
@@ -237,6 +241,7 @@ def test_scipy_converges(method, dtype):
   assert np.linalg.norm(gradient) < 1e-4
 
 
+@pytest.mark.slow
 def test_numpy_forms_trace_once():
   objective = tfm.flat_objective(logistic_loss, initial_params())
   x = objective.numpy_initial_position

@@ -126,6 +126,7 @@ def test_captured_tensor_read_through_the_closure_only(evaluate):
   helpers.assert_all_close(evaluate(make), (np.log(2.0), 0.5))
 
 
+@pytest.mark.slow
 def test_captured_tensor_in_a_jit_compiled_second_derivative():
   x = tf.constant(X)
   grad_fn = tfe.gradients_function(sin_times)

@@ -154,6 +154,7 @@ def test_pairs_hold_the_users_keras_variables(way):
   assert all(isinstance(v, keras.Variable) for v in variables)
 
 
+@pytest.mark.slow
 def test_training_with_a_keras_optimizer(keras_regime):
   """The pairs go to `apply_gradients`; same weights as hand-written steps."""
 
@@ -231,6 +232,7 @@ def test_a_replaced_model_is_found_again():
   assert_pairs_hold(grads(X), trainer.model.trainable_variables)
 
 
+@pytest.mark.slow
 def test_the_library_keeps_no_model_alive():
   trainer = Trainer()
   grads = tfe.implicit_gradients(trainer.loss)
@@ -279,6 +281,7 @@ def test_containers_are_looked_into_up_to_a_bound():
   assert searched <= 3 * _variable_owners.MAX_ITEMS + 200, searched
 
 
+@pytest.mark.slow
 def test_threads():
   trainer = Trainer()
   grads = tfe.implicit_value_and_gradients(trainer.loss)

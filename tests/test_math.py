@@ -498,6 +498,7 @@ def test_matches_tfp_variables():
   )
 
 
+@pytest.mark.slow
 def test_matches_tfp_batch_jacobian():
   f = lambda x, w: tf.tanh(x * w) + x**2
   x = tf.constant([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])

@@ -7,6 +7,7 @@ import collections
 
 import hypothesis
 import numpy as np
+import pytest
 import tensorflow as tf
 from hypothesis import strategies as st
 from tensorflow.python.eager import backprop  # The anchor, in tests only.
@@ -15,7 +16,7 @@ import helpers
 import tfgradtools.eager as tfe
 import tfgradtools.math as tfm
 
-tfp = __import__('pytest').importorskip('tensorflow_probability')
+tfp = pytest.importorskip('tensorflow_probability')
 
 SETTINGS = hypothesis.settings(
   max_examples=50, deadline=None, derandomize=True, print_blob=True
@@ -91,6 +92,7 @@ def finite_difference_vjp(f, args, dy):
   ]
 
 
+@pytest.mark.slow
 @SETTINGS
 @hypothesis.given(programs(), st.sampled_from(['list', 'dict', 'pair']))
 def test_math_matches_finite_differences_and_tfp(program, kind):
@@ -126,6 +128,7 @@ def test_math_matches_finite_differences_and_tfp(program, kind):
   tf.nest.assert_same_structure(grads, structure)
 
 
+@pytest.mark.slow
 @SETTINGS
 @hypothesis.given(programs(), st.booleans())
 def test_eager_matches_tensorflow_and_finite_differences(program, with_dy):
@@ -145,6 +148,7 @@ def test_eager_matches_tensorflow_and_finite_differences(program, with_dy):
   helpers.assert_all_close(vjp(dy), theirs[1])
 
 
+@pytest.mark.slow
 @SETTINGS
 @hypothesis.given(programs())
 def test_graph_engine_agrees_with_tape(program):

@@ -48,6 +48,7 @@ def seed_f(x, y):
   return x * x * x * y - x * y * y
 
 
+@pytest.mark.slow
 def test_jvp_closed_forms(evaluate):
   def make():
     def body():
@@ -68,6 +69,7 @@ def test_jvp_closed_forms(evaluate):
   helpers.assert_all_close(structured, [2 * X0 * V, np.cos(X0) * V])
 
 
+@pytest.mark.slow
 def test_hvp_equals_hessian_times_vector(evaluate):
   def make():
     def body():
@@ -92,6 +94,7 @@ def test_hvp_equals_hessian_times_vector(evaluate):
   )
 
 
+@pytest.mark.slow
 def test_hessian_closed_forms(evaluate):
   def make():
     def body():
@@ -110,6 +113,7 @@ def test_hessian_closed_forms(evaluate):
   helpers.assert_all_close(blocks, [[36.0, 6.0], [6.0, -4.0]])
 
 
+@pytest.mark.slow
 def test_hessian_with_tape_in_graph(regime):
   make = lambda: lambda: tfm.hessian(seed_f, 2.0, 3.0, use_gradient_tape=True)
   helpers.assert_all_close(
@@ -224,6 +228,7 @@ JACOBIAN_OPTIONS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
   'options',
   JACOBIAN_OPTIONS,
@@ -267,6 +272,7 @@ def _refuse_vectorised_jacobians(monkeypatch):
 ONE = tf.constant(1.0)
 
 
+@pytest.mark.slow
 def test_small_eager_jacobians_are_loops_of_backward_passes(monkeypatch):
   """No vectorised Jacobian (which traces a function on every eager call)
   for a few rows; results equal to the vectorised ones."""
@@ -313,6 +319,7 @@ def test_looped_jacobians_of_unconnected_sources(monkeypatch):
   )
 
 
+@pytest.mark.slow
 def test_larger_eager_jacobians_are_vectorised(monkeypatch):
   calls = []
   original = tf.GradientTape.jacobian
@@ -363,6 +370,7 @@ def _cond_linear(x):
   )
 
 
+@pytest.mark.slow
 def test_vectorised_jacobians_print_nothing_about_tensorflow_internals(
   monkeypatch, capfd
 ):

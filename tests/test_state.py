@@ -49,6 +49,7 @@ def test_resident_memory_does_not_grow(api):
   assert growth_mib < 5, f'{growth_mib:.2f} MiB over {CALLS} calls'
 
 
+@pytest.mark.slow
 def test_no_tape_outlives_its_call():
   gc.collect()
   before = live_tapes()
@@ -60,6 +61,7 @@ def test_no_tape_outlives_its_call():
   assert pywrap_tfe.TFE_Py_TapeSetIsEmpty()
 
 
+@pytest.mark.slow
 def test_make_vjp_tape_is_released_with_its_vjp():
   gc.collect()
   before = live_tapes()
