@@ -21,22 +21,23 @@ import tokenize
 from typing import Callable
 
 SUFFIXES = ('.py', '.ipynb')
-_IPYTHON_LINE = re.compile(
-    r'\s*([%!?]|.*\?$|[\w.,\s\[\]()]+=\s*[%!])')
+_IPYTHON_LINE = re.compile(r'\s*([%!?]|.*\?$|[\w.,\s\[\]()]+=\s*[%!])')
 _PLACEHOLDER = '{indent}pass  # tfgradtools.migrate: IPython line {index}'
 _PLACEHOLDER_LINE = re.compile(
-    r'\s*pass  # tfgradtools\.migrate: IPython line (\d+)$')
+  r'\s*pass  # tfgradtools\.migrate: IPython line (\d+)$'
+)
 
 
 @dataclasses.dataclass
 class Program:
   """A file's code units, and how to put new code back into the file."""
+
   path: pathlib.Path
-  raw: bytes                  # the file's content as read
-  units: list[str | None]     # None: a unit left alone (a %% cell)
-  labels: list[str]           # how a report names each unit: '' or 'cell 3'
+  raw: bytes  # the file's content as read
+  units: list[str | None]  # None: a unit left alone (a %% cell)
+  labels: list[str]  # how a report names each unit: '' or 'cell 3'
   encoding: str = 'utf-8'
-  notebook: object = None     # the nbformat notebook
+  notebook: object = None  # the nbformat notebook
   cells: list[int] = dataclasses.field(default_factory=list)
 
   def render(self, units: list[str | None]) -> bytes:
@@ -44,11 +45,12 @@ class Program:
     if self.notebook is None:
       return units[0].encode(self.encoding)
     import nbformat  # pylint: disable=g-import-not-at-top
+
     notebook = copy.deepcopy(self.notebook)
-    for index, code in zip(self.cells, units):
+    for index, code in zip(self.cells, units, strict=True):
       if code is not None:
         notebook.cells[index].source = code
-    text = nbformat.writes(notebook)   # As nbformat.write() saves it.
+    text = nbformat.writes(notebook)  # As nbformat.write() saves it.
     return (text if text.endswith('\n') else text + '\n').encode('utf-8')
 
   def diff(self, units: list[str | None]) -> str:
@@ -57,9 +59,10 @@ class Program:
       return unified_diff(self.units[0], units[0], str(self.path))
     # A cell has no final newline to speak of: compare cells as lines.
     return ''.join(
-        unified_diff(old + '\n', new + '\n', f'{self.path}:{label}')
-        for label, old, new in zip(self.labels, self.units, units)
-        if old != new)
+      unified_diff(old + '\n', new + '\n', f'{self.path}:{label}')
+      for label, old, new in zip(self.labels, self.units, units, strict=True)
+      if old != new
+    )
 
 
 def find(paths: list[str]) -> tuple[list[pathlib.Path], list[str]]:
@@ -69,10 +72,15 @@ def find(paths: list[str]) -> tuple[list[pathlib.Path], list[str]]:
     path = pathlib.Path(name)
     if path.is_dir():
       found += sorted(
-          p for p in path.rglob('*')
-          if p.suffix in SUFFIXES and p.is_file() and not any(
-              part.startswith('.') or part == '__pycache__'
-              for part in p.relative_to(path).parts))
+        p
+        for p in path.rglob('*')
+        if p.suffix in SUFFIXES
+        and p.is_file()
+        and not any(
+          part.startswith('.') or part == '__pycache__'
+          for part in p.relative_to(path).parts
+        )
+      )
     elif path.is_file() and path.suffix in SUFFIXES:
       found.append(path)
     elif path.exists():
@@ -89,16 +97,30 @@ def read(path: pathlib.Path) -> Program:
     encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
     return Program(path, raw, [raw.decode(encoding)], [''], encoding)
   import nbformat  # pylint: disable=g-import-not-at-top
+
   notebook = nbformat.reads(raw.decode('utf-8'), as_version=nbformat.NO_CONVERT)
   if notebook.nbformat < 4:
-    raise ValueError(f'notebook format {notebook.nbformat} is not supported; '
-                     'save it again with Jupyter')
-  cells = [i for i, cell in enumerate(notebook.cells)
-           if cell.cell_type == 'code']
-  units = [None if notebook.cells[i].source.lstrip().startswith('%%')
-           else notebook.cells[i].source for i in cells]
-  return Program(path, raw, units, [f'cell {i + 1}' for i in cells],
-                 notebook=notebook, cells=cells)
+    raise ValueError(
+      f'notebook format {notebook.nbformat} is not supported; '
+      'save it again with Jupyter'
+    )
+  cells = [
+    i for i, cell in enumerate(notebook.cells) if cell.cell_type == 'code'
+  ]
+  units = [
+    None
+    if notebook.cells[i].source.lstrip().startswith('%%')
+    else notebook.cells[i].source
+    for i in cells
+  ]
+  return Program(
+    path,
+    raw,
+    units,
+    [f'cell {i + 1}' for i in cells],
+    notebook=notebook,
+    cells=cells,
+  )
 
 
 def mask(code: str) -> tuple[str, list[str]]:
@@ -108,11 +130,12 @@ def mask(code: str) -> tuple[str, list[str]]:
   continued, indent = False, ''
   for line in lines:
     if continued or _IPYTHON_LINE.match(line.rstrip('\r\n')):
-      if not continued:   # A continuation line keeps its first line's indent.
-        indent = line[:len(line) - len(line.lstrip())]
-      ending = line[len(line.rstrip('\r\n')):]
-      masked.append(_PLACEHOLDER.format(indent=indent,
-                                        index=len(originals)) + ending)
+      if not continued:  # A continuation line keeps its first line's indent.
+        indent = line[: len(line) - len(line.lstrip())]
+      ending = line[len(line.rstrip('\r\n')) :]
+      masked.append(
+        _PLACEHOLDER.format(indent=indent, index=len(originals)) + ending
+      )
       originals.append(line)
       continued = line.rstrip('\r\n').endswith('\\')
     else:
@@ -129,7 +152,7 @@ def unmask(code: str, originals: list[str]) -> str:
     found = _PLACEHOLDER_LINE.match(line.rstrip('\r\n'))
     if found:
       original = originals[int(found.group(1))]
-      ending = line[len(line.rstrip('\r\n')):]
+      ending = line[len(line.rstrip('\r\n')) :]
       lines[i] = original.rstrip('\r\n') + ending
   return ''.join(lines)
 
@@ -149,8 +172,10 @@ def unified_diff(old: str, new: str, name: str, context: int = 3) -> str:
         continue
       lines += ['-' + line for line in a[i1:i2]]
       lines += ['+' + line for line in b[j1:j2]]
-  return ''.join(line if line.endswith('\n') else
-                 line + '\n\\ No newline at end of file\n' for line in lines)
+  return ''.join(
+    line if line.endswith('\n') else line + '\n\\ No newline at end of file\n'
+    for line in lines
+  )
 
 
 def _range(start: int, stop: int) -> str:
@@ -169,6 +194,7 @@ def line_map(old: str, new: str) -> Callable[[int], int]:
       if j1 < line <= j2:
         return i1 + line - j1 if i2 - i1 == j2 - j1 else i1 + 1
     return line
+
   return to_old
 
 
@@ -187,25 +213,36 @@ class _Matcher(difflib.SequenceMatcher):
     if self.matching_blocks is None:
       blocks = []
       i = j = 0
-      for anchor_i, anchor_j in [*_anchors(self.a, self.b),
-                                 (len(self.a), len(self.b))]:
-        gap = difflib.SequenceMatcher(None, self.a[i:anchor_i],
-                                      self.b[j:anchor_j], autojunk=False)
-        blocks += [difflib.Match(i + m.a, j + m.b, m.size)
-                   for m in gap.get_matching_blocks() if m.size]
+      for anchor_i, anchor_j in [
+        *_anchors(self.a, self.b),
+        (len(self.a), len(self.b)),
+      ]:
+        gap = difflib.SequenceMatcher(
+          None, self.a[i:anchor_i], self.b[j:anchor_j], autojunk=False
+        )
+        blocks += [
+          difflib.Match(i + m.a, j + m.b, m.size)
+          for m in gap.get_matching_blocks()
+          if m.size
+        ]
         if anchor_i < len(self.a):
           blocks.append(difflib.Match(anchor_i, anchor_j, 1))
         i, j = anchor_i + 1, anchor_j + 1
       merged = []
-      for block in blocks:   # Adjacent blocks become one, as difflib's are.
-        if merged and (merged[-1].a + merged[-1].size == block.a and
-                       merged[-1].b + merged[-1].size == block.b):
-          merged[-1] = difflib.Match(merged[-1].a, merged[-1].b,
-                                     merged[-1].size + block.size)
+      for block in blocks:  # Adjacent blocks become one, as difflib's are.
+        if merged and (
+          merged[-1].a + merged[-1].size == block.a
+          and merged[-1].b + merged[-1].size == block.b
+        ):
+          merged[-1] = difflib.Match(
+            merged[-1].a, merged[-1].b, merged[-1].size + block.size
+          )
         else:
           merged.append(block)
-      self.matching_blocks = [*merged,
-                              difflib.Match(len(self.a), len(self.b), 0)]
+      self.matching_blocks = [
+        *merged,
+        difflib.Match(len(self.a), len(self.b), 0),
+      ]
     return self.matching_blocks
 
 
@@ -213,8 +250,11 @@ def _anchors(a: list[str], b: list[str]) -> list[tuple[int, int]]:
   """Lines unique in both texts, in the longest run in the same order."""
   count_a, count_b = collections.Counter(a), collections.Counter(b)
   where_b = {line: j for j, line in enumerate(b) if count_b[line] == 1}
-  pairs = [(i, where_b[line]) for i, line in enumerate(a)
-           if count_a[line] == 1 and line in where_b]
+  pairs = [
+    (i, where_b[line])
+    for i, line in enumerate(a)
+    if count_a[line] == 1 and line in where_b
+  ]
   # The longest increasing run of b positions (patience sorting).
   tails, tail_values, links = [], [], []
   for index, (_, j) in enumerate(pairs):

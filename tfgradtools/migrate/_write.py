@@ -65,7 +65,7 @@ def replace(path: pathlib.Path, data: bytes, expected: bytes) -> None:
       stream.flush()
       os.fsync(stream.fileno())
       os.chmod(temporary, stat.S_IMODE(status.st_mode))
-      with contextlib.suppress(OSError):   # Only root may give files away.
+      with contextlib.suppress(OSError):  # Only root may give files away.
         os.chown(temporary, status.st_uid, status.st_gid)
       _check_unchanged(target, expected)
       os.replace(temporary, target)
@@ -82,12 +82,13 @@ def _check_unchanged(path: pathlib.Path, expected: bytes) -> None:
 @contextlib.contextmanager
 def _temporary_beside(path: pathlib.Path):
   """A new temporary file in `path`'s directory, removed unless replaced."""
-  descriptor, name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=SUFFIX,
-                                      dir=path.parent)
+  descriptor, name = tempfile.mkstemp(
+    prefix=f'.{path.name}.', suffix=SUFFIX, dir=path.parent
+  )
   try:
     with os.fdopen(descriptor, 'wb') as stream:
       yield name, stream
-  except BaseException:   # Interrupts too: never leave a half-written file.
+  except BaseException:  # Interrupts too: never leave a half-written file.
     with contextlib.suppress(OSError):
       os.unlink(name)
     raise
