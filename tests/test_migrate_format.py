@@ -6,8 +6,10 @@ import pathlib
 import tempfile
 
 import hypothesis
+import nbformat
 from hypothesis import strategies as st
 
+from tfgradtools import migrate
 from tfgradtools.migrate import _pipeline
 
 SETTINGS = hypothesis.settings(
@@ -113,3 +115,23 @@ def test_only_migrated_statements_change(program):
 def test_only_migrated_statements_change_with_tf_upgrade_v2(program):
   old, new = program
   assert _migrate(old, upgrade=True) == new
+
+
+def test_an_empty_cell_beside_migrated_ones_is_left_empty(tmp_path):
+  """A notebook's empty code cell is a module with no statements."""
+  notebook = nbformat.v4.new_notebook(
+    cells=[
+      nbformat.v4.new_code_cell('import tensorflow.contrib.eager as tfe'),
+      nbformat.v4.new_code_cell(''),
+      nbformat.v4.new_code_cell('g = tfe.gradients_function(f)'),
+    ]
+  )
+  path = tmp_path / 'old.ipynb'
+  nbformat.write(notebook, path)
+  assert migrate.main(['--write', str(path)]) == 0
+  cells = [cell.source for cell in nbformat.read(path, as_version=4).cells]
+  assert cells == [
+    'import tfgradtools.eager as tfe',
+    '',
+    'g = tfe.gradients_function(f)',
+  ]

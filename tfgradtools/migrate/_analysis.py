@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from typing import Protocol, Sequence, TypeVar
 
 import libcst as cst
 
@@ -101,7 +102,20 @@ def ruled_module(path: str, tfp: bool) -> str | None:
   return None
 
 
-def in_force(candidates: list, order: Order):
+class _Bound(Protocol):
+  """What binds a name: the path it binds, and where."""
+
+  @property
+  def path(self) -> str: ...
+
+  @property
+  def order(self) -> Order: ...
+
+
+_B = TypeVar('_B', bound=_Bound)
+
+
+def in_force(candidates: Sequence[_B], order: Order) -> _B | None:
   """Which of the bindings of one name (with `.path` and `.order`) a use at
   `order` means: the last one before it, or the first if none is; None if
   they bind different things (a name reused for something else)."""
@@ -117,7 +131,7 @@ def call_arguments(
   """The arguments of `call` under their new keywords, for `rule`'s new
   function (in the old order), or None if the call cannot be rewritten."""
   renames = dict(rule.keywords)
-  arguments = []
+  arguments: list[tuple[str, cst.Arg]] = []
   for index, arg in enumerate(call.args):
     if arg.star or (arg.keyword is None and index >= len(rule.parameters)):
       return None
@@ -126,16 +140,10 @@ def call_arguments(
     )
     if name in rule.refused or name not in rule.parameters:
       return None
-    if renames.get(name, name) is not None:
-      arguments.append((renames.get(name, name), arg))
+    new = renames.get(name, name)
+    if new is not None:
+      arguments.append((new, arg))
   return arguments
-
-
-def dotted(node: cst.Name | cst.Attribute) -> str:
-  """The dotted name of an import: `tensorflow.contrib.eager`."""
-  if isinstance(node, cst.Attribute):
-    return f'{dotted(node.value)}.{node.attr.value}'
-  return node.value
 
 
 @dataclasses.dataclass(eq=False)
@@ -221,13 +229,16 @@ class Program:
         unit.visit(_UseCollector(self, index))
     keras_layers = self.keras_variables or any(
       use.kind in (Kind.RENAMED, Kind.CALL)
+      and isinstance(use.rule, (_names.Renamed, _names.Call))
       and use.rule.target.startswith(_KERAS_TARGETS)
       for use in self.uses
     )
     if not keras_layers:
       self.read_value_calls.clear()
     if not any(
-      use.kind is Kind.CALL and '.keras.metrics.' in use.rule.target
+      use.kind is Kind.CALL
+      and isinstance(use.rule, _names.Call)
+      and '.keras.metrics.' in use.rule.target
       for use in self.uses
     ):
       self.init_variables_calls.clear()
@@ -283,7 +294,11 @@ class Program:
     uses = self.uses_of(binding)
     kept = any(
       u.kind in (Kind.REPORT, Kind.OTHER)
-      or (u.kind is Kind.ALIAS and self.fate(u.alias) is Fate.KEEP)
+      or (
+        u.kind is Kind.ALIAS
+        and u.alias is not None
+        and self.fate(u.alias) is Fate.KEEP
+      )
       for u in uses
     )
     if binding.submodule:  # Another `import tensorflow` may do its work.
@@ -331,6 +346,8 @@ class Program:
   def new_path(self, binding: Binding) -> str:
     """What a rebound `binding` binds: `tfgradtools.eager[.function]`."""
     module = old_module(binding.path, self.tfp)
+    if module is None:
+      raise ValueError(f'{binding.path} is in no module this command moves')
     return _names.NEW_MODULES[module] + binding.path[len(module) :]
 
 
@@ -381,13 +398,26 @@ class _BindingCollector(_Walker):
     descend = super().on_visit(node)
     return descend and type(node) not in _EXPRESSIONS
 
-  def _bind(self, name, path, node, statement, **kwargs):
+  def _bind(
+    self,
+    name: str,
+    path: str,
+    node: cst.ImportAlias | cst.Assign,
+    statement: cst.Import | cst.ImportFrom | cst.Assign,
+    submodule: bool = False,
+  ) -> None:
     path = normalise(path)
     self._program.identifiers.add(name)
     if path.split('.')[0] in ROOTS:
       self._program.bind(
         Binding(
-          name, path, self.order, node, statement, self._depth == 0, **kwargs
+          name,
+          path,
+          self.order,
+          node,
+          statement,
+          self._depth == 0,
+          submodule,
         )
       )
       self._mark(statement)
@@ -408,7 +438,9 @@ class _BindingCollector(_Walker):
     for alias in node.names:
       path = dotted(alias.name)
       if alias.asname:
-        self._bind(alias.asname.name.value, path, alias, node)
+        self._bind(
+          cst.ensure_type(alias.asname.name, cst.Name).value, path, alias, node
+        )
       else:
         root = path.split('.')[0]
         self._bind(
@@ -432,8 +464,12 @@ class _BindingCollector(_Walker):
       return False
     module = dotted(node.module)
     for alias in node.names:
-      name = alias.asname.name.value if alias.asname else alias.name.value
-      self._bind(name, f'{module}.{alias.name.value}', alias, node)
+      name = (
+        cst.ensure_type(alias.asname.name, cst.Name).value
+        if alias.asname
+        else dotted(alias.name)
+      )
+      self._bind(name, f'{module}.{dotted(alias.name)}', alias, node)
     return False
 
   def visit_Assign(self, node: cst.Assign) -> bool:
@@ -580,8 +616,9 @@ class _UseCollector(_Walker):
     if alias is None:
       self._made(node)
       return True
-    binding, path = self._program.resolve(node.value, self.order)
-    self._record(node.value, binding, path, Kind.ALIAS, alias)
+    resolved = self._program.resolve(node.value, self.order)
+    if resolved is not None:  # The name it aliases is bound where it is.
+      self._record(node.value, *resolved, Kind.ALIAS, alias)
     return False
 
   def visit_ClassDef(self, node: cst.ClassDef) -> None:
@@ -612,7 +649,7 @@ class _UseCollector(_Walker):
           self._skip.add(arg.value)
           self._mark(node)
     module = resolved and ruled_module(resolved[1], self._program.tfp)
-    if not module:
+    if not (resolved and module):
       return
     _, rule = _names.lookup(module, resolved[1][len(module) + 1 :])
     if (
@@ -623,7 +660,7 @@ class _UseCollector(_Walker):
     ) or (
       isinstance(rule, _names.Call) and call_arguments(rule, node) is not None
     ):
-      self._record(node, *resolved, call=True)
+      self._record(node, resolved[0], resolved[1], call=True)
       self._skip.add(node.func)
 
   def _made_by(self, node: cst.BaseExpression) -> _names.Made | None:
@@ -638,7 +675,7 @@ class _UseCollector(_Walker):
       if isinstance(rule, _names.Call) and call_arguments(rule, node):
         return rule.made
       return None
-    text = _dotted_text(node)
+    text = dotted(node)
     return self._program.made.get(text) if text else None
 
   def _made(self, node: cst.Assign) -> None:
@@ -647,7 +684,7 @@ class _UseCollector(_Walker):
     made = self._made_by(node.value)
     if made is not None:
       for target in node.targets:
-        text = _dotted_text(target.target)
+        text = dotted(target.target)
         if text:
           self._program.made[text] = made
       return
@@ -657,25 +694,25 @@ class _UseCollector(_Walker):
         value.func.attr.value == 'zero_state'
         and self._made_by(value.func.value) is _names.Made.LSTM
       ):
-        self._program.lstm_states.update(
-          _dotted_text(t.target) for t in node.targets
-        )
+        self._program.lstm_states.update(dotted(t.target) for t in node.targets)
       elif self._made_by(value.func) is _names.Made.LSTM:
         # `output, state = cell(inputs, state)`
         for target in node.targets:
-          elements = getattr(target.target, 'elements', ())
-          if len(elements) == 2:
-            self._program.lstm_states.add(_dotted_text(elements[1].value))
+          pair = target.target
+          if (
+            isinstance(pair, (cst.Tuple, cst.List)) and len(pair.elements) == 2
+          ):
+            self._program.lstm_states.add(dotted(pair.elements[1].value))
     self._program.lstm_states.discard('')
 
   def _method_call(self, node: cst.Call) -> None:
     """Notes the calls of old training code that are no name of a module."""
-    method = (
-      node.func.attr.value if isinstance(node.func, cst.Attribute) else None
-    )
-    if isinstance(node.func, cst.Attribute) and method in _MADE_METHOD_NAMES:
-      made = self._made_by(node.func.value)
-      if method in _MADE_METHODS.get(made, ()):
+    if not isinstance(node.func, cst.Attribute):
+      return
+    method, receiver = node.func.attr.value, node.func.value
+    if method in _MADE_METHOD_NAMES:
+      made = self._made_by(receiver)
+      if made is not None and method in _MADE_METHODS[made]:
         self._program.made_calls[node] = made
         self._mark(node)
         dtype = [
@@ -685,7 +722,7 @@ class _UseCollector(_Walker):
           or (a.keyword is not None and a.keyword.value == 'dtype')
         ]
         if method == 'zero_state' and not all(
-          _dotted_text(d).endswith('float32') for d in dtype
+          dotted(d).endswith('float32') for d in dtype
         ):
           self._program.notes.append((self._unit, node, _STATE_DTYPE))
         return
@@ -693,8 +730,8 @@ class _UseCollector(_Walker):
       method == 'track_layer'
       and self._classes
       and self._classes[-1]
-      and isinstance(node.func.value, cst.Name)
-      and node.func.value.value == 'self'
+      and isinstance(receiver, cst.Name)
+      and receiver.value == 'self'
       and len(node.args) == 1
       and node.args[0].keyword is None
       and not node.args[0].star
@@ -732,7 +769,7 @@ class _UseCollector(_Walker):
     if (
       node.attr.value in ('c', 'h')
       and node not in self._stored
-      and _dotted_text(node.value) in self._program.lstm_states
+      and dotted(node.value) in self._program.lstm_states
     ):
       self._program.state_fields.add(node)
       self._mark(node)
@@ -758,10 +795,11 @@ class _UseCollector(_Walker):
     return False
 
 
-def _dotted_text(node: cst.BaseExpression) -> str:
-  """`a.b.c` for a chain of names, else the empty string."""
+def dotted(node: cst.BaseExpression) -> str:
+  """`a.b.c` for a chain of names (an import's module, `self.cell`), else
+  the empty string."""
   if isinstance(node, cst.Attribute):
-    inner = _dotted_text(node.value)
+    inner = dotted(node.value)
     return inner and f'{inner}.{node.attr.value}'
   return node.value if isinstance(node, cst.Name) else ''
 
@@ -773,7 +811,7 @@ _KERAS_VARIABLES = tuple(
   for name in ('layers.', 'Model', 'Sequential', 'models.', 'applications.')
 )
 # The methods of what rewritten calls make that changed with them.
-_MADE_METHODS: dict[_names.Made | None, tuple[str, ...]] = {
+_MADE_METHODS: dict[_names.Made, tuple[str, ...]] = {
   _names.Made.CELL: ('zero_state',),
   _names.Made.LSTM: ('zero_state',),
   _names.Made.SAVER: ('save',),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import pathlib
 import sys
 from typing import Callable, Iterator, TextIO, TypeVar
 
@@ -29,8 +30,8 @@ def default_jobs() -> int:
 
 def run(
   function: Callable[..., Result],
-  paths: list,
-  *args,
+  paths: list[pathlib.Path],
+  *args: object,
   jobs: int,
   progress: Progress | None = None,
 ) -> Iterator[Result]:
@@ -74,7 +75,7 @@ class Progress:
     self._total, self._stream, self._done = total, stream, 0
     self._shown = total >= PROGRESS_FROM and _is_terminal(stream)
 
-  def done(self, path) -> None:
+  def done(self, path: pathlib.Path) -> None:
     self._done += 1
     if self._shown:
       self._stream.write(f'\r\x1b[K[{self._done}/{self._total}] {path}')

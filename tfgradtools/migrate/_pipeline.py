@@ -13,8 +13,10 @@ import pathlib
 import re
 import tokenize
 import warnings
+from typing import Mapping
 
 import libcst as cst
+from libcst import metadata
 
 from tfgradtools.migrate import _analysis
 from tfgradtools.migrate import _files
@@ -94,7 +96,11 @@ def migrate_program(
   ipython = program.notebook is not None
   if _unrelated(program.units, ipython):
     return list(program.units), []
-  entries, modules, masks, originals, tails = [], [], [], [], []
+  entries: list[Entry] = []
+  modules: list[cst.Module | None] = []
+  masks: list[list[str]] = []
+  originals: list[str | None] = []
+  tails: list[str] = []
   for unit, code in enumerate(program.units):
     code, tail = _split_tail(code)
     module, parsed, masked, error = _parse(code, ipython)
@@ -111,7 +117,7 @@ def migrate_program(
     for code, tail in zip(_rewrite.rewrite(analysis), tails, strict=True)
   ]
   entries += _notes(analysis, originals, units)
-  upgraded = [[] for _ in units]
+  upgraded: list[list[tuple[int, int, str]]] = [[] for _ in units]
   if options.tf_upgrade_v2:
     for unit, code in enumerate(units):
       if code is not None:
@@ -163,17 +169,21 @@ def _notes(
   """A report entry for each rewritten use whose TF 2 form behaves
   otherwise (a note), and for each call that fails in TF 2 as it is, where
   it was and where it is."""
-  entries, positions = [], {}
+  entries: list[Entry] = []
+  positions: dict[int, Mapping[cst.CSTNode, metadata.CodeRange]] = {}
   found = [(*item, True) for item in analysis.notes]
   found += [(*item, False) for item in analysis.problems]
   for unit, node, text, note in found:
+    module, new, old = analysis.units[unit], units[unit], originals[unit]
+    if module is None or new is None or old is None:
+      continue  # Only parsed units have notes.
     if unit not in positions:
-      positions[unit] = cst.MetadataWrapper(
-        analysis.units[unit], unsafe_skip_copy=True
-      ).resolve(cst.metadata.PositionProvider)
+      positions[unit] = metadata.MetadataWrapper(
+        module, unsafe_skip_copy=True
+      ).resolve(metadata.PositionProvider)
     start = positions[unit][node].start
     name = _rewrite.code(node.func if isinstance(node, cst.Call) else node)
-    line = _files.line_map(units[unit], originals[unit])(start.line)
+    line = _files.line_map(new, old)(start.line)
     entries.append(
       Entry(
         unit,
@@ -232,11 +242,12 @@ def _ast(code: str) -> ast.Module | None:
 
 
 def _in_original(
-  old: str, new: str, line: int, column: int, text: str
+  old: str | None, new: str | None, line: int, column: int, text: str
 ) -> tuple[int, int]:
   """Where (`line`, `column`) of `new` is in `old`: the matching line, and
-  the same occurrence there of the `text` found at the column."""
-  if old == new:
+  the same occurrence there of the `text` found at the column (where both
+  are code: a unit that did not parse has neither)."""
+  if old is None or new is None or old == new:
     return line, column
   old_line = _files.line_map(old, new)(line)
   if not text:
@@ -252,12 +263,16 @@ def _in_original(
   return old_line, column
 
 
-def _parse(code: str | None, ipython: bool):
+def _parse(
+  code: str | None, ipython: bool
+) -> tuple[
+  cst.Module | None, str | None, list[str], tuple[int, int, str, str] | None
+]:
   """(libcst module or None, the code it parsed, the masked IPython lines,
   a syntax error)."""
   if code is None:
     return None, None, [], None
-  masked, originals = code, []
+  masked = code
   try:
     return cst.parse_module(code), code, [], None
   except cst.ParserSyntaxError as error:

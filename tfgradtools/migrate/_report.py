@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-from typing import Callable
+from typing import Callable, Protocol
 
 from tfgradtools.migrate import _analysis
 from tfgradtools.migrate import _names
@@ -37,6 +37,22 @@ class Finding:
   name: str
   advice: str
   text: str = ''  # the code as written there, to find it in another version
+
+
+class Placed(Protocol):
+  """A finding or a report entry: what and where."""
+
+  @property
+  def unit(self) -> int: ...
+
+  @property
+  def line(self) -> int: ...
+
+  @property
+  def column(self) -> int: ...
+
+  @property
+  def name(self) -> str: ...
 
 
 @dataclasses.dataclass(eq=False)
@@ -63,7 +79,7 @@ def findings(
   return sorted(found, key=in_order)
 
 
-def in_order(entry: Finding) -> tuple[bool, int, int, int]:
+def in_order(entry: Placed) -> tuple[bool, int, int, int]:
   """Sorts findings (and report entries) in order, with each import of
   `tensorflow.contrib` that stays first: it says why the program cannot run
   yet."""
@@ -92,7 +108,7 @@ def dotted(node: ast.expr) -> tuple[str, ast.Name] | None:
 class _Bindings:
   """The imports and module aliases of a program, by name."""
 
-  def __init__(self):
+  def __init__(self) -> None:
     self._by_name: dict[str, list[_Binding]] = {}
 
   def bind(self, name: str, path: str, order: _analysis.Order) -> None:
@@ -107,7 +123,7 @@ class _Bindings:
       return None
     text, root = chain
     binding = _analysis.in_force(self._by_name.get(root.id, []), order)
-    return binding and binding.path + text[len(root.id) :]
+    return None if binding is None else binding.path + text[len(root.id) :]
 
   def collect(self, unit: ast.Module, index: int) -> None:
     for node in ast.walk(unit):
@@ -145,7 +161,9 @@ class _Visitor(ast.NodeVisitor):
     self._tfp, self._check = tfp, check
     self.found: list[Finding] = []
 
-  def _add(self, node: ast.AST, name: str, advice: str, text: str) -> None:
+  def _add(
+    self, node: ast.stmt | ast.expr, name: str, advice: str, text: str
+  ) -> None:
     self.found.append(
       Finding(self._unit, node.lineno, node.col_offset + 1, name, advice, text)
     )
@@ -279,11 +297,12 @@ class _Visitor(ast.NodeVisitor):
   def _chain(self, node: ast.Attribute | ast.Name) -> bool:
     """Reports the chain `node` if needed; False if it is no bound chain."""
     path = self._bindings.resolve(node, (self._unit, node.lineno))
-    if path is None:
+    chain = dotted(node)
+    if path is None or chain is None:
       return False
     if not isinstance(node.ctx, ast.Load):
       return True
-    text = dotted(node)[0]
+    text = chain[0]
     old = _analysis.old_module(path, False)
     if old is not None:
       rest = path[len(old) + 1 :]

@@ -11,7 +11,7 @@ TensorFlow 2 equivalent become it; an import nothing needs any more goes.
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Any, Callable, Sequence, TypeVar, Union, cast
 
 import libcst as cst
 
@@ -20,7 +20,16 @@ from tfgradtools.migrate import _names
 from tfgradtools.migrate._analysis import Fate
 from tfgradtools.migrate._analysis import Kind
 
-_Replace = Callable[[cst.CSTNode], cst.CSTNode]
+# Replaces a node recorded for an edit: it is given the node as updated (of
+# the recorded node's own type: a Call for a call, ...).
+_Replace = Callable[[Any], cst.CSTNode]
+_N = TypeVar('_N', bound=cst.CSTNode)
+# What a statement becomes: itself or another, several, or nothing.
+_Lines = Union[
+  cst.SimpleStatementLine,
+  cst.FlattenSentinel[cst.SimpleStatementLine],
+  cst.RemovalSentinel,
+]
 _EMPTY = cst.Module(body=[])
 # New imports go in this order: NumPy, TensorFlow, then tfgradtools'.
 _RANKS = {_names.NUMPY: 0, _names.TENSORFLOW: 1}
@@ -43,7 +52,9 @@ def code(node: cst.CSTNode) -> str:
 
 @functools.lru_cache(maxsize=1024)
 def _statement(code: str) -> cst.SimpleStatementLine:
-  return cst.parse_statement(code + '\n')
+  return cst.ensure_type(
+    cst.parse_statement(code + '\n'), cst.SimpleStatementLine
+  )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -106,8 +117,8 @@ class _Plan:
     if use.kind is Kind.GRADIENT:
       if self.program.fate(use.binding) is Fate.REBIND:
         return None
-      return _expression(f'{self._new_ref(use.module)}.{use.rest}')
-    if use.kind is Kind.RENAMED:
+      return _expression(f'{self._new_ref(_module(use))}.{use.rest}')
+    if use.kind is Kind.RENAMED and isinstance(rule, _names.Renamed):
       target = (
         rule.target.format(**self._refs(rule.target))
         + use.rest[len(use.name) :]
@@ -117,7 +128,7 @@ class _Plan:
       return _expression(target)
     if use.kind is Kind.CALL and isinstance(rule, _names.Call):
       return self._keyword_call(rule)
-    if use.kind is Kind.CALL:
+    if use.kind is Kind.CALL and isinstance(rule, _names.Renamed):
       refs = self._refs(rule.target)
       return lambda call: _with_parens(
         call,
@@ -241,7 +252,7 @@ class _Plan:
   def import_lines(self) -> list[cst.SimpleStatementLine]:
     return [
       _statement(s)
-      for s in sorted(self._new_imports, key=self._new_imports.get)
+      for s in sorted(self._new_imports, key=self._new_imports.__getitem__)
     ]
 
 
@@ -320,7 +331,8 @@ def _global_step(call: cst.Call) -> str:
   )
 
 
-def _with_parens(old: cst.CSTNode, new: cst.CSTNode) -> cst.CSTNode:
+def _with_parens(old: Any, new: cst.BaseExpression) -> cst.BaseExpression:
+  """`new` in the parentheses of the expression `old`."""
   return new.with_changes(lpar=old.lpar, rpar=old.rpar)
 
 
@@ -343,32 +355,52 @@ class _Rewriter(cst.CSTTransformer):
 
   def on_visit(self, node: cst.CSTNode) -> bool:
     if isinstance(node, (cst.Module, cst.IndentedBlock)):
-      for statement, following in zip(
-        node.body, [*node.body[1:], node], strict=True
-      ):
-        self._next[statement] = following
+      # Each statement, and what follows it (the block for the last one).
+      following = [*node.body[1:], node]
+      for index, statement in enumerate(node.body):
+        self._next[statement] = following[index]
     # Only nodes around an edit are entered; imports are edited whole (their
     # aliases then stay the original nodes).
     return node in self._plan.program.ancestors and not isinstance(
       node, (cst.Import, cst.ImportFrom)
     )
 
-  def on_leave(self, original_node, updated_node):
+  def on_leave(
+    self, original_node: _N, updated_node: _N
+  ) -> _N | cst.RemovalSentinel | cst.FlattenSentinel[_N]:
+    # An edit puts an expression where an expression was, statements where
+    # a statement was: libcst checks the kinds as it rebuilds the parent.
+    return cast(
+      Union[_N, cst.RemovalSentinel, cst.FlattenSentinel[_N]],
+      self._leave(original_node, updated_node),
+    )
+
+  def _leave(
+    self, original_node: cst.CSTNode, updated_node: cst.CSTNode
+  ) -> cst.CSTNode | cst.RemovalSentinel | cst.FlattenSentinel[Any]:
     replace = self._plan.uses.get(original_node)
     if replace is not None:
       return replace(updated_node)
     carried = self._carry.pop(original_node, [])
-    if isinstance(original_node, (cst.Module, cst.IndentedBlock)):
+    if isinstance(updated_node, (cst.Module, cst.IndentedBlock)):
       return self._leave_body(updated_node, carried)
-    if carried:
+    if carried and isinstance(
+      updated_node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)
+    ):
       updated_node = updated_node.with_changes(
         leading_lines=[*carried, *updated_node.leading_lines]
       )
-    if isinstance(original_node, cst.SimpleStatementLine):
+    if isinstance(original_node, cst.SimpleStatementLine) and isinstance(
+      updated_node, cst.SimpleStatementLine
+    ):
       return self._leave_line(original_node, updated_node)
     return updated_node
 
-  def _leave_body(self, updated, carried):
+  def _leave_body(
+    self,
+    updated: cst.Module | cst.IndentedBlock,
+    carried: list[cst.EmptyLine],
+  ) -> cst.Module | cst.IndentedBlock:
     if carried:
       updated = updated.with_changes(footer=[*carried, *updated.footer])
     if isinstance(updated, cst.IndentedBlock) and not updated.body:
@@ -390,14 +422,17 @@ class _Rewriter(cst.CSTTransformer):
 
   def _leave_line(
     self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine
-  ):
-    body, lines = [], []
+  ) -> _Lines:
+    body: list[cst.BaseSmallStatement] = []
+    lines: list[cst.SimpleStatementLine] = []
     for small_original, small in zip(original.body, updated.body, strict=True):
-      if small_original in self._plan.edited:
-        small, added = self._edit(small_original, small)
-        lines += added
-      if small is not None:
+      if small_original not in self._plan.edited:
         body.append(small)
+        continue
+      new, added = self._edit(small_original, small)
+      lines += added
+      if new is not None:
+        body.append(new)
     if body:
       # The line ends as it did (`x = f();  # c` keeps `;  `), whichever
       # statement is now last.
@@ -427,22 +462,31 @@ class _Rewriter(cst.CSTTransformer):
     ]
     return cst.FlattenSentinel(lines) if len(lines) > 1 else lines[0]
 
-  def _edit(self, original, updated):
-    """The small statement replacing a binding one (or None), and the lines
-    to add after it."""
+  def _edit(
+    self, original: cst.BaseSmallStatement, updated: Any
+  ) -> tuple[cst.BaseSmallStatement | None, list[cst.SimpleStatementLine]]:
+    """The small statement replacing a binding one (`original`, an import
+    or an alias assignment; `updated` as updated), or None, and the lines to
+    add after it."""
     program = self._plan.program
     if isinstance(original, cst.Assign):
       binding = self._plan.bindings[original]
       if program.fate(binding) is Fate.REMOVE:
         return None, []
       return _import_as(program.new_path(binding), binding.name), []
-    kept, moved = [], []
+    if not isinstance(original, (cst.Import, cst.ImportFrom)) or isinstance(
+      original.names, cst.ImportStar
+    ):
+      return updated, []  # No binding of ours.
+    kept: list[cst.ImportAlias] = []
+    moved: list[tuple[cst.ImportAlias, str, str]] = []
     for alias in original.names:
-      binding = self._plan.bindings.get(alias)
-      fate = program.fate(binding) if binding else Fate.KEEP
-      if fate is Fate.KEEP:
+      bound = self._plan.bindings.get(alias)
+      if bound is None or program.fate(bound) is Fate.KEEP:
         kept.append(alias)
-      elif fate is Fate.SUBMODULE:
+        continue
+      binding, fate = bound, program.fate(bound)
+      if fate is Fate.SUBMODULE:
         kept.append(alias.with_changes(name=cst.Name(binding.name)))
       elif fate is Fate.REBIND:
         moved.append(
@@ -452,6 +496,7 @@ class _Rewriter(cst.CSTTransformer):
             binding.name,
           )
         )
+    new: list[cst.BaseSmallStatement]
     if isinstance(original, cst.Import):
       new = [_import_as(path, name) for _, path, name in moved]
       if not kept and len(new) == 1:
@@ -498,10 +543,12 @@ def _renamed_alias(
 
 
 def _import_as(path: str, name: str) -> cst.Import:
-  return _statement(f'import {path} as {name}').body[0]
+  return cst.ensure_type(
+    _statement(f'import {path} as {name}').body[0], cst.Import
+  )
 
 
-def _after_preamble(body) -> int:
+def _after_preamble(body: Sequence[cst.BaseStatement]) -> int:
   """Index after a module's docstring and `from __future__` imports."""
   at = 0
   for statement in body:
@@ -524,3 +571,10 @@ def _after_preamble(body) -> int:
       break
     at += 1
   return at
+
+
+def _module(use: _analysis.Use) -> str:
+  """The old module of a gradient function's use."""
+  if use.module is None:
+    raise ValueError(f'{use.name} is in no module this command moves')
+  return use.module

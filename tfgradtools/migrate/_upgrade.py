@@ -16,6 +16,7 @@ import inspect
 import io
 import os
 import re
+from typing import Any
 
 from tfgradtools.migrate import _files
 from tfgradtools.migrate import _names
@@ -27,7 +28,7 @@ STABLE = 'tf.compat.v2'
 
 
 @functools.cache
-def _upgrader():
+def _upgrader() -> Any:
   """The upgrader, without its renames to names the installed TensorFlow
   lacks (with Keras 3, it would turn `tf.keras.optimizers.Adam` into the
   legacy optimizer Keras 3 no longer has)."""
@@ -36,11 +37,11 @@ def _upgrader():
   from tensorflow.tools.compatibility import ast_edits
   from tensorflow.tools.compatibility import tf_upgrade_v2
 
-  renames = {}
+  renames: dict[str, str] = {}
 
-  class Spec(tf_upgrade_v2.TFAPIChangeSpec):
+  class Spec(tf_upgrade_v2.TFAPIChangeSpec):  # type: ignore[misc]
     # It initialises itself again after each file.
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: bool) -> None:
       super().__init__(**kwargs)
       if not renames:
         # A rename to a name the upgrader itself reads as TF 1 code would be
@@ -53,14 +54,14 @@ def _upgrader():
           for old, new in self.symbol_renames.items()
           if _tfnames.exists(_names.TENSORFLOW + new[2:])
         )
-      self.symbol_renames = dict(renames)
+      self.symbol_renames: dict[str, str] = dict(renames)
 
   return ast_edits.ASTCodeUpgrader(
     Spec(import_rename=False, upgrade_compat_v1_import=True)
   )
 
 
-def _read_again(spec, old: str, new: str) -> bool:
+def _read_again(spec: Any, old: str, new: str) -> bool:
   """Whether the upgrader changes a call of `new` that it wrote for `old`:
   it renames or transforms `new` itself, or names positional arguments of
   `new` by their TF 1 order where that differs from the installed
@@ -71,11 +72,10 @@ def _read_again(spec, old: str, new: str) -> bool:
   if order is None:
     return False
   try:
-    parameters = list(
-      inspect.signature(
-        _tfnames.attribute(_names.TENSORFLOW + new[2:])
-      ).parameters
-    )
+    function = _tfnames.attribute(_names.TENSORFLOW + new[2:])
+    if not callable(function):
+      return True  # No signature to compare with.
+    parameters: list[str | None] = list(inspect.signature(function).parameters)
   except (TypeError, ValueError):
     return True  # No signature to compare with.
   named = spec.function_reorders.get(old, [])
