@@ -177,7 +177,8 @@ def _run_programs(paths: dict[str, list[str]]) -> dict[str, dict]:
           result[pathlib.Path(path).name] = {{
               name: np.asarray(namespace[name]).tolist() for name in names}}
         except Exception as error:  # One program's failure is its own test's.
-          result[pathlib.Path(path).name] = f'{{type(error).__name__}}: {{error}}'
+          failure = f'{{type(error).__name__}}: {{error}}'
+          result[pathlib.Path(path).name] = failure
 
   ''',
     timeout=600,
@@ -852,7 +853,8 @@ def test_unrelated_code_stays_byte_for_byte(tmp_path, newline):
       'm = tensorflow.contrib.eager.metrics.SparseAccuracy()\n'
       'g = tensorflow.contrib.eager.implicit_gradients(f)\n',
       'import tensorflow\nimport tfgradtools.eager as tfe\ntf = 1\n'
-      "m = tensorflow.keras.metrics.SparseCategoricalAccuracy(dtype='float64')\n"
+      'm = tensorflow.keras.metrics.SparseCategoricalAccuracy('
+      "dtype='float64')\n"
       'g = tfe.implicit_gradients(f)\n',
     ),
     # An old spelling of the module; a plain `import tensorflow` is enough.

@@ -75,11 +75,12 @@ def test_summaries_become_tf_summary_with_the_global_step(tmp_path):
         tf.contrib.summary.scalar('x', x, family='f')
       ''',
   )
-  assert code == textwrap.dedent('''\
+  step = 'tf.compat.v1.train.get_or_create_global_step()'
+  assert code == textwrap.dedent(f'''\
       import tensorflow as tf
       writer = tf.summary.create_file_writer(logdir)
       with writer.as_default(), tf.summary.record_if(True):
-        tf.summary.scalar(name='loss', data=loss, step=tf.compat.v1.train.get_or_create_global_step())
+        tf.summary.scalar(name='loss', data=loss, step={step})
         tf.summary.scalar(name='lr', data=lr, step=step)
         tf.contrib.summary.scalar('x', x, family='f')
       ''')
@@ -94,7 +95,7 @@ def test_optimizers_of_keras_variables_become_keras_ones(tmp_path):
       import tensorflow as tf
       layer = tf.layers.Dense(1, dtype=tf.float32)
       sgd = tf.train.GradientDescentOptimizer(0.1, use_locking=True)
-      momentum = tf.train.MomentumOptimizer(0.1, 0.9, use_nesterov=True)
+      m = tf.train.MomentumOptimizer(1, 2, use_nesterov=True)
       adam = tf.train.AdamOptimizer(learning_rate=1e-3)
       def step(pairs):
         adam.apply_gradients(pairs, global_step=global_step)  # counted
@@ -104,7 +105,7 @@ def test_optimizers_of_keras_variables_become_keras_ones(tmp_path):
       import tensorflow as tf
       layer = tf.keras.layers.Dense(1, dtype=tf.float32)
       sgd = tf.compat.v1.train.GradientDescentOptimizer(0.1, use_locking=True)
-      momentum = tf.keras.optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True)
+      m = tf.keras.optimizers.SGD(learning_rate=1, momentum=2, nesterov=True)
       adam = tf.keras.optimizers.Adam(learning_rate=1e-3, epsilon=1e-08)
       def step(pairs):
         adam.apply_gradients(pairs)  # counted
@@ -119,14 +120,14 @@ def test_optimizers_of_tf_variables_stay_tf1_ones(tmp_path):
     tmp_path,
     '''\
       import tensorflow as tf
-      momentum = tf.train.MomentumOptimizer(0.1, 0.9, use_nesterov=True)
+      m = tf.train.MomentumOptimizer(1, 2, use_nesterov=True)
       adam = tf.train.AdamOptimizer
       adam(0.1).apply_gradients(pairs, global_step=global_step)
       ''',
   )
   assert code == textwrap.dedent('''\
       import tensorflow as tf
-      momentum = tf.compat.v1.train.MomentumOptimizer(0.1, 0.9, use_nesterov=True)
+      m = tf.compat.v1.train.MomentumOptimizer(1, 2, use_nesterov=True)
       adam = tf.compat.v1.train.AdamOptimizer
       adam(0.1).apply_gradients(pairs, global_step=global_step)
       ''')
@@ -286,7 +287,7 @@ def test_rnn_cells_become_keras_cells_and_their_state_follows(tmp_path):
           super(Model, self).__init__()
           self.lstm = tf.nn.rnn_cell.BasicLSTMCell(8, name='lstm')
           self.gru = tf.contrib.rnn.GRUCell(4)
-          self.rnn = tf.nn.rnn_cell.BasicRNNCell(4, activation=tf.nn.relu)
+          self.rnn = tf.nn.rnn_cell.BasicRNNCell(4, activation='relu')
         def call(self, x):
           state = self.lstm.zero_state(8, tf.float32)
           other = self.gru.zero_state(batch_size=8, dtype=tf.float64)
@@ -302,7 +303,7 @@ def test_rnn_cells_become_keras_cells_and_their_state_follows(tmp_path):
           super(Model, self).__init__()
           self.lstm = tf.keras.layers.LSTMCell(units=8, name='lstm')
           self.gru = tf.keras.layers.GRUCell(units=4, reset_after=False)
-          self.rnn = tf.keras.layers.SimpleRNNCell(units=4, activation=tf.nn.relu)
+          self.rnn = tf.keras.layers.SimpleRNNCell(units=4, activation='relu')
         def call(self, x):
           state = self.lstm.get_initial_state(batch_size=8)
           other = self.gru.get_initial_state(batch_size=8)
@@ -329,7 +330,7 @@ def test_stateless_tf_layers_functions_become_applied_layers(tmp_path):
     '''\
       import tensorflow as tf
       x = tf.layers.dropout(x, 0.3, training=is_training)
-      x = tf.layers.max_pooling2d(x, pool_size=2, strides=2, padding='same')
+      x = tf.layers.max_pooling2d(x, 2, padding='same')
       y = (tf.layers.flatten(x))
       z = tf.layers.dense(y, 3)
       ''',
@@ -337,7 +338,7 @@ def test_stateless_tf_layers_functions_become_applied_layers(tmp_path):
   assert code == textwrap.dedent('''\
       import tensorflow as tf
       x = tf.keras.layers.Dropout(rate=0.3)(x, training=is_training)
-      x = tf.keras.layers.MaxPooling2D(pool_size=2, strides=2, padding='same')(x)
+      x = tf.keras.layers.MaxPooling2D(pool_size=2, padding='same')(x)
       y = (tf.keras.layers.Flatten()(x))
       z = tf.layers.dense(y, 3)
       ''')

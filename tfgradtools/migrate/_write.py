@@ -28,30 +28,30 @@ class WriteError(Exception):
 def replace(path: pathlib.Path, data: bytes, expected: bytes) -> None:
   """Writes `data` to `path` if the file still holds `expected`.
 
-    Example:
+  Example:
 
-    >>> import tempfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / 'a.py'
-    >>> _ = path.write_bytes(b'old\\n')
-    >>> replace(path, b'new\\n', expected=b'old\\n')
-    >>> path.read_bytes()
-    b'new\\n'
-    >>> try:   # The file holds 'new' now.
-    ...   replace(path, b'newer\\n', expected=b'old\\n')
-    ... except WriteError as error:
-    ...   print(error)
-    the file changed on disk since it was read
+  >>> import tempfile
+  >>> path = pathlib.Path(tempfile.mkdtemp()) / 'a.py'
+  >>> _ = path.write_bytes(b'old\\n')
+  >>> replace(path, b'new\\n', expected=b'old\\n')
+  >>> path.read_bytes()
+  b'new\\n'
+  >>> try:   # The file holds 'new' now.
+  ...   replace(path, b'newer\\n', expected=b'old\\n')
+  ... except WriteError as error:
+  ...   print(error)
+  the file changed on disk since it was read
 
-    Args:
-      path: the file; a symbolic link is followed and its target replaced.
-      data: the new content.
-      expected: the content the new one was made from. If the file holds
-        anything else by the time it would be replaced (an editor saved it
-        meanwhile), it is left alone.
+  Args:
+    path: the file; a symbolic link is followed and its target replaced.
+    data: the new content.
+    expected: the content the new one was made from. If the file holds
+      anything else by the time it would be replaced (an editor saved it
+      meanwhile), it is left alone.
 
-    Raises:
-      WriteError: the file was not written (read-only, permission denied,
-        disk full, changed on disk, ...); it is unchanged.
+  Raises:
+    WriteError: the file was not written (read-only, permission denied,
+      disk full, changed on disk, ...); it is unchanged.
   """
   target = pathlib.Path(os.path.realpath(path))
   try:
