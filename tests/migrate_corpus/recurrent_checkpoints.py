@@ -37,9 +37,9 @@ sequences = rng.uniform(0., 1., (64, 5, 1)).astype(np.float32)
 targets = sequences.sum(axis=1)
 
 model = SumModel()
-optimizer = tf.train.AdamOptimizer(learning_rate=0.05)
+optimizer = tf.train.AdamOptimizer(learning_rate=0.1)
 losses = []
-for epoch in range(40):
+for epoch in range(20):
   with tf.GradientTape() as tape:
     loss = tf.reduce_mean(tf.square(model.predict(sequences, True) - targets))
   grads = tape.gradient(loss, model.variables)
