@@ -25,10 +25,14 @@ from tfgradtools.migrate import _parallel
 from tfgradtools.migrate import _pipeline
 from tfgradtools.migrate import _write
 
-OLD = ('import tensorflow.contrib.eager as tfe\n'
-       'grad = tfe.gradients_function(lambda x: x * x)  # {}\n')
-NEW = ('import tfgradtools.eager as tfe\n'
-       'grad = tfe.gradients_function(lambda x: x * x)  # {}\n')
+OLD = (
+  'import tensorflow.contrib.eager as tfe\n'
+  'grad = tfe.gradients_function(lambda x: x * x)  # {}\n'
+)
+NEW = (
+  'import tfgradtools.eager as tfe\n'
+  'grad = tfe.gradients_function(lambda x: x * x)  # {}\n'
+)
 
 
 def run_command(*argv) -> tuple[int, str, str]:
@@ -55,8 +59,9 @@ def assert_old_or_new(paths: list[pathlib.Path]) -> dict[str, str]:
     text = path.read_text()
     assert text in (OLD.format(index), NEW.format(index)), text
     states[path.name] = 'new' if text == NEW.format(index) else 'old'
-  leftovers = [p for p in paths[0].parent.iterdir()
-               if p.name.endswith(_write.SUFFIX)]
+  leftovers = [
+    p for p in paths[0].parent.iterdir() if p.name.endswith(_write.SUFFIX)
+  ]
   assert not leftovers
   return states
 
@@ -65,11 +70,11 @@ class FailingStream(io.FileIO):
   """A file whose write stores part of the data, then raises `error`."""
 
   error: BaseException = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-  fail_on: str = '.f1.'   # the temporary file of f1.py or f1.ipynb
+  fail_on: str = '.f1.'  # the temporary file of f1.py or f1.ipynb
 
   def write(self, data):
     if self.fail_on in pathlib.Path(self.name).name:
-      super().write(data[:len(data) // 3])
+      super().write(data[: len(data) // 3])
       raise self.error
     return super().write(data)
 
@@ -77,44 +82,58 @@ class FailingStream(io.FileIO):
 @pytest.fixture
 def failing_writes(monkeypatch):
   """Makes writes of the temporary file of f1.* fail halfway."""
+
   def fdopen(descriptor, mode):
     name = os.readlink(f'/proc/self/fd/{descriptor}')
     os.close(descriptor)
     return FailingStream(name, 'wb')
+
   monkeypatch.setattr(_write.os, 'fdopen', fdopen)
   return FailingStream
 
 
 def test_a_write_that_fails_halfway_leaves_the_file_and_the_run_goes_on(
-    tmp_path, failing_writes):
+  tmp_path, failing_writes
+):
   paths = make_tree(tmp_path)
   status, out, err = run_command('--write', '--jobs', '1', tmp_path)
-  assert assert_old_or_new(paths) == {'f0.py': 'new', 'f1.py': 'old',
-                                      'f2.py': 'new'}
+  assert assert_old_or_new(paths) == {
+    'f0.py': 'new',
+    'f1.py': 'old',
+    'f2.py': 'new',
+  }
   assert status == 1
   assert out.splitlines() == [f'migrated {paths[0]}', f'migrated {paths[2]}']
   assert err.splitlines() == [
-      f'{paths[1]}: cannot write: No space left on device; left unchanged',
-      '3 file(s) checked, 2 migrated, 1 place(s) need attention']
+    f'{paths[1]}: cannot write: No space left on device; left unchanged',
+    '3 file(s) checked, 2 migrated, 1 place(s) need attention',
+  ]
 
 
 def test_an_interrupt_during_a_write_leaves_every_file_old_or_new(
-    tmp_path, failing_writes, monkeypatch):
+  tmp_path, failing_writes, monkeypatch
+):
   monkeypatch.setattr(failing_writes, 'error', KeyboardInterrupt())
   paths = make_tree(tmp_path)
   status, _, err = run_command('--write', '--jobs', '1', tmp_path)
   assert status == 130
   assert 'Traceback' not in err
   assert err.splitlines()[-1] == (
-      'interrupted: every file is entirely old or entirely new')
-  assert assert_old_or_new(paths) == {'f0.py': 'new', 'f1.py': 'old',
-                                      'f2.py': 'old'}
+    'interrupted: every file is entirely old or entirely new'
+  )
+  assert assert_old_or_new(paths) == {
+    'f0.py': 'new',
+    'f1.py': 'old',
+    'f2.py': 'old',
+  }
 
 
-def test_a_notebook_write_that_fails_leaves_the_notebook(tmp_path,
-                                                          failing_writes):
-  notebook = nbformat.v4.new_notebook(cells=[
-      nbformat.v4.new_code_cell(OLD.format(0))])
+def test_a_notebook_write_that_fails_leaves_the_notebook(
+  tmp_path, failing_writes
+):
+  notebook = nbformat.v4.new_notebook(
+    cells=[nbformat.v4.new_code_cell(OLD.format(0))]
+  )
   path = tmp_path / 'f1.ipynb'
   nbformat.write(notebook, path)
   before = path.read_bytes()
@@ -131,13 +150,18 @@ def test_a_read_only_file_is_reported_and_left(tmp_path):
   status, _, err = run_command('--write', tmp_path)
   assert status == 1
   assert err.splitlines()[0] == (
-      f'{paths[1]}: cannot write: the file is read-only; left unchanged')
-  assert assert_old_or_new(paths) == {'f0.py': 'new', 'f1.py': 'old',
-                                      'f2.py': 'new'}
+    f'{paths[1]}: cannot write: the file is read-only; left unchanged'
+  )
+  assert assert_old_or_new(paths) == {
+    'f0.py': 'new',
+    'f1.py': 'old',
+    'f2.py': 'new',
+  }
 
 
-def test_a_file_changed_between_read_and_write_is_left_alone(tmp_path,
-                                                             monkeypatch):
+def test_a_file_changed_between_read_and_write_is_left_alone(
+  tmp_path, monkeypatch
+):
   paths = make_tree(tmp_path)
   edited = OLD.format(1) + 'print("saved by an editor meanwhile")\n'
   read = _files.read
@@ -147,19 +171,22 @@ def test_a_file_changed_between_read_and_write_is_left_alone(tmp_path,
     if path.name == 'f1.py':
       path.write_text(edited)
     return program
+
   monkeypatch.setattr(_files, 'read', read_then_edit)
   status, _, err = run_command('--write', '--jobs', '1', tmp_path)
   assert status == 1
   assert err.splitlines()[0] == (
-      f'{paths[1]}: cannot write: the file changed on disk since it was '
-      'read; left unchanged')
+    f'{paths[1]}: cannot write: the file changed on disk since it was '
+    'read; left unchanged'
+  )
   assert paths[1].read_text() == edited
   assert [p.read_text() for p in (paths[0], paths[2])] == [
-      NEW.format(0), NEW.format(2)]
+    NEW.format(0),
+    NEW.format(2),
+  ]
 
 
-def test_files_that_cannot_be_read_are_reported_without_a_traceback(
-    tmp_path):
+def test_files_that_cannot_be_read_are_reported_without_a_traceback(tmp_path):
   (tmp_path / 'a.py').write_bytes(b'x = "\xff"\n')
   (tmp_path / 'b.ipynb').write_text('{not json')
   make_tree(tmp_path, 1)
@@ -178,9 +205,10 @@ def test_code_without_tensorflow_is_left_alone_but_checked(tmp_path):
   status, out, err = run_command('--write', tmp_path)
   assert (status, out) == (1, '')
   assert err.splitlines() == [
-      f'{tmp_path}/python2.py:1:1: syntax error: Missing parentheses in call '
-      "to 'print'. Did you mean print(...)?; left unchanged",
-      '2 file(s) checked, 0 migrated, 1 place(s) need attention']
+    f'{tmp_path}/python2.py:1:1: syntax error: Missing parentheses in call '
+    "to 'print'. Did you mean print(...)?; left unchanged",
+    '2 file(s) checked, 0 migrated, 1 place(s) need attention',
+  ]
 
 
 def test_permissions_and_links_are_kept(tmp_path):
@@ -206,13 +234,15 @@ def test_parallel_runs_report_in_path_order(tmp_path):
   """Two processes, and the report as one process gives it."""
   for index in range(4):
     (tmp_path / f'f{index}.py').write_text(
-        OLD.format(index) + 'saver = tfe.Saver([])\n')
+      OLD.format(index) + 'store = tfe.EagerVariableStore()\n'
+    )
   one = run_command('--jobs', '1', tmp_path)
   two = run_command('--jobs', '2', tmp_path)
   assert one == two
-  # Each file: the tensorflow.contrib import that stays, then tfe.Saver.
+  # Each file: the tensorflow.contrib import that stays, then the store.
   assert [line.split(':')[0] for line in one[2].splitlines()[:-1]] == [
-      str(tmp_path / f'f{index}.py') for index in range(4) for _ in range(2)]
+    str(tmp_path / f'f{index}.py') for index in range(4) for _ in range(2)
+  ]
 
 
 class Terminal(io.StringIO):
@@ -225,25 +255,34 @@ def test_progress_shows_on_a_terminal_only_for_more_than_a_few_files():
   terminal, pipe = Terminal(), io.StringIO()
   for stream in (terminal, pipe):
     progress = _parallel.Progress(len(paths), stream)
-    assert list(_parallel.run(str.upper, paths, jobs=1,
-                              progress=progress)) == [p.upper() for p in paths]
+    assert list(_parallel.run(str.upper, paths, jobs=1, progress=progress)) == [
+      p.upper() for p in paths
+    ]
   assert f'[{len(paths)}/{len(paths)}] f{len(paths) - 1}.py' in (
-      terminal.getvalue())
+    terminal.getvalue()
+  )
   assert pipe.getvalue() == ''
   few = Terminal()
-  list(_parallel.run(str.upper, paths[:3], jobs=1,
-                     progress=_parallel.Progress(3, few)))
+  list(
+    _parallel.run(
+      str.upper, paths[:3], jobs=1, progress=_parallel.Progress(3, few)
+    )
+  )
   assert few.getvalue() == ''
 
 
-@pytest.mark.parametrize('argv, imports_tensorflow', [
+@pytest.mark.parametrize(
+  'argv, imports_tensorflow',
+  [
     (['--help'], False),
     (['old.py'], False),
     (['--write', '--jobs', '2', '.'], False),
     (['--tf-upgrade-v2', 'old.py'], True),
-])
-def test_tensorflow_is_imported_only_for_tf_upgrade_v2(tmp_path, argv,
-                                                       imports_tensorflow):
+  ],
+)
+def test_tensorflow_is_imported_only_for_tf_upgrade_v2(
+  tmp_path, argv, imports_tensorflow
+):
   (tmp_path / 'old.py').write_text(OLD.format(0))
   (tmp_path / 'other.py').write_text(OLD.format(1))
   script = textwrap.dedent(f'''
@@ -256,9 +295,14 @@ def test_tensorflow_is_imported_only_for_tf_upgrade_v2(tmp_path, argv,
       print('tensorflow' in sys.modules, file=sys.stderr)
   ''')
   completed = subprocess.run(
-      [sys.executable, '-c', script], capture_output=True, text=True,
-      cwd=tmp_path, timeout=300, check=False,
-      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
+    [sys.executable, '-c', script],
+    capture_output=True,
+    text=True,
+    cwd=tmp_path,
+    timeout=300,
+    check=False,
+    env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'),
+  )
   assert completed.stderr.splitlines()[-1] == str(imports_tensorflow)
 
 
@@ -266,6 +310,8 @@ def test_the_outcome_of_a_worker_is_all_the_parent_needs(tmp_path):
   """What a worker sends back: the content read, and the one to write."""
   path = make_tree(tmp_path, 1)[0]
   outcome = _pipeline.migrate_file(path, _pipeline.Options())
-  assert (outcome.raw, outcome.new) == (OLD.format(0).encode(),
-                                        NEW.format(0).encode())
+  assert (outcome.raw, outcome.new) == (
+    OLD.format(0).encode(),
+    NEW.format(0).encode(),
+  )
   assert outcome.diff.startswith(f'--- {path}\n')

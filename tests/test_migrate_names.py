@@ -46,11 +46,17 @@ def test_keras_2_only_names_raise_with_keras_3():
 def test_keras_2_only_names_are_reported_with_what_replaces_them(path):
   advice = _tfnames.check(path)
   assert advice.startswith('raises with Keras 3')
-  for name in ('LSTMCell', 'GRUCell', 'SimpleRNNCell', 'StackedRNNCells',
-               'RNN', 'Layer'):
+  for name in (
+    'LSTMCell',
+    'GRUCell',
+    'SimpleRNNCell',
+    'StackedRNNCells',
+    'RNN',
+    'Layer',
+  ):
     if f'tf.keras.layers.{name}(' in advice:
       assert hasattr(tf.keras.layers, name)
-  old_spelling = 'tensorflow' + path[len('tensorflow.compat.v1'):]
+  old_spelling = 'tensorflow' + path[len('tensorflow.compat.v1') :]
   assert _tfnames.check(old_spelling) == advice
 
 
@@ -66,10 +72,11 @@ def test_tf_upgrade_v2_renames_are_stable_under_a_second_run():
       code = f'import tensorflow as tf\nr = {old}{arguments}\n'
       try:
         once = _upgrade.upgrade(code)[0]
-      except IndexError:   # More arguments than the function has.
+      except IndexError:  # More arguments than the function has.
         continue
       if _upgrade.upgrade(once)[0] != once:
         unstable.append(old + arguments)
   assert unstable == []
   assert renames['tf.nn.softmax_cross_entropy_with_logits_v2'] == (
-      _upgrade.STABLE + '.nn.softmax_cross_entropy_with_logits')
+    _upgrade.STABLE + '.nn.softmax_cross_entropy_with_logits'
+  )

@@ -7,5 +7,5 @@ tfe.seterr(inf_or_nan='raise')
 
 w = tfe.Variable(1.0)
 grad_fn = tfe.gradients_function(lambda x: w * x)
-saver = tfe.Saver([w])
+store = tfe.EagerVariableStore()
 devices = tfe.list_devices()

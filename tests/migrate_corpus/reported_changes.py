@@ -1,6 +1,6 @@
 """An MNIST-style TF 1.x eager script: what the migration reports rather than
-guesses (a removed dataset module, RNN cells Keras 3 refuses, a float64
-input to a layer, TF 1 summary ops without a writer's step)."""
+guesses (a removed dataset module, an RNN function Keras 3 refuses, a cell
+that changed, a float64 input to a layer, TF 1 summaries without a step)."""
 import numpy as np
 import tensorflow as tf
 import tensorflow.contrib.eager as tfe

@@ -12,6 +12,7 @@ not, so `python -m tfgradtools.migrate` can say how to install it.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 INSTALL = 'python -m pip install "tfgradtools[migrate]"'
@@ -42,12 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     parse), 2 when the command cannot run as asked (a bad path, the extra
     missing).
   """
-  try:
-    import libcst  # pylint: disable=g-import-not-at-top,unused-import
-    import nbformat  # pylint: disable=g-import-not-at-top,unused-import
-  except ImportError as error:
-    print(f'tfgradtools.migrate needs {error.name}, which is not installed.\n'
-          f'Install the migrate extra: {INSTALL}', file=sys.stderr)
-    return 2
+  for module in ('libcst', 'nbformat'):
+    try:
+      importlib.import_module(module)
+    except ImportError:
+      print(
+        f'tfgradtools.migrate needs {module}, which is not installed.\n'
+        f'Install the migrate extra: {INSTALL}',
+        file=sys.stderr,
+      )
+      return 2
   from tfgradtools.migrate import _cli  # pylint: disable=g-import-not-at-top
+
   return _cli.run(argv)

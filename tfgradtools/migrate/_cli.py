@@ -26,11 +26,17 @@ TF2 equivalent are left in place and reported as
 the migrated file with --write)."""
 
 EPILOG = """\
+A line whose text starts with "behaviour change:" or "warning:" is a
+note: the code runs, but check that what changed is what the program
+wants.
+
 exit status:
-  0  nothing needs a person (whether or not files changed)
-  1  something does: a name left in place, a tf_upgrade_v2 warning or
-     error, a file or cell that does not parse, a file that could not be
-     read or written (it is left unchanged, and the other files still run)
+  0  nothing needs a person (whether or not files changed; notes may
+     have been printed)
+  1  something does: a name left in place, a call that fails in TF 2 as
+     it is, a tf_upgrade_v2 error, a file or cell that does not parse, a
+     file that could not be read or written (it is left unchanged, and
+     the other files still run)
   2  a PATH is neither a directory nor a .py or .ipynb file
   130  interrupted (each file is entirely old or entirely new)
 
@@ -43,23 +49,41 @@ OK, ATTENTION, USAGE, INTERRUPTED = 0, 1, 2, 130
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
   parser = argparse.ArgumentParser(
-      prog='python -m tfgradtools.migrate', description=DESCRIPTION,
-      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('paths', nargs='+', metavar='PATH',
-                      help='a .py or .ipynb file, or a directory')
-  parser.add_argument('--write', action='store_true',
-                      help='rewrite the files in place')
-  parser.add_argument('--tfp', action='store_true',
-                      help='also move the tfp.math gradient functions to '
-                      'tfgradtools.math')
-  parser.add_argument('--tf-upgrade-v2', action='store_true',
-                      help="then run TensorFlow's own tf_upgrade_v2 "
-                      'conversion on the same code, and report every tf. '
-                      'name the installed TensorFlow lacks')
-  parser.add_argument('--jobs', '-j', type=_positive, metavar='N',
-                      default=_parallel.default_jobs(),
-                      help='files migrated at once, in as many processes '
-                      '(default: one per core, here %(default)s)')
+    prog='python -m tfgradtools.migrate',
+    description=DESCRIPTION,
+    epilog=EPILOG,
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+  )
+  parser.add_argument(
+    'paths',
+    nargs='+',
+    metavar='PATH',
+    help='a .py or .ipynb file, or a directory',
+  )
+  parser.add_argument(
+    '--write', action='store_true', help='rewrite the files in place'
+  )
+  parser.add_argument(
+    '--tfp',
+    action='store_true',
+    help='also move the tfp.math gradient functions to tfgradtools.math',
+  )
+  parser.add_argument(
+    '--tf-upgrade-v2',
+    action='store_true',
+    help="then run TensorFlow's own tf_upgrade_v2 "
+    'conversion on the same code, and report every tf. '
+    'name the installed TensorFlow lacks',
+  )
+  parser.add_argument(
+    '--jobs',
+    '-j',
+    type=_positive,
+    metavar='N',
+    default=_parallel.default_jobs(),
+    help='files migrated at once, in as many processes '
+    '(default: one per core, here %(default)s)',
+  )
   return parser.parse_args(argv)
 
 
@@ -75,8 +99,10 @@ def run(argv: list[str] | None = None) -> int:
   try:
     return _run(args)
   except KeyboardInterrupt:
-    print('\ninterrupted: every file is entirely old or entirely new',
-          file=sys.stderr)
+    print(
+      '\ninterrupted: every file is entirely old or entirely new',
+      file=sys.stderr,
+    )
     return INTERRUPTED
 
 
@@ -86,9 +112,10 @@ def _run(args: argparse.Namespace) -> int:
     print(f'error: {error}', file=sys.stderr)
   options = _pipeline.Options(tfp=args.tfp, tf_upgrade_v2=args.tf_upgrade_v2)
   progress = _parallel.Progress(len(paths), sys.stderr)
-  changed = attention = 0
-  for outcome in _parallel.run(_pipeline.migrate_file, paths, options,
-                               jobs=args.jobs, progress=progress):
+  changed = attention = notes = 0
+  for outcome in _parallel.run(
+    _pipeline.migrate_file, paths, options, jobs=args.jobs, progress=progress
+  ):
     progress.clear()
     written, failure = _apply(outcome, args.write)
     changed += outcome.new is not None and failure is None
@@ -97,17 +124,20 @@ def _run(args: argparse.Namespace) -> int:
       print(f'{outcome.path}: {failure}; left unchanged', file=sys.stderr)
     for entry in outcome.entries:
       print(_format(outcome, entry, written), file=sys.stderr)
-    attention += len(outcome.entries)
+    notes += sum(entry.note for entry in outcome.entries)
+    attention += sum(not entry.note for entry in outcome.entries)
   progress.clear()
   sys.stdout.flush()
   done = 'migrated' if args.write else 'to migrate (dry run: --write applies)'
-  print(f'{len(paths)} file(s) checked, {changed} {done}, {attention} '
-        'place(s) need attention', file=sys.stderr)
+  print(
+    f'{len(paths)} file(s) checked, {changed} {done}, {attention} '
+    'place(s) need attention' + (f', {notes} note(s)' if notes else ''),
+    file=sys.stderr,
+  )
   return USAGE if errors else ATTENTION if attention else OK
 
 
-def _apply(outcome: _pipeline.Outcome, write: bool
-           ) -> tuple[bool, str | None]:
+def _apply(outcome: _pipeline.Outcome, write: bool) -> tuple[bool, str | None]:
   """Writes or shows `outcome`: (whether the file was written, why it could
   not be migrated)."""
   if outcome.error:
@@ -125,12 +155,18 @@ def _apply(outcome: _pipeline.Outcome, write: bool
   return True, None
 
 
-def _format(outcome: _pipeline.Outcome, entry: _pipeline.Entry,
-            written: bool) -> str:
+def _format(
+  outcome: _pipeline.Outcome, entry: _pipeline.Entry, written: bool
+) -> str:
   """`path[:cell N]:line:column: name: text`, where the file on disk has it."""
   label = outcome.labels[entry.unit]
-  line, column = ((entry.new_line, entry.new_column) if written
-                  else (entry.line, entry.column))
-  where = ':'.join(str(part) for part in (
-      outcome.path, *([label] if label else []), line, column))
+  line, column = (
+    (entry.new_line, entry.new_column)
+    if written
+    else (entry.line, entry.column)
+  )
+  where = ':'.join(
+    str(part)
+    for part in (outcome.path, *([label] if label else []), line, column)
+  )
   return f'{where}: {entry.name}: {entry.text}'

@@ -12,23 +12,29 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import pathlib
 import sys
 from typing import Callable, Iterator, TextIO, TypeVar
 
 Result = TypeVar('Result')
-PROGRESS_FROM = 8   # files; fewer finish before a progress line would help
+PROGRESS_FROM = 8  # files; fewer finish before a progress line would help
 
 
 def default_jobs() -> int:
   """One worker per core this process may use."""
   try:
     return len(os.sched_getaffinity(0))
-  except AttributeError:   # Not on Linux.
+  except AttributeError:  # Not on Linux.
     return os.cpu_count() or 1
 
 
-def run(function: Callable[..., Result], paths: list, *args, jobs: int,
-        progress: Progress | None = None) -> Iterator[Result]:
+def run(
+  function: Callable[..., Result],
+  paths: list[pathlib.Path],
+  *args: object,
+  jobs: int,
+  progress: Progress | None = None,
+) -> Iterator[Result]:
   """Yields `function(path, *args)` for each path, in the order of `paths`.
 
   Args:
@@ -48,13 +54,14 @@ def run(function: Callable[..., Result], paths: list, *args, jobs: int,
     return
   context = multiprocessing.get_context('spawn')
   with concurrent.futures.ProcessPoolExecutor(
-      min(jobs, len(paths)), mp_context=context) as pool:
+    min(jobs, len(paths)), mp_context=context
+  ) as pool:
     pending = [pool.submit(function, path, *args) for path in paths]
-    where = dict(zip(pending, paths))
+    where = dict(zip(pending, paths, strict=True))
     try:
       for future in concurrent.futures.as_completed(where):
         progress.done(where[future])
-        while pending and pending[0].done():   # The next in order is ready.
+        while pending and pending[0].done():  # The next in order is ready.
           yield pending.pop(0).result()
     finally:
       for future in pending:
@@ -68,7 +75,7 @@ class Progress:
     self._total, self._stream, self._done = total, stream, 0
     self._shown = total >= PROGRESS_FROM and _is_terminal(stream)
 
-  def done(self, path) -> None:
+  def done(self, path: pathlib.Path) -> None:
     self._done += 1
     if self._shown:
       self._stream.write(f'\r\x1b[K[{self._done}/{self._total}] {path}')
@@ -79,6 +86,7 @@ class Progress:
     if self._shown:
       self._stream.write('\r\x1b[K')
       self._stream.flush()
+
 
 def _is_terminal(stream: TextIO) -> bool:
   try:

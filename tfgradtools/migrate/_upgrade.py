@@ -16,6 +16,7 @@ import inspect
 import io
 import os
 import re
+from typing import Any
 
 from tfgradtools.migrate import _files
 from tfgradtools.migrate import _names
@@ -27,20 +28,20 @@ STABLE = 'tf.compat.v2'
 
 
 @functools.cache
-def _upgrader():
+def _upgrader() -> Any:
   """The upgrader, without its renames to names the installed TensorFlow
   lacks (with Keras 3, it would turn `tf.keras.optimizers.Adam` into the
   legacy optimizer Keras 3 no longer has)."""
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')   # The report is ours.
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # The report is ours.
   # pylint: disable=g-import-not-at-top
   from tensorflow.tools.compatibility import ast_edits
   from tensorflow.tools.compatibility import tf_upgrade_v2
 
-  renames = {}
+  renames: dict[str, str] = {}
 
-  class Spec(tf_upgrade_v2.TFAPIChangeSpec):
+  class Spec(tf_upgrade_v2.TFAPIChangeSpec):  # type: ignore[misc]
     # It initialises itself again after each file.
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: bool) -> None:
       super().__init__(**kwargs)
       if not renames:
         # A rename to a name the upgrader itself reads as TF 1 code would be
@@ -49,16 +50,18 @@ def _upgrader():
         # calls it wraps in stop_gradient): such names are spelled
         # `tf.compat.v2.`, which it leaves alone.
         renames.update(
-            (old, STABLE + new[2:] if _read_again(self, old, new) else new)
-            for old, new in self.symbol_renames.items()
-            if _tfnames.exists(_names.TENSORFLOW + new[2:]))
-      self.symbol_renames = dict(renames)
+          (old, STABLE + new[2:] if _read_again(self, old, new) else new)
+          for old, new in self.symbol_renames.items()
+          if _tfnames.exists(_names.TENSORFLOW + new[2:])
+        )
+      self.symbol_renames: dict[str, str] = dict(renames)
 
-  return ast_edits.ASTCodeUpgrader(Spec(import_rename=False,
-                                        upgrade_compat_v1_import=True))
+  return ast_edits.ASTCodeUpgrader(
+    Spec(import_rename=False, upgrade_compat_v1_import=True)
+  )
 
 
-def _read_again(spec, old: str, new: str) -> bool:
+def _read_again(spec: Any, old: str, new: str) -> bool:
   """Whether the upgrader changes a call of `new` that it wrote for `old`:
   it renames or transforms `new` itself, or names positional arguments of
   `new` by their TF 1 order where that differs from the installed
@@ -69,14 +72,19 @@ def _read_again(spec, old: str, new: str) -> bool:
   if order is None:
     return False
   try:
-    parameters = list(inspect.signature(
-        _tfnames.attribute(_names.TENSORFLOW + new[2:])).parameters)
+    function = _tfnames.attribute(_names.TENSORFLOW + new[2:])
+    if not callable(function):
+      return True  # No signature to compare with.
+    parameters: list[str | None] = list(inspect.signature(function).parameters)
   except (TypeError, ValueError):
-    return True   # No signature to compare with.
+    return True  # No signature to compare with.
   named = spec.function_reorders.get(old, [])
-  return any(name is not None and name != (parameters + [None] * len(order))[i]
-             and (i >= len(named) or named[i] is None)
-             for i, name in enumerate(order))
+  return any(
+    name is not None
+    and name != (parameters + [None] * len(order))[i]
+    and (i >= len(named) or named[i] is None)
+    for i, name in enumerate(order)
+  )
 
 
 def upgrade(code: str) -> tuple[str, list[tuple[int, int, str]]]:
@@ -86,11 +94,17 @@ def upgrade(code: str) -> tuple[str, list[tuple[int, int, str]]]:
   `tf.contrib.eager` are dropped: those names are this command's, and it
   reports the ones it leaves.
   """
-  with contextlib.redirect_stdout(io.StringIO()):   # It prints every change.
+  with contextlib.redirect_stdout(io.StringIO()):  # It prints every change.
     parsed, new_code, log, errors = _upgrader().update_string_pasta(code, None)
   if not parsed:
-    return code, [(1, 1, 'tf_upgrade_v2 could not parse this code: ' +
-                   log[-1].strip().splitlines()[-1])]
+    return code, [
+      (
+        1,
+        1,
+        'tf_upgrade_v2 could not parse this code: '
+        + log[-1].strip().splitlines()[-1],
+      )
+    ]
   changed, found = set(), []
   for entry in log + errors:
     match = _LOG.match(entry)
@@ -102,8 +116,13 @@ def upgrade(code: str) -> tuple[str, list[tuple[int, int, str]]]:
     match = _LOG.match(error)
     if match and 'tf.contrib.eager' not in match.group(4):
       line, column, severity, text = match.groups()
-      found.append((to_new(int(line)), int(column) + 1,
-                    f'{severity.lower()}: {text.strip()}'))
+      found.append(
+        (
+          to_new(int(line)),
+          int(column) + 1,
+          f'{severity.lower()}: {text.strip()}',
+        )
+      )
   return new_code, found
 
 
@@ -120,20 +139,24 @@ def keep_changes(old: str, new: str, lines: set[int]) -> str:
   'a = 10\\nb  =  2\\n  \\n'
   """
   old_spans, new_spans = _spans(old), _spans(new)
-  if old_spans is None or new_spans is None or len(old_spans) != len(
-      new_spans):
-    return new   # Not converted statement by statement: all of it, then.
+  if old_spans is None or new_spans is None or len(old_spans) != len(new_spans):
+    return new  # Not converted statement by statement: all of it, then.
   old_lines = old.splitlines(keepends=True)
   new_lines = new.splitlines(keepends=True)
   kept = list(old_lines)
-  for (o1, o2), (n1, n2) in reversed(list(zip(old_spans, new_spans))):
+  for (o1, o2), (n1, n2) in reversed(
+    list(zip(old_spans, new_spans, strict=True))
+  ):
     if not lines.intersection(range(o1, o2 + 1)):
       continue
-    chunk = new_lines[n1 - 1:n2]
-    if chunk and old_lines[o2 - 1].endswith('\n') and not chunk[-1].endswith(
-        '\n'):
-      chunk[-1] += old_lines[o2 - 1][len(old_lines[o2 - 1].rstrip('\r\n')):]
-    kept[o1 - 1:o2] = chunk
+    chunk = new_lines[n1 - 1 : n2]
+    if (
+      chunk
+      and old_lines[o2 - 1].endswith('\n')
+      and not chunk[-1].endswith('\n')
+    ):
+      chunk[-1] += old_lines[o2 - 1][len(old_lines[o2 - 1].rstrip('\r\n')) :]
+    kept[o1 - 1 : o2] = chunk
   return ''.join(kept)
 
 
@@ -148,11 +171,12 @@ def _spans(code: str) -> list[tuple[int, int]] | None:
   for node in ast.walk(tree):
     if not isinstance(node, ast.stmt):
       continue
-    first = min([node.lineno, *(d.lineno for d in getattr(
-        node, 'decorator_list', []))])
+    first = min(
+      [node.lineno, *(d.lineno for d in getattr(node, 'decorator_list', []))]
+    )
     body = getattr(node, 'body', None)
     if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
-      spans.append((first, max(first, body[0].lineno - 1)))   # The header.
+      spans.append((first, max(first, body[0].lineno - 1)))  # The header.
     else:
       spans.append((first, node.end_lineno))
   return sorted(spans)

@@ -16,6 +16,7 @@ import os
 import pathlib
 import stat
 import tempfile
+from typing import BinaryIO, Iterator
 
 SUFFIX = '.tfgradtools-migrate'
 
@@ -65,7 +66,7 @@ def replace(path: pathlib.Path, data: bytes, expected: bytes) -> None:
       stream.flush()
       os.fsync(stream.fileno())
       os.chmod(temporary, stat.S_IMODE(status.st_mode))
-      with contextlib.suppress(OSError):   # Only root may give files away.
+      with contextlib.suppress(OSError):  # Only root may give files away.
         os.chown(temporary, status.st_uid, status.st_gid)
       _check_unchanged(target, expected)
       os.replace(temporary, target)
@@ -80,14 +81,17 @@ def _check_unchanged(path: pathlib.Path, expected: bytes) -> None:
 
 
 @contextlib.contextmanager
-def _temporary_beside(path: pathlib.Path):
+def _temporary_beside(
+  path: pathlib.Path,
+) -> Iterator[tuple[str, BinaryIO]]:
   """A new temporary file in `path`'s directory, removed unless replaced."""
-  descriptor, name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=SUFFIX,
-                                      dir=path.parent)
+  descriptor, name = tempfile.mkstemp(
+    prefix=f'.{path.name}.', suffix=SUFFIX, dir=path.parent
+  )
   try:
     with os.fdopen(descriptor, 'wb') as stream:
       yield name, stream
-  except BaseException:   # Interrupts too: never leave a half-written file.
+  except BaseException:  # Interrupts too: never leave a half-written file.
     with contextlib.suppress(OSError):
       os.unlink(name)
     raise
