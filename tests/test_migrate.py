@@ -367,6 +367,7 @@ def _trained(migrated, name):
   return {key: np.asarray(value) for key, value in values.items()}
 
 
+@pytest.mark.slow
 def test_network_linear_regression_finds_the_true_weights(migrated):
   """tfe.Network, tf.layers.Dense, implicit gradients, a TF1 optimizer with
   a global step, tfe.Iterator: one command, and it converges."""
@@ -379,6 +380,7 @@ def test_network_linear_regression_finds_the_true_weights(migrated):
   assert values['last_loss'] < 1e-6 < values['first_loss']
 
 
+@pytest.mark.slow
 def test_summaries_training_loop_fits_and_writes_events(migrated):
   values = _trained(migrated, 'summaries_training_loop.py')
   np.testing.assert_allclose(values['fitted'], [1.5, -2.0], atol=1e-2)
@@ -386,12 +388,14 @@ def test_summaries_training_loop_fits_and_writes_events(migrated):
   assert values['event_files'] == 1
 
 
+@pytest.mark.slow
 def test_layers_model_learns_to_separate_the_classes(migrated):
   values = _trained(migrated, 'layers_model.py')
   assert values['accuracy'] == 1.0
   assert values['last_loss'] < 0.01 * values['first_loss']
 
 
+@pytest.mark.slow
 def test_recurrent_checkpoints_train_follow_the_state_and_restore(migrated):
   """A BasicLSTMCell stepped from its zero state becomes a Keras cell whose
   state `[h, c]` is read where TF 1.x read `.h` and `.c`; tfe.Saver becomes
@@ -403,6 +407,7 @@ def test_recurrent_checkpoints_train_follow_the_state_and_restore(migrated):
   assert values['checkpoint_name'] == 'sum-1'
 
 
+@pytest.mark.slow
 def test_gradients_tutorial_matches_closed_forms(migrated):
   """The tutorial's integer count (an int32, as tf.convert_to_tensor makes
   it), its `np.asscalar` (gone from NumPy), and derivatives of sin."""
@@ -415,6 +420,7 @@ def test_gradients_tutorial_matches_closed_forms(migrated):
   assert values['count_grad_is_none']
 
 
+@pytest.mark.slow
 def test_metrics_and_summaries_train_and_count_as_tf1_did(migrated):
   """tfe.metrics (reset by init_variables, in float64), the writer of
   tf.contrib.eager, summaries through a module imported by name, and the
@@ -445,6 +451,7 @@ def test_metrics_and_summaries_train_and_count_as_tf1_did(migrated):
   np.testing.assert_allclose(losses[0], np.mean(batch_losses), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_migration_reports_what_needs_a_person(migrated):
   directory, status, out, err, _ = migrated
   assert status == 1
@@ -505,6 +512,7 @@ def test_migration_reports_what_needs_a_person(migrated):
   )
 
 
+@pytest.mark.slow
 def test_nested_tapes_run_once_the_reported_watch_is_added(migrated):
   """The migrated cell, as it is and with the step the report asks for."""
   path = migrated[0] / 'automatic_differentiation.ipynb'
@@ -523,6 +531,7 @@ def test_nested_tapes_run_once_the_reported_watch_is_added(migrated):
   )
 
 
+@pytest.mark.slow
 def test_names_without_equivalent_stay_with_their_import(migrated):
   code = (migrated[0] / 'no_equivalent.py').read_text()
   assert code == textwrap.dedent('''\
@@ -553,6 +562,7 @@ def test_migrating_twice_changes_nothing(migrated, flags):
   assert {p: p.read_bytes() for p in directory.iterdir()} == before
 
 
+@pytest.mark.slow
 def test_migrating_twice_without_tf_upgrade_v2_changes_nothing(tmp_path):
   shutil.copytree(CORPUS, tmp_path / 'corpus')
   run_command('--write', '--tfp', tmp_path / 'corpus')
@@ -564,6 +574,7 @@ def test_migrating_twice_without_tf_upgrade_v2_changes_nothing(tmp_path):
   )
 
 
+@pytest.mark.slow
 def test_lines_outside_the_changes_stay_byte_for_byte(migrated):
   """Every line the migration changed is in a statement that holds an old
   name; every other line is as it was."""
@@ -605,6 +616,7 @@ def test_lines_outside_the_changes_stay_byte_for_byte(migrated):
         assert names.search(''.join(old[start - 1 : end])), (path.name, line)
 
 
+@pytest.mark.slow
 def test_every_tf_name_left_is_reported(migrated):
   """Each `tf.` chain or import the installed TensorFlow lacks, and each
   `tensorflow.contrib` import, is on a report line of its own place."""
@@ -649,6 +661,7 @@ def test_every_tf_name_left_is_reported(migrated):
           assert where in reported, (where, chain[0])
 
 
+@pytest.mark.slow
 def test_tfp_goes_only_when_nothing_else_uses_it(migrated):
   only_gradients = (migrated[0] / 'tfp_value_and_gradient.py').read_text()
   assert 'tensorflow_probability' not in only_gradients
@@ -669,6 +682,7 @@ def test_without_tfp_flag_tfp_code_is_left_alone(tmp_path):
   assert migrate_text(tmp_path, code)[:2] == (code, 0)
 
 
+@pytest.mark.slow
 def test_notebook_keeps_outputs_metadata_and_ipython_lines(migrated):
   old = nbformat.read(CORPUS / 'automatic_differentiation.ipynb', as_version=4)
   new = nbformat.read(

@@ -186,6 +186,7 @@ def test_a_file_changed_between_read_and_write_is_left_alone(
   ]
 
 
+@pytest.mark.slow
 def test_files_that_cannot_be_read_are_reported_without_a_traceback(tmp_path):
   (tmp_path / 'a.py').write_bytes(b'x = "\xff"\n')
   (tmp_path / 'b.ipynb').write_text('{not json')
@@ -271,6 +272,7 @@ def test_progress_shows_on_a_terminal_only_for_more_than_a_few_files():
   assert few.getvalue() == ''
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
   'argv, imports_tensorflow',
   [

@@ -7,6 +7,7 @@ import tempfile
 
 import hypothesis
 import nbformat
+import pytest
 from hypothesis import strategies as st
 
 from tfgradtools import migrate
@@ -103,6 +104,7 @@ def _migrate(code: str, upgrade: bool) -> str:
   return code if outcome.new is None else outcome.new.decode()
 
 
+@pytest.mark.slow
 @SETTINGS
 @hypothesis.given(programs())
 def test_only_migrated_statements_change(program):

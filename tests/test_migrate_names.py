@@ -10,6 +10,7 @@ from tfgradtools.migrate import _tfnames
 from tfgradtools.migrate import _upgrade
 
 
+@pytest.mark.slow
 def test_keras_2_only_names_raise_with_keras_3():
   """Each listed name fails when a fresh program uses it (whether the name
   resolves depends on what was imported before, so not here)."""
