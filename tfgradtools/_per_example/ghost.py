@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import tensorflow as tf
 
@@ -62,13 +62,18 @@ class Use:
     rows: builds `X`, or the gathered indices (`None` for an elementwise
       use).
     columns: `Y`, `[N, Q]`, from the gradient of the loss w.r.t. `output`.
+    gradient: where `X` is not an input of the use but must be built (a
+      convolution's patches, `N × P` new values), the op that forms the
+      use's gradient `[P, Q]` from the gradient w.r.t. `output` without it;
+      `None` where `X` is read.
   """
 
   kind: str
-  layout: tuple[object, ...]
+  layout: tuple[Any, ...]
   output: tf.Tensor
   rows: Callable[[], tf.Tensor] | None
   columns: Callable[[tf.Tensor], tf.Tensor]
+  gradient: Callable[[tf.Tensor], tf.Tensor] | None = None
 
 
 def ancestors(tensor: tf.Tensor) -> set[tf.Operation]:
@@ -142,12 +147,13 @@ def squared_norm(
 ) -> tf.Tensor | None:
   """`‖Σ_uses rowsᵀ @ columns‖²` for one example; `None` if unconnected.
 
-  In `accumulation_dtype(the gradient's dtype)`. The Gram matrices are used
-  where they are no larger than the gradient (`N² ≤ P Q`), else the
-  gradient `Xᵀ Y` is formed. Where the example has several rows, the Gram
-  matrices' terms can cancel, so they are formed and summed in `float64`:
-  exact to the rounding of the gradient itself, never an underestimate
-  beyond it.
+  In `accumulation_dtype(the gradient's dtype)`. For a contraction, the
+  route that adds fewer values is taken: the Gram matrices (`N²`, plus the
+  `N × P` patches of a convolution, which must be built) where that is no
+  more than the gradient's `P × Q`, else the gradient itself. Where the
+  example has several rows, the Gram matrices' terms can cancel, so they
+  are formed and summed in `float64`: exact to the rounding of the
+  gradient itself, never an underestimate beyond it.
   """
   connected = [
     (use, grad)
@@ -161,6 +167,20 @@ def squared_norm(
   kind = connected[0][0].kind
   if kind == 'elementwise':  # The gradient itself, as the materialised one.
     return tf.reduce_sum(tf.square(tf.cast(tf.reduce_sum(y, 0), dtype)))
+  rows = y.shape[0]
+  if kind == 'dense':
+    _, x_axes, y_axes = connected[0][0].layout
+    shape = connected[0][0].layout[0]
+    p = math.prod(shape[axis] for axis in x_axes)
+    q = math.prod(shape[axis] for axis in y_axes)
+    built = any(use.gradient is not None for use, _ in connected)
+    if rows is not None and rows * (rows + (p if built else 0)) > p * q:
+      # Many positions through a small layer (long sequences, large
+      # images): the gradient is smaller than the Gram matrices.
+      gradient = tf.add_n(
+        [_gradient(use, grad, p, q) for use, grad in connected]
+      )
+      return tf.reduce_sum(tf.square(tf.cast(gradient, dtype)))
   x = tf.concat(
     [
       use.rows()
@@ -169,14 +189,6 @@ def squared_norm(
     ],
     0,
   )
-  rows = y.shape[0]
-  if kind == 'dense':
-    p, q = x.shape[1], y.shape[1]
-    if rows is not None and rows * rows > p * q:
-      # Many positions through a small layer (long sequences, large
-      # images): the gradient is smaller than the Gram matrices.
-      gradient = tf.matmul(tf.cast(x, y.dtype), y, transpose_a=True)
-      return tf.reduce_sum(tf.square(tf.cast(gradient, dtype)))
   if rows != 1:
     dtype = tf.float64
   y = tf.cast(y, dtype)
@@ -188,6 +200,17 @@ def squared_norm(
   squared = tf.reduce_sum(gram_x * tf.matmul(y, y, transpose_b=True))
   squared = tf.maximum(squared, 0.0)  # Rounding can make 0 slightly negative.
   return tf.cast(squared, result)
+
+
+def _gradient(use: Use, grad: tf.Tensor, p: int, q: int) -> tf.Tensor:
+  """`use`'s gradient, `[P, Q]`, from the gradient w.r.t. its output."""
+  if use.gradient is not None:
+    return tf.reshape(use.gradient(grad), [p, q])
+  assert use.rows is not None  # A contraction's.
+  columns = use.columns(grad)
+  return tf.matmul(
+    tf.cast(use.rows(), columns.dtype), columns, transpose_a=True
+  )
 
 
 def accumulation_dtype(dtype: tf.DType) -> tf.DType:
@@ -361,12 +384,31 @@ def _convolution(op: tf.Operation, shape: tf.TensorShape) -> Use | None:
     ]
     return tf.reshape(tf.stack(taps, 3), [-1, shape[:3].num_elements()])
 
+  def columns(grad: tf.Tensor) -> tf.Tensor:
+    return tf.reshape(grad, [-1, shape[3]])
+
+  def gradient(grad: tf.Tensor) -> tf.Tensor:
+    if list(dilations) != [1, 1]:  # TensorFlow's CPU kernel has none.
+      return tf.matmul(patches(), columns(grad), transpose_a=True)
+    # Explicit padding is applied first: `pfor`'s loop over the examples
+    # drops the op's `explicit_paddings`.
+    explicit = padding == b'EXPLICIT'
+    return tf.raw_ops.Conv2DBackpropFilter(
+      input=tf.pad(inputs, [(0, 0), *pads, (0, 0)]) if explicit else inputs,
+      filter_sizes=shape.as_list(),
+      out_backprop=grad,
+      strides=op.get_attr('strides'),
+      padding='VALID' if explicit else padding,
+      data_format='NHWC',
+    )
+
   return Use(
     'dense',
     (tuple(shape), (0, 1, 2), (3,)),
     output,
     patches,
-    lambda grad: tf.reshape(grad, [-1, shape[3]]),
+    columns,
+    gradient,
   )
 
 
