@@ -17,11 +17,11 @@ of a convolution, whose row is the input patch that pixel sees), those of
 instead of the `P × Q` gradient: the outer-product identity of Goodfellow
 (2015), which TensorFlow Privacy's fast clipping applies to `tf.keras`
 layers, and ghost clipping (Li et al., 2022; Bu et al., 2023) to
-convolutions. Where the Gram matrices are the larger (`N² > P Q`: many
-positions through a small layer, as in a convolution of large images),
-`Xᵀ Y` is formed instead, one example's gradient at a time. An elementwise
-use's gradient has the parameter's size: it is formed, summed over the
-positions.
+convolutions. Where the Gram matrices (with a convolution's patches,
+which must be built) would be larger than the gradient (many positions
+through a small layer, as in a convolution of large images), the gradient
+is materialised instead. An elementwise use's gradient has the
+parameter's size: it is formed, summed over the positions.
 
 `plan` reads the graph built for one example (`f` always sees one example,
 so every row belongs to it) and lists a parameter's uses, through reshapes
@@ -62,10 +62,8 @@ class Use:
     rows: builds `X`, or the gathered indices (`None` for an elementwise
       use).
     columns: `Y`, `[N, Q]`, from the gradient of the loss w.r.t. `output`.
-    gradient: where `X` is not an input of the use but must be built (a
-      convolution's patches, `N × P` new values), the op that forms the
-      use's gradient `[P, Q]` from the gradient w.r.t. `output` without it;
-      `None` where `X` is read.
+    built: whether `X` is built (a convolution's patches: `N × P` new
+      values) rather than read from the graph.
   """
 
   kind: str
@@ -73,7 +71,7 @@ class Use:
   output: tf.Tensor
   rows: Callable[[], tf.Tensor] | None
   columns: Callable[[tf.Tensor], tf.Tensor]
-  gradient: Callable[[tf.Tensor], tf.Tensor] | None = None
+  built: bool = False
 
 
 def ancestors(tensor: tf.Tensor) -> set[tf.Operation]:
@@ -139,7 +137,30 @@ def plan(
         uses.append(use)
   if not uses or len({(u.kind, u.layout) for u in uses}) > 1:
     return None
+  if uses[0].kind == 'dense' and not _gram_is_smaller(uses):
+    return None
   return uses
+
+
+def _gram_is_smaller(uses: list[Use]) -> bool:
+  """Whether the Gram matrices of contractions `uses` add fewer values than
+  forming each example's gradient.
+
+  They add `N²` values for `N` rows (and the `N × P` rows, where those are
+  built), the gradient `P × Q`. Where the gradient is the smaller (many
+  positions through a small layer: long sequences, large images), it is
+  materialised, and then serves the clipped sum too. Rows whose number is
+  known only at run time are taken to be few.
+  """
+  shape, x_axes, y_axes = uses[0].layout
+  p = math.prod(shape[axis] for axis in x_axes)
+  q = math.prod(shape[axis] for axis in y_axes)
+  counts = [use.output.shape.num_elements() for use in uses]
+  if None in counts:
+    return True
+  rows = sum(counts) // q
+  built = any(use.built for use in uses)
+  return bool(rows * (rows + (p if built else 0)) <= p * q)
 
 
 def squared_norm(
@@ -147,13 +168,10 @@ def squared_norm(
 ) -> tf.Tensor | None:
   """`‖Σ_uses rowsᵀ @ columns‖²` for one example; `None` if unconnected.
 
-  In `accumulation_dtype(the gradient's dtype)`. For a contraction, the
-  route that adds fewer values is taken: the Gram matrices (`N²`, plus the
-  `N × P` patches of a convolution, which must be built) where that is no
-  more than the gradient's `P × Q`, else the gradient itself. Where the
-  example has several rows, the Gram matrices' terms can cancel, so they
-  are formed and summed in `float64`: exact to the rounding of the
-  gradient itself, never an underestimate beyond it.
+  In `accumulation_dtype(the gradient's dtype)`. Where the example has
+  several rows, the Gram matrices' terms can cancel, so they are formed and
+  summed in `float64`: exact to the rounding of the gradient itself, never
+  an underestimate beyond it.
   """
   connected = [
     (use, grad)
@@ -168,19 +186,6 @@ def squared_norm(
   if kind == 'elementwise':  # The gradient itself, as the materialised one.
     return tf.reduce_sum(tf.square(tf.cast(tf.reduce_sum(y, 0), dtype)))
   rows = y.shape[0]
-  if kind == 'dense':
-    _, x_axes, y_axes = connected[0][0].layout
-    shape = connected[0][0].layout[0]
-    p = math.prod(shape[axis] for axis in x_axes)
-    q = math.prod(shape[axis] for axis in y_axes)
-    built = any(use.gradient is not None for use, _ in connected)
-    if rows is not None and rows * (rows + (p if built else 0)) > p * q:
-      # Many positions through a small layer (long sequences, large
-      # images): the gradient is smaller than the Gram matrices.
-      gradient = tf.add_n(
-        [_gradient(use, grad, p, q) for use, grad in connected]
-      )
-      return tf.reduce_sum(tf.square(tf.cast(gradient, dtype)))
   x = tf.concat(
     [
       use.rows()
@@ -200,17 +205,6 @@ def squared_norm(
   squared = tf.reduce_sum(gram_x * tf.matmul(y, y, transpose_b=True))
   squared = tf.maximum(squared, 0.0)  # Rounding can make 0 slightly negative.
   return tf.cast(squared, result)
-
-
-def _gradient(use: Use, grad: tf.Tensor, p: int, q: int) -> tf.Tensor:
-  """`use`'s gradient, `[P, Q]`, from the gradient w.r.t. its output."""
-  if use.gradient is not None:
-    return tf.reshape(use.gradient(grad), [p, q])
-  assert use.rows is not None  # A contraction's.
-  columns = use.columns(grad)
-  return tf.matmul(
-    tf.cast(use.rows(), columns.dtype), columns, transpose_a=True
-  )
 
 
 def accumulation_dtype(dtype: tf.DType) -> tf.DType:
@@ -384,31 +378,13 @@ def _convolution(op: tf.Operation, shape: tf.TensorShape) -> Use | None:
     ]
     return tf.reshape(tf.stack(taps, 3), [-1, shape[:3].num_elements()])
 
-  def columns(grad: tf.Tensor) -> tf.Tensor:
-    return tf.reshape(grad, [-1, shape[3]])
-
-  def gradient(grad: tf.Tensor) -> tf.Tensor:
-    if list(dilations) != [1, 1]:  # TensorFlow's CPU kernel has none.
-      return tf.matmul(patches(), columns(grad), transpose_a=True)
-    # Explicit padding is applied first: `pfor`'s loop over the examples
-    # drops the op's `explicit_paddings`.
-    explicit = padding == b'EXPLICIT'
-    return tf.raw_ops.Conv2DBackpropFilter(
-      input=tf.pad(inputs, [(0, 0), *pads, (0, 0)]) if explicit else inputs,
-      filter_sizes=shape.as_list(),
-      out_backprop=grad,
-      strides=op.get_attr('strides'),
-      padding='VALID' if explicit else padding,
-      data_format='NHWC',
-    )
-
   return Use(
     'dense',
     (tuple(shape), (0, 1, 2), (3,)),
     output,
     patches,
-    columns,
-    gradient,
+    lambda grad: tf.reshape(grad, [-1, shape[3]]),
+    built=True,
   )
 
 
