@@ -425,10 +425,14 @@ def _elementwise(
   axes it is broadcast along, as the materialised gradient is summed.
   """
   axes = [axis for axis, size in enumerate(broadcast) if size == 1]
+  leading = axes == list(range(len(axes)))  # Rows: `squared_norm` sums them.
+  q = shape.num_elements()
 
   def gradient(grad: tf.Tensor) -> tf.Tensor:
     if other is not None:
       grad = grad * other
-    return tf.reshape(tf.reduce_sum(grad, axes), [1, -1])
+    if leading:
+      return tf.reshape(grad, [-1, q])
+    return tf.reshape(tf.reduce_sum(grad, axes), [1, q])
 
   return Use('elementwise', (tuple(shape),), op.outputs[0], None, gradient)
