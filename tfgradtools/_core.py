@@ -14,8 +14,9 @@ differentiates in one step (also the Hessian); `jvp` is forward mode and
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import tensorflow as tf
 
@@ -305,12 +306,97 @@ def record(f: Callable[..., Any], prepare: Prepare, *, api: str, name: str,
                    persistent)
 
 
+@dataclasses.dataclass(frozen=True)
+class Request:
+  """What one call of `differentiate` asks of its kind of derivative."""
+  api: str
+  scope: str
+  use_gradient_tape: bool
+  has_aux: bool
+  cotangent: Any
+  unconnected: _args.Unconnected
+  arg_name: str
+  use_pfor: bool
+  parallel_iterations: int | None
+
+  @property
+  def mode(self) -> tf.UnconnectedGradients:
+    """What the engines compute where nothing reaches a source."""
+    return _args.engine_unconnected(self.unconnected)
+
+
+class Derivative(Protocol):
+  """A kind of derivative: records `f` as it needs, and computes it.
+
+  Called as `kind(f, prepare, request)`, it returns the `Recorded` call
+  and its derivatives, one per source; `per_pair` kinds (the Hessian)
+  return one list per source, a derivative per pair of sources.
+  """
+
+  per_pair: bool
+
+  def __call__(self, f: Callable[..., Any], prepare: Prepare,
+               request: Request) -> tuple[Recorded, list[Any]]: ...
+
+
+class _VectorJacobianProduct:
+  """The gradient of `sum(cotangent * value)`, on the engine's recording."""
+
+  per_pair = False
+
+  def __call__(self, f: Callable[..., Any], prepare: Prepare,
+               request: Request) -> tuple[Recorded, list[Any]]:
+    recorded = _record(f, prepare, request.api, request.scope,
+                       request.use_gradient_tape, request.has_aux,
+                       persistent=False)
+    return recorded, recorded._vjp(request.cotangent, request.mode,
+                                   request.arg_name)
+
+
+class _Jacobian:
+  """`d value / d source` (batched over axis 0 if `batch`), on a tape."""
+
+  per_pair = False
+
+  def __init__(self, batch: bool):
+    self.batch = batch
+
+  def __call__(self, f: Callable[..., Any], prepare: Prepare,
+               request: Request) -> tuple[Recorded, list[Any]]:
+    recorded = _record(f, prepare, request.api, request.scope, True,
+                       request.has_aux, persistent=True, dense_only=True)
+    if request.unconnected is _args.RAISE:
+      # A vectorised Jacobian built in a graph is zeros, not `None`, where
+      # nothing reaches a source: a backward pass tells.
+      _checked(recorded, recorded._vjp(None, request.mode, request.arg_name),
+               request.unconnected)
+    return recorded, recorded._jacobian(request.mode, self.batch,
+                                        request.use_pfor,
+                                        request.parallel_iterations)
+
+
+class _Hessian:
+  """The Jacobian of the gradient: one derivative per pair of sources."""
+
+  per_pair = True
+
+  def __call__(self, f: Callable[..., Any], prepare: Prepare,
+               request: Request) -> tuple[Recorded, list[Any]]:
+    return _hessian(f, prepare, request)
+
+
+VJP: Derivative = _VectorJacobianProduct()
+JACOBIAN: Derivative = _Jacobian(batch=False)
+BATCH_JACOBIAN: Derivative = _Jacobian(batch=True)
+HESSIAN: Derivative = _Hessian()
+
+
 def differentiate(f: Callable[..., Any], prepare: Prepare, *, api: str,
                   name: str, use_gradient_tape: bool = False,
                   has_aux: bool = False, cotangent: Any = None,
                   unconnected: _args.Unconnected = (
                       tf.UnconnectedGradients.NONE),
-                  derivative: str = 'vjp',
+                  derivative: Derivative = VJP,
                   arg_name: str = 'output_gradients',
                   use_pfor: bool = True,
                   parallel_iterations: int | None = None
@@ -319,37 +405,25 @@ def differentiate(f: Callable[..., Any], prepare: Prepare, *, api: str,
 
   Args:
     f, prepare, api, name, use_gradient_tape, has_aux: as in `record`.
-    cotangent: the `vjp`'s cotangent (named `arg_name` in errors).
+    cotangent: the `VJP`'s cotangent (named `arg_name` in errors).
     unconnected: the gradient of a source the value does not depend on.
-    derivative: `'vjp'`, `'jacobian'` or `'batch_jacobian'` (always with a
-      tape, as in tfp.math), or `'hessian'` (a Jacobian of the gradient):
-      a list of derivatives per source, one per source for the Hessian.
+    derivative: the kind of derivative, which records `f` and computes it:
+      `VJP` (the default), `JACOBIAN` or `BATCH_JACOBIAN` (always with a
+      tape, as in tfp.math), or `HESSIAN` (a Jacobian of the gradient).
     arg_name: the cotangent's name in error messages.
     use_pfor, parallel_iterations: for Jacobians, as in
       `tf.GradientTape.jacobian`.
 
   Returns:
-    The `Recorded` call and a list with one derivative per source.
+    The `Recorded` call and a list with one derivative per source (for a
+    kind with `per_pair`, one list per source).
   """
-  mode = _args.engine_unconnected(unconnected)
   with tf.name_scope(name) as scope:
-    if derivative == 'hessian':
-      recorded, derivatives = _hessian(
-          f, prepare, api, scope, use_gradient_tape, has_aux, mode, use_pfor,
-          parallel_iterations)
-    else:
-      jacobian = derivative != 'vjp'
-      recorded = _record(f, prepare, api, scope,
-                         use_gradient_tape or jacobian, has_aux,
-                         persistent=jacobian, dense_only=jacobian)
-      if jacobian and unconnected is _args.RAISE:
-        # A vectorised Jacobian built in a graph is zeros, not `None`,
-        # where nothing reaches a source: a backward pass tells.
-        _checked(recorded, recorded._vjp(None, mode, arg_name), unconnected)
-      derivatives = (recorded._jacobian(
-          mode, derivative == 'batch_jacobian', use_pfor,
-          parallel_iterations) if jacobian
-                     else recorded._vjp(cotangent, mode, arg_name))
+    recorded, derivatives = derivative(f, prepare, Request(
+        api=api, scope=scope, use_gradient_tape=use_gradient_tape,
+        has_aux=has_aux, cotangent=cotangent, unconnected=unconnected,
+        arg_name=arg_name, use_pfor=use_pfor,
+        parallel_iterations=parallel_iterations))
     return recorded, _checked(recorded, derivatives, unconnected, cotangent)
 
 
@@ -364,17 +438,19 @@ def _dense(grads: list[Any]) -> list[Any]:
           if isinstance(g, tf.IndexedSlices) else g for g in grads]
 
 
-def _hessian(f, prepare, api, scope, use_gradient_tape, has_aux,
-             unconnected, use_pfor, parallel_iterations):
+def _hessian(f: Callable[..., Any], prepare: Prepare, request: Request
+             ) -> tuple[Recorded, list[Any]]:
   """The Jacobian (on a persistent outer tape) of the gradient."""
+  api, unconnected = request.api, request.mode
   args, kwargs, sources = prepare()
   watched = [w for w in _watch_list(sources, api, dense_only=True)
              if w is not None]
   outer = tf.GradientTape(persistent=True, watch_accessed_variables=False)
   with outer:
     outer.watch(watched)
-    recorded = _record(f, lambda: (args, kwargs, sources), api, scope,
-                       use_gradient_tape, has_aux, persistent=False)
+    recorded = _record(f, lambda: (args, kwargs, sources), api,
+                       request.scope, request.use_gradient_tape,
+                       request.has_aux, persistent=False)
     _check_scalar(recorded, 'Hessian', 'jacobian')
     grads = _dense(recorded._vjp(None, unconnected, 'output_gradients'))
   outer_recording = _engines.TapeRecording(outer, persistent=True)
@@ -387,8 +463,8 @@ def _hessian(f, prepare, api, scope, use_gradient_tape, has_aux,
         row.append(_unconnected_jacobian(shape_of, source_j, unconnected))
       else:
         row.append(outer_recording.jacobian(
-            grad, watched_j, unconnected, False, use_pfor,
-            parallel_iterations, _engines.LOOPED_HESSIAN_ROWS))
+            grad, watched_j, unconnected, False, request.use_pfor,
+            request.parallel_iterations, _engines.LOOPED_HESSIAN_ROWS))
     rows.append(row)
   return recorded, rows
 
