@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 import helpers
+import tfgradtools
 import tfgradtools.math as tfm
 from tfgradtools._per_example import mapping as _per_example_map
 
@@ -194,6 +195,38 @@ def test_unconnected_parameters_get_none_or_zeros():
         losses, params, X, l2_norm_clip=CLIP, noise_multiplier=1., seed=3,
         unconnected_gradients=unconnected)  # 'unused' sorts first.
     assert (unused is not None and float(unused) != 0.) == noised
+
+
+@pytest.mark.parametrize('name, options', [
+    ('per_example_gradients', {}),
+    ('per_example_gradient_norms', {}),
+    ('per_example_gradient_norms', {'per_parameter': True}),
+    ('clipped_gradients', {'l2_norm_clip': CLIP}),
+    ('clipped_gradients', {'l2_norm_clip': CLIP, 'noise_multiplier': 1.}),
+])
+def test_raise_names_every_disconnected_parameter_at_once(regime, name,
+                                                          options):
+  def make():
+    params = {'argmax': tf.constant([1., 2.]), 'stopped': tf.constant(2.),
+              'used': tf.constant(VALUES['w1']), 'unused': tf.constant(1.)}
+
+    def losses(p, x):
+      return (tf.reduce_sum(tf.matmul(x, p['used']), axis=-1) +
+              tf.cast(tf.argmax(p['argmax']), tf.float32) +
+              tf.stop_gradient(p['stopped']))
+    return lambda: getattr(tfm, name)(losses, params, X[:5],
+                                      unconnected_gradients='raise',
+                                      **options)
+
+  with pytest.raises(tfgradtools.DisconnectedGradientError) as raised:
+    helpers.run(regime, make)
+  lines = str(raised.value).splitlines()
+  # The parameters in the order of `tf.nest.flatten(params)`.
+  assert 'no gradient reaches 3 of the 4 sources' in lines[0], lines
+  assert '`tf.argmax`' in lines[1], lines
+  assert '`tf.stop_gradient`' in lines[2], lines
+  assert 'is not used' in lines[3], lines
+  assert len(lines) == 4, lines
 
 
 def test_noise_is_seeded_and_scaled():

@@ -139,8 +139,10 @@ def value_and_per_example_gradients(
 
     stacked, _ = mapping.run(lambda: mapping.over_chunks(
         chunk, batch.batch_size, batch.chunk_size, batch.first_mapping))
-    grads = [batch.or_unconnected(stacked.get(f'grad/{k}'), k, batched=True)
-             for k in range(len(batch.sources))]
+    grads = [stacked.get(f'grad/{k}') for k in range(len(batch.sources))]
+    batch.check_connected(grads)
+    grads = [batch.or_unconnected(g, k, batched=True)
+             for k, g in enumerate(grads)]
     return _value(batch, stacked), batch.like_params(grads)
 
 
@@ -262,7 +264,7 @@ def value_and_per_example_gradient_norms(
         batch.first_mapping))
     losses = stacked['loss']
     squared = [stacked.get(f'sq/{k}') for k in range(len(batch.sources))]
-    batch.check_connected(dict(enumerate(squared)))
+    batch.check_connected(squared)
     if per_parameter:
       norms = [tf.sqrt(s) if s is not None else
                batch.or_unconnected(None, k, like=losses)

@@ -89,11 +89,9 @@ class Batch:
     """`value`, or what stands for source `k`'s where nothing reaches it.
 
     That is `None`, or with `unconnected_gradients='zero'` zeros like
-    `like`, or like the source (with a batch axis if `batched`); with
-    `'raise'`, the error that explains it on the first example.
+    `like`, or like the source (with a batch axis if `batched`). With
+    `'raise'`, `check_connected` has raised first.
     """
-    if value is None:
-      self.check_connected({k: None})
     if value is not None or self.unconnected is not (
         tf.UnconnectedGradients.ZERO):
       return value
@@ -105,10 +103,14 @@ class Batch:
       return tf.zeros(tf.concat([[self.batch_size], shape], 0), source.dtype)
     return tf.zeros(shape, source.dtype)
 
-  def check_connected(self, values: dict[int, Any]) -> None:
-    """With `unconnected_gradients='raise'`, the error that explains, on
-    the first example, each source `k` whose `values[k]` is `None`."""
-    missing = [k for k, value in values.items() if value is None]
+  def check_connected(self, values: Sequence[Any]) -> None:
+    """With `unconnected_gradients='raise'`, one error for every source `k`
+    whose `values[k]` is `None`, explained on the first example's loss.
+
+    Whether a gradient reaches a parameter is a property of `f`'s graph,
+    which is the same for every example, so one example explains them all.
+    """
+    missing = [k for k, value in enumerate(values) if value is None]
     if missing and self.unconnected is _args.RAISE:
       raise _core.disconnected_error(lambda: self.example_value(0)['loss'],
                                      self.sources, missing, self.api)

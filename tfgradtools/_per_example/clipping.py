@@ -91,9 +91,11 @@ def noised_mean(batch: batching.Batch, sums: mapping.Outputs,
   each gradient's dtype. A source no gradient reaches has `None` (no
   noise), or zeros (noised) with `unconnected_gradients='zero'`.
   """
+  totals = [sums.get(f'grad/{k}') for k in range(len(batch.sources))]
+  batch.check_connected(totals)
   pairs = []
   for k, source in enumerate(batch.sources):
-    total = batch.or_unconnected(sums.get(f'grad/{k}'), k, batched=False)
+    total = batch.or_unconnected(totals[k], k, batched=False)
     if total is not None:
       if _adds_noise(noise_multiplier):
         stddev = (in_dtype(noise_multiplier, total.dtype) *
