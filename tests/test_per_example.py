@@ -253,6 +253,52 @@ def test_noise_is_seeded_and_scaled():
     np.testing.assert_allclose(np.std(noised - clean), 6. / 8, rtol=0.03)
 
 
+def test_an_empty_batch_is_zeros_and_noise_never_nan(regime):
+  # DP-SGD on Poisson-sampled batches applies a step for an empty batch
+  # too: zeros plus the noise, divided by the expected batch size.
+  def make():
+    params = constants()
+    seed = tf.constant([3, 4], tf.int64)
+
+    def clipped(batch, **options):
+      return [g for g, _ in tfm.clipped_gradients(
+          mlp_losses, params, X[:batch], LABELS[:batch], l2_norm_clip=CLIP,
+          **options)]
+    return lambda: {
+        'clean': clipped(0),
+        'noised': clipped(0, noise_multiplier=2., seed=seed),
+        'expected': clipped(0, noise_multiplier=2., seed=seed,
+                            expected_batch_size=8),
+        'mean': clipped(BATCH),
+        'sum_by_8': clipped(BATCH, expected_batch_size=8.),
+        'losses': tfm.value_and_clipped_gradients(
+            mlp_losses, params, X[:0], LABELS[:0], l2_norm_clip=CLIP)[0],
+        # Drawn in the regime: XLA picks another stateless algorithm.
+        'noise': [tf.random.stateless_normal(
+            SHAPES[k], tf.random.experimental.stateless_fold_in(seed, i))
+                  * 2. * CLIP for i, k in enumerate(sorted(SHAPES))]}
+
+  got = helpers.run(regime, make)
+  noise = got['noise']
+  assert all(np.any(n != 0) for n in noise)
+  helpers.assert_all_close(got['clean'], [np.zeros(SHAPES[k])
+                                          for k in sorted(SHAPES)])
+  helpers.assert_all_close(got['noised'], noise, rtol=1e-6)
+  helpers.assert_all_close(got['expected'], [n / 8 for n in noise],
+                           rtol=1e-6)
+  helpers.assert_all_close(got['sum_by_8'],
+                           [m * BATCH / 8 for m in got['mean']], rtol=1e-5)
+  assert got['losses'].shape == (0,)
+
+
+def test_expected_batch_size_must_be_positive():
+  for bad in (0, -1., float('nan')):
+    with pytest.raises(ValueError, match='expected_batch_size must be '
+                       'positive'):
+      tfm.clipped_gradients(mlp_losses, constants(), X, LABELS,
+                            l2_norm_clip=CLIP, expected_batch_size=bad)
+
+
 def make_keras_model():
   """Embeddings, einsum and dense layers, which the outer-product identity
   covers, and a convolution, which it does not."""

@@ -311,6 +311,7 @@ def value_and_clipped_gradients(
     l2_norm_clip: float,
     noise_multiplier: float = 0.,
     seed: Any = None,
+    expected_batch_size: Any = None,
     single_example: bool = False,
     has_aux: bool = False,
     chunk_size: int | None = None,
@@ -326,7 +327,11 @@ def value_and_clipped_gradients(
   `l2_norm_clip` (over all parameters together), the scaled gradients are
   summed, Gaussian noise of standard deviation
   `noise_multiplier * l2_norm_clip` is added to the sum, and the sum is
-  divided by the batch size: the aggregate of DP-SGD (Abadi et al., 2016).
+  divided by the batch size (or by `expected_batch_size`): the aggregate of
+  DP-SGD (Abadi et al., 2016). An empty batch's sum is zero, so its
+  aggregate is zeros plus the noise, never the NaN of a mean over no
+  examples: divided by `expected_batch_size`, what DP-SGD on Poisson-sampled
+  batches (whose size varies, and may be 0) applies at every step.
   It comes as `(gradient, variable)` pairs, ready for a Keras optimizer's
   `apply_gradients`. Where the outer-product identity covers the
   parameters (see `value_and_per_example_gradient_norms`), the norms cost
@@ -365,6 +370,11 @@ def value_and_clipped_gradients(
       (stateless: the same seed gives the same noise; vary it every step),
       or a `tf.random.Generator` (draws from it).
       Default value: `None`.
+    expected_batch_size: what the noised sum is divided by, a positive
+      number or scalar Tensor: for Poisson-sampled batches, the expected
+      size (the sampling rate times the dataset's size), so that every
+      step, an empty batch's too, is scaled alike whoever is in the batch.
+      Default value: `None` (the batch's own size, or 1 if it is empty).
     chunk_size: how many examples are computed at once.
       Default value: `None` (as many as keep the materialised per-example
       gradients within 256 MiB).
@@ -390,8 +400,8 @@ def value_and_clipped_gradients(
       `ValueError` for a negative `l2_norm_clip` or `noise_multiplier`.
   """
   api = 'value_and_clipped_gradients'
-  clip.check_nonnegative(api, l2_norm_clip=l2_norm_clip,
-                         noise_multiplier=noise_multiplier)
+  clip.check_arguments(api, l2_norm_clip, noise_multiplier,
+                       expected_batch_size)
   with tf.name_scope(name or api):
     batch = batching.Batch(
         f, params, inputs, api=api, single_example=single_example,
@@ -407,7 +417,7 @@ def value_and_clipped_gradients(
         batch.batch_size, batch.chunk_for_norms(materialize_gradients),
         batch.first_mapping))
     pairs = clip.noised_mean(batch, sums, l2_norm_clip, noise_multiplier,
-                             seed)
+                             seed, expected_batch_size)
     return _value(batch, stacked), pairs
 
 
@@ -419,6 +429,7 @@ def clipped_gradients(
     l2_norm_clip: float,
     noise_multiplier: float = 0.,
     seed: Any = None,
+    expected_batch_size: Any = None,
     single_example: bool = False,
     has_aux: bool = False,
     chunk_size: int | None = None,
@@ -437,7 +448,7 @@ def clipped_gradients(
   return _calls.without_value(value_and_clipped_gradients(
       f, params, *inputs, l2_norm_clip=l2_norm_clip,
       noise_multiplier=noise_multiplier, seed=seed,
-      single_example=single_example, has_aux=has_aux, chunk_size=chunk_size,
+      expected_batch_size=expected_batch_size, single_example=single_example, has_aux=has_aux, chunk_size=chunk_size,
       materialize_gradients=materialize_gradients,
       use_gradient_tape=use_gradient_tape,
       experimental_use_pfor=experimental_use_pfor,

@@ -46,7 +46,13 @@ def clipped_sum(batch: batching.Batch, indices: Any, valid: Any,
       sums[f'grad/{k}'] = tf.tensordot(tf.cast(scale, grad.dtype), grad, 1)
     elif f'sq/{k}' in out:
       identity_covered.append(k)
-  if identity_covered:
+  if identity_covered and isinstance(size, int) and size == 0:
+    # The sum over no examples is zero. (Differentiating the vectorised
+    # forward pass of no examples is a loop XLA cannot compile.)
+    sums.update({f'grad/{k}': tf.zeros(batch.sources[k].shape,
+                                       batch.sources[k].dtype)
+                 for k in identity_covered})
+  elif identity_covered:
     sums.update(_scaled_gradients(batch, indices, size, how, scale, losses,
                                   identity_covered))
   kept = {name: value for name, value in out.items()
@@ -83,13 +89,16 @@ def _scaled_gradients(batch, indices, size, how, scale, losses, covered):
 
 
 def noised_mean(batch: batching.Batch, sums: mapping.Outputs,
-                l2_norm_clip: Any, noise_multiplier: Any, seed: Any
-                ) -> list[tuple[Any, Any]]:
-  """`(sum + noise) / batch size` per source, paired with the source.
+                l2_norm_clip: Any, noise_multiplier: Any, seed: Any,
+                expected_batch_size: Any = None) -> list[tuple[Any, Any]]:
+  """`(sum + noise) / denominator` per source, paired with the source.
 
   The noise's standard deviation is `noise_multiplier * l2_norm_clip`, in
-  each gradient's dtype. A source no gradient reaches has `None` (no
-  noise), or zeros (noised) with `unconnected_gradients='zero'`.
+  each gradient's dtype. The denominator is `expected_batch_size` if
+  given, else the batch's size, or 1 for an empty batch: its sum is zero,
+  and its aggregate zeros or the noise alone, never the NaN of 0 / 0. A
+  source no gradient reaches has `None` (no noise), or zeros (noised)
+  with `unconnected_gradients='zero'`.
   """
   totals = [sums.get(f'grad/{k}') for k in range(len(batch.sources))]
   batch.check_connected(totals)
@@ -101,7 +110,9 @@ def noised_mean(batch: batching.Batch, sums: mapping.Outputs,
         stddev = (in_dtype(noise_multiplier, total.dtype) *
                   in_dtype(l2_norm_clip, total.dtype))
         total += _noise(total, stddev, seed, k)
-      total /= tf.cast(batch.batch_size, total.dtype)
+      total /= (tf.cast(tf.maximum(batch.batch_size, 1), total.dtype)
+                if expected_batch_size is None else
+                in_dtype(expected_batch_size, total.dtype))
     pairs.append((total, source))
   return pairs
 
@@ -137,8 +148,17 @@ def _noise(like: tf.Tensor, stddev: tf.Tensor, seed: Any, index: int
   return tf.random.stateless_normal(shape, seed, dtype=dtype) * stddev
 
 
-def check_nonnegative(api: str, **values: float) -> None:
-  """Raises `ValueError` for a negative clip or noise multiplier."""
-  for key, value in values.items():
+def check_arguments(api: str, l2_norm_clip: Any, noise_multiplier: Any,
+                    expected_batch_size: Any) -> None:
+  """Raises `ValueError` for a negative clip or noise multiplier, or an
+  expected batch size that is not positive (Python numbers only: Tensors
+  are the caller's to check)."""
+  for key, value in (('l2_norm_clip', l2_norm_clip),
+                     ('noise_multiplier', noise_multiplier)):
     if isinstance(value, (int, float)) and value < 0:
       raise ValueError(f'{api}: {key} must be non-negative, got {value!r}.')
+  if isinstance(expected_batch_size, (int, float)) and not (
+      expected_batch_size > 0):
+    raise ValueError(
+        f'{api}: expected_batch_size must be positive (or None: the '
+        f'batch\'s own size), got {expected_batch_size!r}.')

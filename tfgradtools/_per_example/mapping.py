@@ -105,11 +105,18 @@ def looped(body: Body, indices: Any, size: Any) -> Outputs:
   """`body` for each index in a `tf.while_loop`.
 
   The stacked outputs take the dtypes and shapes of `body` traced once in
-  a graph that is never run, so an empty batch stacks no example.
+  a graph that is never run, so an empty batch stacks no example: where
+  the batch is known to be empty, with no loop at all (XLA compiles a
+  loop's body even where it never runs, and reading an example of none
+  fails to compile).
   """
   if indices is None:
     indices = tf.range(size)
   first = traced_outputs(lambda: body(tf.gather(indices, 0)))
+  if isinstance(size, int) and size == 0 and all(
+      t.shape.rank is not None for t in first.values()):
+    return {n: tf.zeros([0, *(d or 0 for d in t.shape)], t.dtype)
+            for n, t in first.items()}
   names = sorted(first)
   arrays = [tf.TensorArray(first[n].dtype, size=size,
                            element_shape=first[n].shape) for n in names]
