@@ -19,14 +19,93 @@ vectorises them, and gives some of them their own conversion:
   random ops;
 * 3-D convolutions, converted as `pfor` converts 2-D ones (the kernel's
   per-example gradient in a loop over the examples, as for 2-D).
+
+All of this is TensorFlow's private `pfor`, the only way to vectorise
+with these conversions (the public `tf.vectorized_map` takes none, and
+would give every example of a chunk the same random draws). It is used
+only where `private_pfor` finds it as expected; elsewhere every example
+runs in a `tf.while_loop` (public API), with the same results, as with
+`experimental_use_pfor=False`. What it buys, for a 1M-parameter MLP at
+batch 256 in `tf.function` (against one batch gradient): norms 0.61×
+instead of 2.4×, the clipped aggregate 1.2× instead of 19×, per-example
+gradients 33× instead of 47×.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 from typing import Any
 
 import tensorflow as tf
-from tensorflow.python.ops.parallel_for import pfor as pfor_lib  # pylint: disable=g-direct-tensorflow-import
+
+
+def _private(name: str) -> Any:
+  """A module of TensorFlow's `pfor`, or `None` where there is none."""
+  try:
+    return importlib.import_module(
+        f'tensorflow.python.ops.parallel_for.{name}')
+  except ImportError:
+    return None
+
+
+# TensorFlow's `pfor`, behind `tf.vectorized_map`, with what its public
+# function does not offer: conversions of our own for some ops, and the
+# while-loop fallback for one op alone. Private: `private_pfor` checks it.
+control_flow_ops = _private('control_flow_ops')
+pfor_lib = _private('pfor')
+
+# What is used of each private module.
+_USED = (('control_flow_ops', ('pfor', '_is_under_xla_context')),
+         ('pfor_lib', ('wrap', '_convert_batch_mat_mul_v2',
+                       '_fallback_converter', '_convert_flatten_batch',
+                       '_convert_flatten_batch_shape_input')))
+
+
+def pfor_is_usable(modules: dict[str, Any]) -> bool:
+  """Whether the private `modules` are as this code uses them.
+
+  Every name used must exist, and `pfor` must honour a conversion set on an
+  op (tried on one small graph, traced and never run). Where any of that
+  fails — another TensorFlow version — the per-example functions map their
+  examples with a `tf.while_loop` instead (`mapping.mapping_for`): the same
+  results, from public API only.
+  """
+  for module_name, names in _USED:
+    module = modules.get(module_name)
+    if module is None or not all(hasattr(module, n) for n in names):
+      return False
+  try:
+    return _honours_converters(modules['control_flow_ops'],
+                               modules['pfor_lib'])
+  except Exception:  # pylint: disable=broad-except
+    return False  # Whatever changed, the loop does not depend on it.
+
+
+@functools.cache
+def private_pfor() -> bool:
+  """Whether this TensorFlow's private `pfor` is usable, checked once."""
+  return pfor_is_usable({'control_flow_ops': control_flow_ops,
+                         'pfor_lib': pfor_lib})
+
+
+def _honours_converters(flow: Any, lib: Any) -> bool:
+  """Whether `pfor` converts an op by the conversion set on it."""
+  used = []
+
+  def converter(pfor_input: Any) -> Any:
+    used.append(True)
+    value, stacked, _ = pfor_input.input(0)
+    return lib.wrap(tf.identity(value), stacked)
+
+  def loop_fn(i: tf.Tensor) -> tf.Tensor:
+    out = tf.identity(tf.cast(i, tf.float32))
+    out.op.pfor_converter = converter
+    return out
+
+  with tf.Graph().as_default():  # Built, never run.
+    out = flow.pfor(loop_fn, 2)
+  return bool(used) and out.shape == [2]
 
 # The random ops that take a per-example key and counter, converted by a
 # loop over the examples (their kernels draw from one key at a time).

@@ -25,7 +25,6 @@ import warnings
 from typing import Any, Callable
 
 import tensorflow as tf
-from tensorflow.python.ops.parallel_for import control_flow_ops  # pylint: disable=g-direct-tensorflow-import
 
 from tfgradtools import _quiet
 from tfgradtools._per_example import converters
@@ -83,8 +82,8 @@ def _pfor(body: Body, indices: Any, size: Any,
   try:
     # pfor logs every op it cannot convert; the warning says it once.
     with _quiet.vectorisation_internals():
-      return control_flow_ops.pfor(loop_fn, size,
-                                   fallback_to_while_loop=op_level_fallback)
+      return converters.control_flow_ops.pfor(
+          loop_fn, size, fallback_to_while_loop=op_level_fallback)
   except _CONVERSION_ERRORS as error:
     if not traced:
       raise
@@ -181,8 +180,14 @@ class Mapping:
 
 
 def mapping_for(use_pfor: bool, api: str) -> Mapping:
-  """A call's first mapping: vectorised where it can be, or a loop."""
-  if use_pfor:
+  """A call's first mapping: vectorised where it can be, or a loop.
+
+  Vectorising takes TensorFlow's private `pfor` (for the conversions of
+  `converters`, without which a vectorised example would share its random
+  draws with the others, for one); where this TensorFlow's is not as
+  expected (`converters.private_pfor`), every call loops.
+  """
+  if use_pfor and converters.private_pfor():
     return Mapping((vectorised, vectorised_but_some_ops, looped), api)
   return Mapping((looped,), api)
 
@@ -221,8 +226,14 @@ def traced_outputs(fn: Callable[[], Any]) -> Any:
 
 
 def under_xla() -> bool:
-  """Whether the current graph is compiled with XLA (`jit_compile`)."""
-  return control_flow_ops._is_under_xla_context()  # pylint: disable=protected-access
+  """Whether the current graph may be compiled with XLA (`jit_compile`).
+
+  TensorFlow says so only privately; without it, the answer is yes: the
+  paths taken under XLA give the same results everywhere.
+  """
+  if not converters.private_pfor():
+    return True
+  return converters.control_flow_ops._is_under_xla_context()  # pylint: disable=protected-access
 
 
 def _unconverted_op(error: Exception) -> str:
