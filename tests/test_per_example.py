@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import types
 import warnings
 
 import keras
@@ -16,6 +17,7 @@ import tensorflow as tf
 import helpers
 import tfgradtools
 import tfgradtools.math as tfm
+from tfgradtools._per_example import converters as _per_example_converters
 from tfgradtools._per_example import mapping as _per_example_map
 
 RNG = np.random.default_rng(0)
@@ -168,7 +170,9 @@ def test_loop_of_examples_when_pfor_fails_outright(monkeypatch):
     loop_fn(tf.constant(0))
     raise ValueError('No pfor vectorization defined for MadeUpOp')
 
-  monkeypatch.setattr(_per_example_map.control_flow_ops, 'pfor', failing_pfor)
+  assert _per_example_converters.private_pfor()  # Checked before the patch.
+  monkeypatch.setattr(_per_example_converters.control_flow_ops, 'pfor',
+                      failing_pfor)
   fn = tf.function(lambda: tfm.per_example_gradient_norms(
       mlp_losses, constants(), X, LABELS, per_parameter=True, chunk_size=7))
   with pytest.warns(tfm.VectorizationFallbackWarning,
@@ -197,29 +201,23 @@ def test_unconnected_parameters_get_none_or_zeros():
     assert (unused is not None and float(unused) != 0.) == noised
 
 
-@pytest.mark.parametrize('name, options', [
-    ('per_example_gradients', {}),
-    ('per_example_gradient_norms', {}),
-    ('per_example_gradient_norms', {'per_parameter': True}),
-    ('clipped_gradients', {'l2_norm_clip': CLIP}),
-    ('clipped_gradients', {'l2_norm_clip': CLIP, 'noise_multiplier': 1.}),
-])
-def test_raise_names_every_disconnected_parameter_at_once(regime, name,
-                                                          options):
-  def make():
-    params = {'argmax': tf.constant([1., 2.]), 'stopped': tf.constant(2.),
-              'used': tf.constant(VALUES['w1']), 'unused': tf.constant(1.)}
+def disconnected_call(name, **options):
+  """A call of `name` with 'raise' on parameters three of which no gradient
+  reaches: through `tf.argmax`, `tf.stop_gradient`, and not at all."""
+  params = {'argmax': tf.constant([1., 2.]), 'stopped': tf.constant(2.),
+            'used': tf.constant(VALUES['w1']), 'unused': tf.constant(1.)}
 
-    def losses(p, x):
-      return (tf.reduce_sum(tf.matmul(x, p['used']), axis=-1) +
-              tf.cast(tf.argmax(p['argmax']), tf.float32) +
-              tf.stop_gradient(p['stopped']))
-    return lambda: getattr(tfm, name)(losses, params, X[:5],
-                                      unconnected_gradients='raise',
-                                      **options)
+  def losses(p, x):
+    return (tf.reduce_sum(tf.matmul(x, p['used']), axis=-1) +
+            tf.cast(tf.argmax(p['argmax']), tf.float32) +
+            tf.stop_gradient(p['stopped']))
+  return lambda: getattr(tfm, name)(losses, params, X[:5],
+                                    unconnected_gradients='raise', **options)
 
+
+def assert_names_every_disconnected_parameter(run):
   with pytest.raises(tfgradtools.DisconnectedGradientError) as raised:
-    helpers.run(regime, make)
+    run()
   lines = str(raised.value).splitlines()
   # The parameters in the order of `tf.nest.flatten(params)`.
   assert 'no gradient reaches 3 of the 4 sources' in lines[0], lines
@@ -229,30 +227,37 @@ def test_raise_names_every_disconnected_parameter_at_once(regime, name,
   assert len(lines) == 4, lines
 
 
-def test_noise_is_seeded_and_scaled():
-  size = 20_000  # Enough noise to measure its standard deviation.
-  w = tf.zeros([size])
-  x = RNG.normal(size=(8, size)).astype(np.float32)
-
-  def losses(w, x):
-    return tf.reduce_sum(w * x, axis=-1)
-
-  def clipped(**kwargs):
-    return tfm.clipped_gradients(losses, w, x, l2_norm_clip=2., **kwargs)[0][0]
-
-  clean = clipped().numpy()
-  first = clipped(noise_multiplier=3., seed=7).numpy()
-  np.testing.assert_array_equal(first, clipped(noise_multiplier=3., seed=7))
-  assert not np.array_equal(first, clipped(noise_multiplier=3., seed=8))
-  in_graph = tf.function(lambda: clipped(noise_multiplier=3., seed=[7, 0]))
-  np.testing.assert_allclose(in_graph(), first, rtol=1e-5, atol=1e-6)
-  for noised in (first, clipped(noise_multiplier=3.).numpy(),
-                 clipped(noise_multiplier=3.,
-                         seed=tf.random.Generator.from_seed(1)).numpy()):
-    # Noise of stddev 3 × 2 on the sum of 8 clipped gradients, then / 8.
-    np.testing.assert_allclose(np.std(noised - clean), 6. / 8, rtol=0.03)
+def test_raise_names_every_disconnected_parameter_at_once():
+  assert_names_every_disconnected_parameter(disconnected_call(
+      'clipped_gradients', l2_norm_clip=CLIP, noise_multiplier=1.))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize('name, options', [
+    ('per_example_gradients', {}),
+    ('per_example_gradient_norms', {}),
+    ('per_example_gradient_norms', {'per_parameter': True}),
+    ('clipped_gradients', {'l2_norm_clip': CLIP}),
+    ('clipped_gradients', {'l2_norm_clip': CLIP, 'noise_multiplier': 1.}),
+])
+def test_raise_names_every_disconnected_parameter_in_every_regime(
+    regime, name, options):
+  assert_names_every_disconnected_parameter(lambda: helpers.run(
+      regime, lambda: disconnected_call(name, **options)))
+
+
+def test_an_empty_batch_is_noise_over_the_expected_batch_size():
+  seed = tf.constant([3, 4], tf.int64)
+  pairs = tfm.clipped_gradients(
+      mlp_losses, constants(), X[:0], LABELS[:0], l2_norm_clip=CLIP,
+      noise_multiplier=2., seed=seed, expected_batch_size=8)
+  for i, (k, (grad, _)) in enumerate(zip(sorted(SHAPES), pairs)):
+    noise = tf.random.stateless_normal(
+        SHAPES[k], tf.random.experimental.stateless_fold_in(seed, i))
+    np.testing.assert_allclose(grad, noise * 2. * CLIP / 8, rtol=1e-6)
+
+
+@pytest.mark.slow
 def test_an_empty_batch_is_zeros_and_noise_never_nan(regime):
   # DP-SGD on Poisson-sampled batches applies a step for an empty batch
   # too: zeros plus the noise, divided by the expected batch size.
@@ -297,6 +302,75 @@ def test_expected_batch_size_must_be_positive():
                        'positive'):
       tfm.clipped_gradients(mlp_losses, constants(), X, LABELS,
                             l2_norm_clip=CLIP, expected_batch_size=bad)
+
+
+def test_without_private_pfor_gradients_loop_alike(monkeypatch):
+  monkeypatch.setattr(_per_example_converters, 'private_pfor', lambda: False)
+  got = tfm.per_example_gradients(mlp_losses, constants(), X[:3], LABELS[:3])
+  helpers.assert_all_close(
+      got, loop_of_tapes(mlp_losses, constants(), X[:3], LABELS[:3]),
+      rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_without_private_pfor_every_function_loops_alike(regime,
+                                                         monkeypatch):
+  # Where TensorFlow's private pfor is not as expected, every call maps its
+  # examples with a tf.while_loop, with the same answers.
+  x, labels = X[:5], LABELS[:5]
+
+  def make():
+    params = constants()
+    return lambda: {
+        'grads': tfm.per_example_gradients(mlp_losses, params, x, labels),
+        'norms': tfm.per_example_gradient_norms(mlp_losses, params, x,
+                                                labels),
+        'clipped': [g for g, _ in tfm.clipped_gradients(
+            mlp_losses, params, x, labels, l2_norm_clip=CLIP,
+            chunk_size=3)]}
+
+  vectorised = helpers.run(regime, make)
+  monkeypatch.setattr(_per_example_converters, 'private_pfor', lambda: False)
+  assert _per_example_map.mapping_for(True, 'api').strategies == (
+      _per_example_map.looped,)
+  looped = helpers.run(regime, make)
+  helpers.assert_all_close(looped, vectorised, rtol=1e-5, atol=1e-6)
+  want = loop_of_tapes(mlp_losses, constants(), x, labels)
+  helpers.assert_all_close(looped['grads'], want, rtol=1e-5, atol=1e-6)
+
+
+def test_private_pfor_is_checked_before_use():
+  modules = {'control_flow_ops': _per_example_converters.control_flow_ops,
+             'pfor_lib': _per_example_converters.pfor_lib}
+  assert _per_example_converters.pfor_is_usable(modules)
+  # A name gone, a module gone, or a pfor that ignores our conversions.
+  without_wrap = types.SimpleNamespace(**{
+      k: v for k, v in vars(modules['pfor_lib']).items() if k != 'wrap'})
+  ignoring = types.SimpleNamespace(
+      pfor=lambda loop_fn, n, **_: tf.stack(
+          [loop_fn(tf.constant(i)) for i in range(n)]),
+      _is_under_xla_context=lambda: False)
+  for changed in ({'pfor_lib': without_wrap}, {'pfor_lib': None},
+                  {'control_flow_ops': ignoring}):
+    assert not _per_example_converters.pfor_is_usable({**modules,
+                                                       **changed})
+
+
+@pytest.mark.slow
+def test_use_gradient_tape_changes_nothing():
+  # Each example's backward pass is a tape's whatever the flag (pfor
+  # converts a tape's loops), and the clipped sum's is tf.gradients' (a
+  # tape does not see pfor's ops): the graphs are the same op for op.
+  def op_types(use_gradient_tape):
+    def call(x, y):
+      return tfm.clipped_gradients(
+          mlp_losses, constants(), x, y, l2_norm_clip=CLIP,
+          use_gradient_tape=use_gradient_tape)
+    graph = tf.function(call, autograph=False).get_concrete_function(
+        X[:4], LABELS[:4]).graph
+    return sorted(op.type for op in graph.get_operations())
+
+  assert op_types(True) == op_types(False)
 
 
 def make_keras_model():
