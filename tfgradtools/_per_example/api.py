@@ -61,18 +61,18 @@ def value_and_per_example_gradients(
   masks a loop of tapes draws, stateful ops (`tf.nn.dropout`) independent
   ones.
 
-  Example:
+  #### Examples
 
-  >>> import tensorflow as tf
-  >>> import tfgradtools.math as tfm
-  >>> w = tf.constant([1., 2.])
-  >>> x = tf.constant([[1., 0.], [0., 1.], [1., 1.]])
-  >>> y = tf.constant([0., 1., 3.])
-  >>> def loss(w, x, y):  # One squared error per example.
-  ...   return (tf.linalg.matvec(x, w) - y) ** 2
-  >>> losses, grads = tfm.value_and_per_example_gradients(loss, w, x, y)
-  >>> losses.numpy().tolist(), grads.numpy().tolist()
-  ([1.0, 1.0, 0.0], [[2.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
+      >>> import tensorflow as tf
+      >>> import tfgradtools.math as tfm
+      >>> w = tf.constant([1., 2.])
+      >>> x = tf.constant([[1., 0.], [0., 1.], [1., 1.]])
+      >>> y = tf.constant([0., 1., 3.])
+      >>> def loss(w, x, y):  # One squared error per example.
+      ...   return (tf.linalg.matvec(x, w) - y) ** 2
+      >>> losses, grads = tfm.value_and_per_example_gradients(loss, w, x, y)
+      >>> losses.numpy().tolist(), grads.numpy().tolist()
+      ([1.0, 1.0, 0.0], [[2.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
 
   Args:
     f: Python callable `f(params, *inputs)` returning one loss per example
@@ -84,8 +84,8 @@ def value_and_per_example_gradients(
       become `float32` Tensors.
     *inputs: the batch: Tensors, NumPy arrays or structures of them, each
       with the same leading batch axis (integer labels and ids are fine).
-    single_example: `f` computes one example's loss from inputs without
-      their batch axis.
+    single_example: `f` computes one example's scalar loss from inputs
+      without their batch axis.
       Default value: `False`.
     has_aux: `f` returns `(losses, aux)`, where `aux` is a structure of
       Tensors per example (with the batch axis of the inputs `f` is given,
@@ -95,18 +95,25 @@ def value_and_per_example_gradients(
     chunk_size: how many examples are computed at once, to bound memory.
       Default value: `None` (the whole batch: the result holds every
       example's gradient anyway).
-    use_gradient_tape: accepted as by every function of `tfgradtools.math`;
-      each example's backward pass is vectorised, and so is always taken
-      with a `tf.GradientTape` (`pfor` converts its while loops).
+    use_gradient_tape: accepted as by every function of `tfgradtools.math`,
+      where it makes a graph's backward pass a tape's; here it changes
+      nothing, in any regime. Each example's backward pass is vectorised,
+      and `pfor` converts the while loops of a tape's backward pass but not
+      those of `tf.gradients`, so it is always taken with a
+      `tf.GradientTape`; the clipped sum's backward pass goes through the
+      vectorised graph, which only `tf.gradients` can differentiate (a tape
+      does not record the ops `pfor` builds).
       Default value: `False`.
     experimental_use_pfor: vectorise over the examples; `False` always
-      loops.
+      loops (a `tf.while_loop` over the examples: the same results).
       Default value: `True`.
     name: name scope of the ops created.
       Default value: `None` (i.e. `'value_and_per_example_gradients'`).
     unconnected_gradients: `'none'`, `'zero'`, `'raise'` or a
       `tf.UnconnectedGradients`: the gradient of a parameter the loss does
-      not depend on (`'raise'`: an error that says why).
+      not depend on (`'raise'`: one error naming every such parameter and
+      why, found on the first example — whether a gradient reaches a
+      parameter is a property of `f`'s graph, the same for every example).
       Default value: `'none'`.
 
   Returns:
@@ -160,9 +167,68 @@ def per_example_gradients(
     unconnected_gradients: str | tf.UnconnectedGradients = 'none') -> Any:
   """Each example's gradient w.r.t. `params`, without the losses.
 
-  As `value_and_per_example_gradients` (default name scope
-  `'per_example_gradients'`), but returns only the gradients, or
-  `(gradients, aux)` with `has_aux`.
+  As `value_and_per_example_gradients`, but returns only the gradients.
+
+  #### Examples
+
+      >>> import tensorflow as tf
+      >>> import tfgradtools.math as tfm
+      >>> w = tf.constant([1., 2.])
+      >>> x = tf.constant([[1., 0.], [0., 1.]])
+      >>> def loss(w, x):  # One loss per example: w · x.
+      ...   return tf.linalg.matvec(x, w)
+      >>> tfm.per_example_gradients(loss, w, x).numpy().tolist()
+      [[1.0, 0.0], [0.0, 1.0]]
+
+  Args:
+    f: Python callable `f(params, *inputs)` returning one loss per example
+      (or, with `single_example`, one example's scalar loss).
+    params: what to differentiate: a Tensor, a variable (Keras 3 variables
+      too), a list, tuple, dict or nested structure of them, or a Keras 3
+      model or layer or a `tf.Module` — differentiated by its
+      `trainable_variables`, and passed to `f` as it is. Python numbers
+      become `float32` Tensors.
+    *inputs: the batch: Tensors, NumPy arrays or structures of them, each
+      with the same leading batch axis (integer labels and ids are fine).
+    single_example: `f` computes one example's scalar loss from inputs
+      without their batch axis.
+      Default value: `False`.
+    has_aux: `f` returns `(losses, aux)`, where `aux` is a structure of
+      Tensors per example (with the batch axis of the inputs `f` is given,
+      or without it with `single_example`); it is returned stacked over the
+      examples, and not differentiated.
+      Default value: `False`.
+    chunk_size: how many examples are computed at once, to bound memory.
+      Default value: `None` (the whole batch: the result holds every
+      example's gradient anyway).
+    use_gradient_tape: accepted as by every function of `tfgradtools.math`,
+      where it makes a graph's backward pass a tape's; here it changes
+      nothing, in any regime. Each example's backward pass is vectorised,
+      and `pfor` converts the while loops of a tape's backward pass but not
+      those of `tf.gradients`, so it is always taken with a
+      `tf.GradientTape`; the clipped sum's backward pass goes through the
+      vectorised graph, which only `tf.gradients` can differentiate (a tape
+      does not record the ops `pfor` builds).
+      Default value: `False`.
+    experimental_use_pfor: vectorise over the examples; `False` always
+      loops (a `tf.while_loop` over the examples: the same results).
+      Default value: `True`.
+    name: name scope of the ops created.
+      Default value: `None` (i.e. `'per_example_gradients'`).
+    unconnected_gradients: `'none'`, `'zero'`, `'raise'` or a
+      `tf.UnconnectedGradients`: the gradient of a parameter the loss does
+      not depend on (`'raise'`: one error naming every such parameter and
+      why, found on the first example — whether a gradient reaches a
+      parameter is a property of `f`'s graph, the same for every example).
+      Default value: `'none'`.
+
+  Returns:
+    The gradients structured like `params` (a model or module: a list, one
+    per trainable variable), each with a leading batch axis; with
+    `has_aux`, `(gradients, aux)`, `aux` stacked over the examples.
+
+  Raises:
+    TypeError, ValueError: as `value_and_per_example_gradients`.
   """
   return _calls.without_value(value_and_per_example_gradients(
       f, params, *inputs, single_example=single_example, has_aux=has_aux,
@@ -202,37 +268,69 @@ def value_and_per_example_gradient_norms(
   positions could cancel: the norms are those of the materialised
   gradients, to their rounding.
 
-  Example:
+  #### Examples
 
-  >>> import tensorflow as tf
-  >>> import tfgradtools.math as tfm
-  >>> w = {'kernel': tf.constant([[1.], [2.]]), 'bias': tf.constant([0.])}
-  >>> x = tf.constant([[3., 0.], [0., 4.]])
-  >>> def loss(w, x):
-  ...   return tf.reduce_sum(tf.matmul(x, w['kernel']) + w['bias'], axis=-1)
-  >>> losses, norms = tfm.value_and_per_example_gradient_norms(loss, w, x)
-  >>> [round(float(n), 4) for n in norms]  # sqrt(3² + 1²), sqrt(4² + 1²)
-  [3.1623, 4.1231]
-  >>> _, norms = tfm.value_and_per_example_gradient_norms(
-  ...     loss, w, x, per_parameter=True)
-  >>> {k: v.numpy().tolist() for k, v in norms.items()}
-  {'kernel': [3.0, 4.0], 'bias': [1.0, 1.0]}
+      >>> import tensorflow as tf
+      >>> import tfgradtools.math as tfm
+      >>> w = {'kernel': tf.constant([[1.], [2.]]), 'bias': tf.constant([0.])}
+      >>> x = tf.constant([[3., 0.], [0., 4.]])
+      >>> def loss(w, x):
+      ...   return tf.reduce_sum(tf.matmul(x, w['kernel']) + w['bias'], axis=-1)
+      >>> losses, norms = tfm.value_and_per_example_gradient_norms(loss, w, x)
+      >>> [round(float(n), 4) for n in norms]  # sqrt(3² + 1²), sqrt(4² + 1²)
+      [3.1623, 4.1231]
+      >>> _, norms = tfm.value_and_per_example_gradient_norms(
+      ...     loss, w, x, per_parameter=True)
+      >>> {k: v.numpy().tolist() for k, v in norms.items()}
+      {'kernel': [3.0, 4.0], 'bias': [1.0, 1.0]}
 
   Args:
-    f, params, *inputs, single_example, has_aux, use_gradient_tape,
-      experimental_use_pfor, unconnected_gradients: as in
-      `value_and_per_example_gradients`.
+    f: Python callable `f(params, *inputs)` returning one loss per example
+      (or, with `single_example`, one example's scalar loss).
+    params: what to differentiate: a Tensor, a variable (Keras 3 variables
+      too), a list, tuple, dict or nested structure of them, or a Keras 3
+      model or layer or a `tf.Module` — differentiated by its
+      `trainable_variables`, and passed to `f` as it is. Python numbers
+      become `float32` Tensors.
+    *inputs: the batch: Tensors, NumPy arrays or structures of them, each
+      with the same leading batch axis (integer labels and ids are fine).
     per_parameter: return one norm per parameter (structured like
       `params`) instead of the norm of all of them together.
       Default value: `False`.
-    chunk_size: how many examples are computed at once.
+    single_example: `f` computes one example's scalar loss from inputs
+      without their batch axis.
+      Default value: `False`.
+    has_aux: `f` returns `(losses, aux)`, where `aux` is a structure of
+      Tensors per example (with the batch axis of the inputs `f` is given,
+      or without it with `single_example`); it is returned stacked over the
+      examples, and not differentiated.
+      Default value: `False`.
+    chunk_size: how many examples are computed at once, to bound memory.
       Default value: `None` (as many as keep the materialised per-example
       gradients within 256 MiB).
     materialize_gradients: compute every norm from the per-example
       gradients, even where the identity avoids them.
       Default value: `False`.
+    use_gradient_tape: accepted as by every function of `tfgradtools.math`,
+      where it makes a graph's backward pass a tape's; here it changes
+      nothing, in any regime. Each example's backward pass is vectorised,
+      and `pfor` converts the while loops of a tape's backward pass but not
+      those of `tf.gradients`, so it is always taken with a
+      `tf.GradientTape`; the clipped sum's backward pass goes through the
+      vectorised graph, which only `tf.gradients` can differentiate (a tape
+      does not record the ops `pfor` builds).
+      Default value: `False`.
+    experimental_use_pfor: vectorise over the examples; `False` always
+      loops (a `tf.while_loop` over the examples: the same results).
+      Default value: `True`.
     name: name scope of the ops created.
       Default value: `None` (i.e. `'value_and_per_example_gradient_norms'`).
+    unconnected_gradients: `'none'`, `'zero'`, `'raise'` or a
+      `tf.UnconnectedGradients`: the gradient of a parameter the loss does
+      not depend on (`'raise'`: one error naming every such parameter and
+      why, found on the first example — whether a gradient reaches a
+      parameter is a property of `f`'s graph, the same for every example).
+      Default value: `'none'`.
 
   Returns:
     `(losses, norms)`: `[batch]` losses, and `[batch]` norms (with
@@ -289,9 +387,73 @@ def per_example_gradient_norms(
     unconnected_gradients: str | tf.UnconnectedGradients = 'none') -> Any:
   """The L2 norm of each example's gradient, without the losses.
 
-  As `value_and_per_example_gradient_norms` (default name scope
-  `'per_example_gradient_norms'`), but returns only the norms, or
-  `(norms, aux)` with `has_aux`.
+  As `value_and_per_example_gradient_norms`, but returns only the norms.
+
+  #### Examples
+
+      >>> import tensorflow as tf
+      >>> import tfgradtools.math as tfm
+      >>> w = tf.constant([1., 2.])
+      >>> x = tf.constant([[3., 0.], [0., 4.]])
+      >>> def loss(w, x):
+      ...   return tf.linalg.matvec(x, w)
+      >>> tfm.per_example_gradient_norms(loss, w, x).numpy().tolist()
+      [3.0, 4.0]
+
+  Args:
+    f: Python callable `f(params, *inputs)` returning one loss per example
+      (or, with `single_example`, one example's scalar loss).
+    params: what to differentiate: a Tensor, a variable (Keras 3 variables
+      too), a list, tuple, dict or nested structure of them, or a Keras 3
+      model or layer or a `tf.Module` — differentiated by its
+      `trainable_variables`, and passed to `f` as it is. Python numbers
+      become `float32` Tensors.
+    *inputs: the batch: Tensors, NumPy arrays or structures of them, each
+      with the same leading batch axis (integer labels and ids are fine).
+    per_parameter: return one norm per parameter (structured like
+      `params`) instead of the norm of all of them together.
+      Default value: `False`.
+    single_example: `f` computes one example's scalar loss from inputs
+      without their batch axis.
+      Default value: `False`.
+    has_aux: `f` returns `(losses, aux)`, where `aux` is a structure of
+      Tensors per example (with the batch axis of the inputs `f` is given,
+      or without it with `single_example`); it is returned stacked over the
+      examples, and not differentiated.
+      Default value: `False`.
+    chunk_size: how many examples are computed at once, to bound memory.
+      Default value: `None` (as many as keep the materialised per-example
+      gradients within 256 MiB).
+    materialize_gradients: compute every norm from the per-example
+      gradients, even where the identity avoids them.
+      Default value: `False`.
+    use_gradient_tape: accepted as by every function of `tfgradtools.math`,
+      where it makes a graph's backward pass a tape's; here it changes
+      nothing, in any regime. Each example's backward pass is vectorised,
+      and `pfor` converts the while loops of a tape's backward pass but not
+      those of `tf.gradients`, so it is always taken with a
+      `tf.GradientTape`; the clipped sum's backward pass goes through the
+      vectorised graph, which only `tf.gradients` can differentiate (a tape
+      does not record the ops `pfor` builds).
+      Default value: `False`.
+    experimental_use_pfor: vectorise over the examples; `False` always
+      loops (a `tf.while_loop` over the examples: the same results).
+      Default value: `True`.
+    name: name scope of the ops created.
+      Default value: `None` (i.e. `'per_example_gradient_norms'`).
+    unconnected_gradients: `'none'`, `'zero'`, `'raise'` or a
+      `tf.UnconnectedGradients`: the gradient of a parameter the loss does
+      not depend on (`'raise'`: one error naming every such parameter and
+      why, found on the first example — whether a gradient reaches a
+      parameter is a property of `f`'s graph, the same for every example).
+      Default value: `'none'`.
+
+  Returns:
+    The `[batch]` norms (with `per_parameter`, a structure like `params`
+    of `[batch]` norms); with `has_aux`, `(norms, aux)`.
+
+  Raises:
+    TypeError, ValueError: as `value_and_per_example_gradients`.
   """
   return _calls.without_value(value_and_per_example_gradient_norms(
       f, params, *inputs, per_parameter=per_parameter,
@@ -342,26 +504,35 @@ def value_and_clipped_gradients(
   (`float64` stays exact). The clip and the noise are the caller's to
   choose, and the privacy accounting too.
 
-  Example:
+  #### Examples
 
-  >>> import keras
-  >>> import numpy as np
-  >>> import tfgradtools.math as tfm
-  >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-  >>> x = np.ones((4, 3), 'float32')
-  >>> y = np.zeros((4, 1), 'float32')
-  >>> def loss(model, x, y):
-  ...   return keras.losses.mean_squared_error(y, model(x))
-  >>> losses, grads_and_vars = tfm.value_and_clipped_gradients(
-  ...     loss, model, x, y, l2_norm_clip=1.0, noise_multiplier=1.1, seed=0)
-  >>> _ = keras.optimizers.SGD(0.1).apply_gradients(grads_and_vars)
-  >>> [v is w for (_, v), w in zip(grads_and_vars, model.trainable_variables)]
-  [True, True]
+      >>> import keras
+      >>> import numpy as np
+      >>> import tfgradtools.math as tfm
+      >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+      >>> x = np.ones((4, 3), 'float32')
+      >>> y = np.zeros((4, 1), 'float32')
+      >>> def loss(model, x, y):
+      ...   return keras.losses.mean_squared_error(y, model(x))
+      >>> losses, grads_and_vars = tfm.value_and_clipped_gradients(
+      ...     loss, model, x, y, l2_norm_clip=1.0, noise_multiplier=1.1, seed=0)
+      >>> _ = keras.optimizers.SGD(0.1).apply_gradients(grads_and_vars)
+      >>> [v is w for (_, v), w in zip(grads_and_vars, model.trainable_variables)]
+      [True, True]
 
   Args:
-    f, params, *inputs, single_example, has_aux, use_gradient_tape,
-      experimental_use_pfor: as in `value_and_per_example_gradients`.
-    l2_norm_clip: the largest L2 norm an example's gradient keeps.
+    f: Python callable `f(params, *inputs)` returning one loss per example
+      (or, with `single_example`, one example's scalar loss).
+    params: what to differentiate: a Tensor, a variable (Keras 3 variables
+      too), a list, tuple, dict or nested structure of them, or a Keras 3
+      model or layer or a `tf.Module` — differentiated by its
+      `trainable_variables`, and passed to `f` as it is. Python numbers
+      become `float32` Tensors.
+    *inputs: the batch: Tensors, NumPy arrays or structures of them, each
+      with the same leading batch axis (integer labels and ids are fine).
+    l2_norm_clip: the largest L2 norm an example's gradient keeps (over all
+      parameters together); a Python number is taken in the parameters'
+      dtype.
     noise_multiplier: the noise's standard deviation, in units of
       `l2_norm_clip`; `0` adds none.
       Default value: `0.`.
@@ -375,16 +546,40 @@ def value_and_clipped_gradients(
       size (the sampling rate times the dataset's size), so that every
       step, an empty batch's too, is scaled alike whoever is in the batch.
       Default value: `None` (the batch's own size, or 1 if it is empty).
-    chunk_size: how many examples are computed at once.
+    single_example: `f` computes one example's scalar loss from inputs
+      without their batch axis.
+      Default value: `False`.
+    has_aux: `f` returns `(losses, aux)`, where `aux` is a structure of
+      Tensors per example (with the batch axis of the inputs `f` is given,
+      or without it with `single_example`); it is returned stacked over the
+      examples, and not differentiated.
+      Default value: `False`.
+    chunk_size: how many examples are computed at once, to bound memory.
       Default value: `None` (as many as keep the materialised per-example
       gradients within 256 MiB).
     materialize_gradients: clip the materialised per-example gradients even
       where the identity avoids them.
       Default value: `False`.
+    use_gradient_tape: accepted as by every function of `tfgradtools.math`,
+      where it makes a graph's backward pass a tape's; here it changes
+      nothing, in any regime. Each example's backward pass is vectorised,
+      and `pfor` converts the while loops of a tape's backward pass but not
+      those of `tf.gradients`, so it is always taken with a
+      `tf.GradientTape`; the clipped sum's backward pass goes through the
+      vectorised graph, which only `tf.gradients` can differentiate (a tape
+      does not record the ops `pfor` builds).
+      Default value: `False`.
+    experimental_use_pfor: vectorise over the examples; `False` always
+      loops (a `tf.while_loop` over the examples: the same results).
+      Default value: `True`.
     name: name scope of the ops created.
       Default value: `None` (i.e. `'value_and_clipped_gradients'`).
-    unconnected_gradients: the gradient of a parameter the loss does not
-      depend on: `'none'` (`None`, no noise) or `'zero'` (zeros, noised).
+    unconnected_gradients: `'none'`, `'zero'`, `'raise'` or a
+      `tf.UnconnectedGradients`: the gradient of a parameter the loss does
+      not depend on: `None` (no noise), zeros (noised), or with `'raise'`
+      one error naming every such parameter and why, found on the first
+      example — whether a gradient reaches a parameter is a property of
+      `f`'s graph, the same for every example.
       Default value: `'none'`.
 
   Returns:
@@ -441,9 +636,91 @@ def clipped_gradients(
 ) -> list[tuple[Any, Any]]:
   """DP-SGD's clipped, noised mean gradient, without the losses.
 
-  As `value_and_clipped_gradients` (default name scope
-  `'clipped_gradients'`), but returns only the `(gradient, variable)`
-  pairs, or `(pairs, aux)` with `has_aux`.
+  As `value_and_clipped_gradients`, but returns only the `(gradient,
+  variable)` pairs.
+
+  #### Examples
+
+      >>> import tensorflow as tf
+      >>> import tfgradtools.math as tfm
+      >>> w = tf.constant([1., 2.])
+      >>> x = tf.constant([[3., 0.], [0., 0.5]])
+      >>> def loss(w, x):
+      ...   return tf.linalg.matvec(x, w)
+      >>> # Gradients [3, 0] (clipped to [1, 0]) and [0, 0.5]: mean [0.5, 0.25].
+      >>> (grad, _), = tfm.clipped_gradients(loss, w, x, l2_norm_clip=1.)
+      >>> grad.numpy().tolist()
+      [0.5, 0.25]
+
+  Args:
+    f: Python callable `f(params, *inputs)` returning one loss per example
+      (or, with `single_example`, one example's scalar loss).
+    params: what to differentiate: a Tensor, a variable (Keras 3 variables
+      too), a list, tuple, dict or nested structure of them, or a Keras 3
+      model or layer or a `tf.Module` — differentiated by its
+      `trainable_variables`, and passed to `f` as it is. Python numbers
+      become `float32` Tensors.
+    *inputs: the batch: Tensors, NumPy arrays or structures of them, each
+      with the same leading batch axis (integer labels and ids are fine).
+    l2_norm_clip: the largest L2 norm an example's gradient keeps (over all
+      parameters together); a Python number is taken in the parameters'
+      dtype.
+    noise_multiplier: the noise's standard deviation, in units of
+      `l2_norm_clip`; `0` adds none.
+      Default value: `0.`.
+    seed: the noise's seed: `None` (fresh noise every call, from
+      TensorFlow's global seed), an int or a shape `[2]` integer Tensor
+      (stateless: the same seed gives the same noise; vary it every step),
+      or a `tf.random.Generator` (draws from it).
+      Default value: `None`.
+    expected_batch_size: what the noised sum is divided by, a positive
+      number or scalar Tensor: for Poisson-sampled batches, the expected
+      size (the sampling rate times the dataset's size), so that every
+      step, an empty batch's too, is scaled alike whoever is in the batch.
+      Default value: `None` (the batch's own size, or 1 if it is empty).
+    single_example: `f` computes one example's scalar loss from inputs
+      without their batch axis.
+      Default value: `False`.
+    has_aux: `f` returns `(losses, aux)`, where `aux` is a structure of
+      Tensors per example (with the batch axis of the inputs `f` is given,
+      or without it with `single_example`); it is returned stacked over the
+      examples, and not differentiated.
+      Default value: `False`.
+    chunk_size: how many examples are computed at once, to bound memory.
+      Default value: `None` (as many as keep the materialised per-example
+      gradients within 256 MiB).
+    materialize_gradients: clip the materialised per-example gradients even
+      where the identity avoids them.
+      Default value: `False`.
+    use_gradient_tape: accepted as by every function of `tfgradtools.math`,
+      where it makes a graph's backward pass a tape's; here it changes
+      nothing, in any regime. Each example's backward pass is vectorised,
+      and `pfor` converts the while loops of a tape's backward pass but not
+      those of `tf.gradients`, so it is always taken with a
+      `tf.GradientTape`; the clipped sum's backward pass goes through the
+      vectorised graph, which only `tf.gradients` can differentiate (a tape
+      does not record the ops `pfor` builds).
+      Default value: `False`.
+    experimental_use_pfor: vectorise over the examples; `False` always
+      loops (a `tf.while_loop` over the examples: the same results).
+      Default value: `True`.
+    name: name scope of the ops created.
+      Default value: `None` (i.e. `'clipped_gradients'`).
+    unconnected_gradients: `'none'`, `'zero'`, `'raise'` or a
+      `tf.UnconnectedGradients`: the gradient of a parameter the loss does
+      not depend on: `None` (no noise), zeros (noised), or with `'raise'`
+      one error naming every such parameter and why, found on the first
+      example — whether a gradient reaches a parameter is a property of
+      `f`'s graph, the same for every example.
+      Default value: `'none'`.
+
+  Returns:
+    One `(gradient, parameter)` pair per parameter, as
+    `value_and_clipped_gradients` returns them; with `has_aux`,
+    `(pairs, aux)`.
+
+  Raises:
+    TypeError, ValueError: as `value_and_clipped_gradients`.
   """
   return _calls.without_value(value_and_clipped_gradients(
       f, params, *inputs, l2_norm_clip=l2_norm_clip,
