@@ -20,20 +20,22 @@ from tfgradtools._per_example import batch as batching
 from tfgradtools._per_example import clipping as clip
 from tfgradtools._per_example import mapping
 from tfgradtools._per_example.mapping import (
-    VectorizationFallbackWarning as VectorizationFallbackWarning)
+  VectorizationFallbackWarning as VectorizationFallbackWarning,
+)
+
 
 @_autograph.library_function
 def value_and_per_example_gradients(
-    f: Callable[..., Any],
-    params: Any,
-    *inputs: Any,
-    single_example: bool = False,
-    has_aux: bool = False,
-    chunk_size: int | None = None,
-    use_gradient_tape: bool = False,
-    experimental_use_pfor: bool = True,
-    name: str | None = None,
-    unconnected_gradients: str | tf.UnconnectedGradients = 'none'
+  f: Callable[..., Any],
+  params: Any,
+  *inputs: Any,
+  single_example: bool = False,
+  has_aux: bool = False,
+  chunk_size: int | None = None,
+  use_gradient_tape: bool = False,
+  experimental_use_pfor: bool = True,
+  name: str | None = None,
+  unconnected_gradients: str | tf.UnconnectedGradients = 'none',
 ) -> tuple[tf.Tensor, Any]:
   """Computes each example's loss and its gradient w.r.t. `params`.
 
@@ -133,38 +135,49 @@ def value_and_per_example_gradients(
   api = 'value_and_per_example_gradients'
   with tf.name_scope(name or api):
     batch = batching.Batch(
-        f, params, inputs, api=api, single_example=single_example,
-        has_aux=has_aux,
-        use_gradient_tape=use_gradient_tape,
-        unconnected_gradients=unconnected_gradients,
-        experimental_use_pfor=experimental_use_pfor, chunk_size=chunk_size)
+      f,
+      params,
+      inputs,
+      api=api,
+      single_example=single_example,
+      has_aux=has_aux,
+      use_gradient_tape=use_gradient_tape,
+      unconnected_gradients=unconnected_gradients,
+      experimental_use_pfor=experimental_use_pfor,
+      chunk_size=chunk_size,
+    )
 
     def chunk(indices, valid, size, how):
       del valid  # Every example is kept, and the surplus cut.
       stacked, how = how.examples(batch.example_outputs, indices, size)
       return stacked, {}, how
 
-    stacked, _ = mapping.run(lambda: mapping.over_chunks(
-        chunk, batch.batch_size, batch.chunk_size, batch.first_mapping))
+    stacked, _ = mapping.run(
+      lambda: mapping.over_chunks(
+        chunk, batch.batch_size, batch.chunk_size, batch.first_mapping
+      )
+    )
     grads = [stacked.get(f'grad/{k}') for k in range(len(batch.sources))]
     batch.check_connected(grads)
-    grads = [batch.or_unconnected(g, k, batched=True)
-             for k, g in enumerate(grads)]
+    grads = [
+      batch.or_unconnected(g, k, batched=True) for k, g in enumerate(grads)
+    ]
     return _value(batch, stacked), batch.like_params(grads)
 
 
 @_autograph.library_function
 def per_example_gradients(
-    f: Callable[..., Any],
-    params: Any,
-    *inputs: Any,
-    single_example: bool = False,
-    has_aux: bool = False,
-    chunk_size: int | None = None,
-    use_gradient_tape: bool = False,
-    experimental_use_pfor: bool = True,
-    name: str | None = None,
-    unconnected_gradients: str | tf.UnconnectedGradients = 'none') -> Any:
+  f: Callable[..., Any],
+  params: Any,
+  *inputs: Any,
+  single_example: bool = False,
+  has_aux: bool = False,
+  chunk_size: int | None = None,
+  use_gradient_tape: bool = False,
+  experimental_use_pfor: bool = True,
+  name: str | None = None,
+  unconnected_gradients: str | tf.UnconnectedGradients = 'none',
+) -> Any:
   """Each example's gradient w.r.t. `params`, without the losses.
 
   As `value_and_per_example_gradients`, but returns only the gradients.
@@ -230,28 +243,37 @@ def per_example_gradients(
   Raises:
     TypeError, ValueError: as `value_and_per_example_gradients`.
   """
-  return _calls.without_value(value_and_per_example_gradients(
-      f, params, *inputs, single_example=single_example, has_aux=has_aux,
-      chunk_size=chunk_size, use_gradient_tape=use_gradient_tape,
+  return _calls.without_value(
+    value_and_per_example_gradients(
+      f,
+      params,
+      *inputs,
+      single_example=single_example,
+      has_aux=has_aux,
+      chunk_size=chunk_size,
+      use_gradient_tape=use_gradient_tape,
       experimental_use_pfor=experimental_use_pfor,
       name=name or 'per_example_gradients',
-      unconnected_gradients=unconnected_gradients), has_aux)
+      unconnected_gradients=unconnected_gradients,
+    ),
+    has_aux,
+  )
 
 
 @_autograph.library_function
 def value_and_per_example_gradient_norms(
-    f: Callable[..., Any],
-    params: Any,
-    *inputs: Any,
-    per_parameter: bool = False,
-    single_example: bool = False,
-    has_aux: bool = False,
-    chunk_size: int | None = None,
-    materialize_gradients: bool = False,
-    use_gradient_tape: bool = False,
-    experimental_use_pfor: bool = True,
-    name: str | None = None,
-    unconnected_gradients: str | tf.UnconnectedGradients = 'none'
+  f: Callable[..., Any],
+  params: Any,
+  *inputs: Any,
+  per_parameter: bool = False,
+  single_example: bool = False,
+  has_aux: bool = False,
+  chunk_size: int | None = None,
+  materialize_gradients: bool = False,
+  use_gradient_tape: bool = False,
+  experimental_use_pfor: bool = True,
+  name: str | None = None,
+  unconnected_gradients: str | tf.UnconnectedGradients = 'none',
 ) -> tuple[tf.Tensor, Any]:
   """Computes each example's loss and the L2 norm of its gradient.
 
@@ -344,47 +366,64 @@ def value_and_per_example_gradient_norms(
   api = 'value_and_per_example_gradient_norms'
   with tf.name_scope(name or api):
     batch = batching.Batch(
-        f, params, inputs, api=api, single_example=single_example,
-        has_aux=has_aux,
-        use_gradient_tape=use_gradient_tape,
-        unconnected_gradients=unconnected_gradients,
-        experimental_use_pfor=experimental_use_pfor, chunk_size=chunk_size)
+      f,
+      params,
+      inputs,
+      api=api,
+      single_example=single_example,
+      has_aux=has_aux,
+      use_gradient_tape=use_gradient_tape,
+      unconnected_gradients=unconnected_gradients,
+      experimental_use_pfor=experimental_use_pfor,
+      chunk_size=chunk_size,
+    )
 
     def chunk(indices, valid, size, how):
       del valid  # Every example is kept, and the surplus cut.
       outputs, how = how.examples(
-          lambda i: batch.example_outputs(
-              i, identity=not materialize_gradients), indices, size)
+        lambda i: batch.example_outputs(i, identity=not materialize_gradients),
+        indices,
+        size,
+      )
       return batch.squared_norms(outputs, keep_gradients=False), {}, how
 
-    stacked, _ = mapping.run(lambda: mapping.over_chunks(
-        chunk, batch.batch_size, batch.chunk_for_norms(materialize_gradients),
-        batch.first_mapping))
+    stacked, _ = mapping.run(
+      lambda: mapping.over_chunks(
+        chunk,
+        batch.batch_size,
+        batch.chunk_for_norms(materialize_gradients),
+        batch.first_mapping,
+      )
+    )
     losses = stacked['loss']
     squared = [stacked.get(f'sq/{k}') for k in range(len(batch.sources))]
     batch.check_connected(squared)
     if per_parameter:
-      norms = [tf.sqrt(s) if s is not None else
-               batch.or_unconnected(None, k, like=losses)
-               for k, s in enumerate(squared)]
+      norms = [
+        tf.sqrt(s)
+        if s is not None
+        else batch.or_unconnected(None, k, like=losses)
+        for k, s in enumerate(squared)
+      ]
       return _value(batch, stacked), batch.like_params(norms)
     return _value(batch, stacked), batching.total_norm(squared, losses)
 
 
 @_autograph.library_function
 def per_example_gradient_norms(
-    f: Callable[..., Any],
-    params: Any,
-    *inputs: Any,
-    per_parameter: bool = False,
-    single_example: bool = False,
-    has_aux: bool = False,
-    chunk_size: int | None = None,
-    materialize_gradients: bool = False,
-    use_gradient_tape: bool = False,
-    experimental_use_pfor: bool = True,
-    name: str | None = None,
-    unconnected_gradients: str | tf.UnconnectedGradients = 'none') -> Any:
+  f: Callable[..., Any],
+  params: Any,
+  *inputs: Any,
+  per_parameter: bool = False,
+  single_example: bool = False,
+  has_aux: bool = False,
+  chunk_size: int | None = None,
+  materialize_gradients: bool = False,
+  use_gradient_tape: bool = False,
+  experimental_use_pfor: bool = True,
+  name: str | None = None,
+  unconnected_gradients: str | tf.UnconnectedGradients = 'none',
+) -> Any:
   """The L2 norm of each example's gradient, without the losses.
 
   As `value_and_per_example_gradient_norms`, but returns only the norms.
@@ -455,33 +494,42 @@ def per_example_gradient_norms(
   Raises:
     TypeError, ValueError: as `value_and_per_example_gradients`.
   """
-  return _calls.without_value(value_and_per_example_gradient_norms(
-      f, params, *inputs, per_parameter=per_parameter,
-      single_example=single_example, has_aux=has_aux, chunk_size=chunk_size,
+  return _calls.without_value(
+    value_and_per_example_gradient_norms(
+      f,
+      params,
+      *inputs,
+      per_parameter=per_parameter,
+      single_example=single_example,
+      has_aux=has_aux,
+      chunk_size=chunk_size,
       materialize_gradients=materialize_gradients,
       use_gradient_tape=use_gradient_tape,
       experimental_use_pfor=experimental_use_pfor,
       name=name or 'per_example_gradient_norms',
-      unconnected_gradients=unconnected_gradients), has_aux)
+      unconnected_gradients=unconnected_gradients,
+    ),
+    has_aux,
+  )
 
 
 @_autograph.library_function
 def value_and_clipped_gradients(
-    f: Callable[..., Any],
-    params: Any,
-    *inputs: Any,
-    l2_norm_clip: float,
-    noise_multiplier: float = 0.,
-    seed: Any = None,
-    expected_batch_size: Any = None,
-    single_example: bool = False,
-    has_aux: bool = False,
-    chunk_size: int | None = None,
-    materialize_gradients: bool = False,
-    use_gradient_tape: bool = False,
-    experimental_use_pfor: bool = True,
-    name: str | None = None,
-    unconnected_gradients: str | tf.UnconnectedGradients = 'none'
+  f: Callable[..., Any],
+  params: Any,
+  *inputs: Any,
+  l2_norm_clip: float,
+  noise_multiplier: float = 0.0,
+  seed: Any = None,
+  expected_batch_size: Any = None,
+  single_example: bool = False,
+  has_aux: bool = False,
+  chunk_size: int | None = None,
+  materialize_gradients: bool = False,
+  use_gradient_tape: bool = False,
+  experimental_use_pfor: bool = True,
+  name: str | None = None,
+  unconnected_gradients: str | tf.UnconnectedGradients = 'none',
 ) -> tuple[tf.Tensor, list[tuple[Any, Any]]]:
   """Each example's loss, and DP-SGD's clipped, noised mean gradient.
 
@@ -517,7 +565,8 @@ def value_and_clipped_gradients(
       >>> losses, grads_and_vars = tfm.value_and_clipped_gradients(
       ...     loss, model, x, y, l2_norm_clip=1.0, noise_multiplier=1.1, seed=0)
       >>> _ = keras.optimizers.SGD(0.1).apply_gradients(grads_and_vars)
-      >>> [v is w for (_, v), w in zip(grads_and_vars, model.trainable_variables)]
+      >>> variables = model.trainable_variables
+      >>> [v is w for (_, v), w in zip(grads_and_vars, variables)]
       [True, True]
 
   Args:
@@ -595,44 +644,60 @@ def value_and_clipped_gradients(
       `ValueError` for a negative `l2_norm_clip` or `noise_multiplier`.
   """
   api = 'value_and_clipped_gradients'
-  clip.check_arguments(api, l2_norm_clip, noise_multiplier,
-                       expected_batch_size)
+  clip.check_arguments(api, l2_norm_clip, noise_multiplier, expected_batch_size)
   with tf.name_scope(name or api):
     batch = batching.Batch(
-        f, params, inputs, api=api, single_example=single_example,
-        has_aux=has_aux,
-        use_gradient_tape=use_gradient_tape,
-        unconnected_gradients=unconnected_gradients,
-        experimental_use_pfor=experimental_use_pfor, chunk_size=chunk_size)
+      f,
+      params,
+      inputs,
+      api=api,
+      single_example=single_example,
+      has_aux=has_aux,
+      use_gradient_tape=use_gradient_tape,
+      unconnected_gradients=unconnected_gradients,
+      experimental_use_pfor=experimental_use_pfor,
+      chunk_size=chunk_size,
+    )
 
-    stacked, sums = mapping.run(lambda: mapping.over_chunks(
+    stacked, sums = mapping.run(
+      lambda: mapping.over_chunks(
         lambda indices, valid, size, how: clip.clipped_sum(
-            batch, indices, valid, size, how, l2_norm_clip,
-            identity=not materialize_gradients),
-        batch.batch_size, batch.chunk_for_norms(materialize_gradients),
-        batch.first_mapping))
-    pairs = clip.noised_mean(batch, sums, l2_norm_clip, noise_multiplier,
-                             seed, expected_batch_size)
+          batch,
+          indices,
+          valid,
+          size,
+          how,
+          l2_norm_clip,
+          identity=not materialize_gradients,
+        ),
+        batch.batch_size,
+        batch.chunk_for_norms(materialize_gradients),
+        batch.first_mapping,
+      )
+    )
+    pairs = clip.noised_mean(
+      batch, sums, l2_norm_clip, noise_multiplier, seed, expected_batch_size
+    )
     return _value(batch, stacked), pairs
 
 
 @_autograph.library_function
 def clipped_gradients(
-    f: Callable[..., Any],
-    params: Any,
-    *inputs: Any,
-    l2_norm_clip: float,
-    noise_multiplier: float = 0.,
-    seed: Any = None,
-    expected_batch_size: Any = None,
-    single_example: bool = False,
-    has_aux: bool = False,
-    chunk_size: int | None = None,
-    materialize_gradients: bool = False,
-    use_gradient_tape: bool = False,
-    experimental_use_pfor: bool = True,
-    name: str | None = None,
-    unconnected_gradients: str | tf.UnconnectedGradients = 'none'
+  f: Callable[..., Any],
+  params: Any,
+  *inputs: Any,
+  l2_norm_clip: float,
+  noise_multiplier: float = 0.0,
+  seed: Any = None,
+  expected_batch_size: Any = None,
+  single_example: bool = False,
+  has_aux: bool = False,
+  chunk_size: int | None = None,
+  materialize_gradients: bool = False,
+  use_gradient_tape: bool = False,
+  experimental_use_pfor: bool = True,
+  name: str | None = None,
+  unconnected_gradients: str | tf.UnconnectedGradients = 'none',
 ) -> list[tuple[Any, Any]]:
   """DP-SGD's clipped, noised mean gradient, without the losses.
 
@@ -722,15 +787,26 @@ def clipped_gradients(
   Raises:
     TypeError, ValueError: as `value_and_clipped_gradients`.
   """
-  return _calls.without_value(value_and_clipped_gradients(
-      f, params, *inputs, l2_norm_clip=l2_norm_clip,
-      noise_multiplier=noise_multiplier, seed=seed,
-      expected_batch_size=expected_batch_size, single_example=single_example, has_aux=has_aux, chunk_size=chunk_size,
+  return _calls.without_value(
+    value_and_clipped_gradients(
+      f,
+      params,
+      *inputs,
+      l2_norm_clip=l2_norm_clip,
+      noise_multiplier=noise_multiplier,
+      seed=seed,
+      expected_batch_size=expected_batch_size,
+      single_example=single_example,
+      has_aux=has_aux,
+      chunk_size=chunk_size,
       materialize_gradients=materialize_gradients,
       use_gradient_tape=use_gradient_tape,
       experimental_use_pfor=experimental_use_pfor,
       name=name or 'clipped_gradients',
-      unconnected_gradients=unconnected_gradients), has_aux)
+      unconnected_gradients=unconnected_gradients,
+    ),
+    has_aux,
+  )
 
 
 def _value(batch: batching.Batch, stacked: mapping.Outputs) -> Any:

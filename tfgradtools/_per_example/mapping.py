@@ -63,8 +63,9 @@ class _Unconvertible(Exception):
     self.error = error
 
 
-def _pfor(body: Body, indices: Any, size: Any,
-          op_level_fallback: bool) -> Outputs:
+def _pfor(
+  body: Body, indices: Any, size: Any, op_level_fallback: bool
+) -> Outputs:
   """`body` vectorised by `pfor`; `_Unconvertible` where it cannot be.
 
   An error raised while `body` itself is traced is `f`'s, and propagates.
@@ -83,7 +84,8 @@ def _pfor(body: Body, indices: Any, size: Any,
     # pfor logs every op it cannot convert; the warning says it once.
     with _quiet.vectorisation_internals():
       return converters.control_flow_ops.pfor(
-          loop_fn, size, fallback_to_while_loop=op_level_fallback)
+        loop_fn, size, fallback_to_while_loop=op_level_fallback
+      )
   except _CONVERSION_ERRORS as error:
     if not traced:
       raise
@@ -112,27 +114,37 @@ def looped(body: Body, indices: Any, size: Any) -> Outputs:
   if indices is None:
     indices = tf.range(size)
   first = traced_outputs(lambda: body(tf.gather(indices, 0)))
-  if isinstance(size, int) and size == 0 and all(
-      t.shape.rank is not None for t in first.values()):
-    return {n: tf.zeros([0, *(d or 0 for d in t.shape)], t.dtype)
-            for n, t in first.items()}
+  if (
+    isinstance(size, int)
+    and size == 0
+    and all(t.shape.rank is not None for t in first.values())
+  ):
+    return {
+      n: tf.zeros([0, *(d or 0 for d in t.shape)], t.dtype)
+      for n, t in first.items()
+    }
   names = sorted(first)
-  arrays = [tf.TensorArray(first[n].dtype, size=size,
-                           element_shape=first[n].shape) for n in names]
+  arrays = [
+    tf.TensorArray(first[n].dtype, size=size, element_shape=first[n].shape)
+    for n in names
+  ]
 
   def step(i, arrays):
     outputs = body(indices[i])
-    return i + 1, [a.write(i, outputs[n]) for a, n in zip(arrays, names)]
+    return i + 1, [
+      a.write(i, outputs[n]) for a, n in zip(arrays, names, strict=True)
+    ]
 
-  _, arrays = tf.while_loop(lambda i, _: i < size, step, (0, arrays),
-                            maximum_iterations=size)  # For XLA.
-  return {n: a.stack() for n, a in zip(names, arrays)}
+  _, arrays = tf.while_loop(
+    lambda i, _: i < size, step, (0, arrays), maximum_iterations=size
+  )  # For XLA.
+  return {n: a.stack() for n, a in zip(names, arrays, strict=True)}
 
 
 _WHAT_FALLS_BACK = {
-    vectorised_but_some_ops: 'that op runs in a tf.while_loop over the '
-                             'examples, the rest stays vectorised',
-    looped: 'every example is computed in a tf.while_loop',
+  vectorised_but_some_ops: 'that op runs in a tf.while_loop over the '
+  'examples, the rest stays vectorised',
+  looped: 'every example is computed in a tf.while_loop',
 }
 
 
@@ -145,11 +157,13 @@ class Mapping:
       used.
     api: the public function's name, for the warning.
   """
+
   strategies: tuple[Strategy, ...]
   api: str
 
-  def examples(self, body: Body, indices: Any, size: Any
-               ) -> tuple[Outputs, Mapping]:
+  def examples(
+    self, body: Body, indices: Any, size: Any
+  ) -> tuple[Outputs, Mapping]:
     """`body(index)` for each of the `size` `indices`, stacked.
 
     `indices=None` means `range(size)`: the whole batch. Returns the
@@ -171,11 +185,14 @@ class Mapping:
         unconverted = unconverted or _unconverted_op(failure.error)
     if unconverted is not None:
       warnings.warn(
-          f'{self.api}: TensorFlow cannot vectorise {unconverted} over the '
-          f'examples (pfor has no conversion for it), so '
-          f'{_WHAT_FALLS_BACK[strategy]}: same results, more time. Pass '
-          'experimental_use_pfor=False to loop without trying to '
-          'vectorise.', VectorizationFallbackWarning, stacklevel=2)
+        f'{self.api}: TensorFlow cannot vectorise {unconverted} over the '
+        f'examples (pfor has no conversion for it), so '
+        f'{_WHAT_FALLS_BACK[strategy]}: same results, more time. Pass '
+        'experimental_use_pfor=False to loop without trying to '
+        'vectorise.',
+        VectorizationFallbackWarning,
+        stacklevel=2,
+      )
     return outputs, Mapping(self.strategies[k:], self.api)
 
 
@@ -221,8 +238,9 @@ def run(compute: Callable[[], Any]) -> Any:
 
 def traced_outputs(fn: Callable[[], Any]) -> Any:
   """`fn`'s outputs (their dtypes and shapes) traced in a graph never run."""
-  return tf.function(fn, autograph=False).get_concrete_function(
-  ).structured_outputs
+  return (
+    tf.function(fn, autograph=False).get_concrete_function().structured_outputs
+  )
 
 
 def under_xla() -> bool:
@@ -244,12 +262,12 @@ def _unconverted_op(error: Exception) -> str:
   return f'an op ({str(error).splitlines()[0][:200]})'
 
 
-ChunkFn = Callable[[Any, Any, Any, Mapping],
-                   tuple[Outputs, Outputs, Mapping]]
+ChunkFn = Callable[[Any, Any, Any, Mapping], tuple[Outputs, Outputs, Mapping]]
 
 
-def over_chunks(chunk_fn: ChunkFn, batch_size: Any, chunk: int | None,
-                mapping: Mapping) -> tuple[Outputs, Outputs]:
+def over_chunks(
+  chunk_fn: ChunkFn, batch_size: Any, chunk: int | None, mapping: Mapping
+) -> tuple[Outputs, Outputs]:
   """`chunk_fn` over the batch in chunks: stacked results and sums.
 
   `chunk_fn(indices, valid, size, mapping)` gets the `size` example indices
@@ -277,8 +295,12 @@ def over_chunks(chunk_fn: ChunkFn, batch_size: Any, chunk: int | None,
 
   def chunk_at(c, mapping):
     positions = c * chunk + tf.range(chunk)
-    return chunk_fn(positions % tf.maximum(batch_size, 1),
-                    positions < batch_size, chunk, mapping)
+    return chunk_fn(
+      positions % tf.maximum(batch_size, 1),
+      positions < batch_size,
+      chunk,
+      mapping,
+    )
 
   found = []
 
@@ -290,18 +312,27 @@ def over_chunks(chunk_fn: ChunkFn, batch_size: Any, chunk: int | None,
   stacked, sums = traced_outputs(first_chunk)
   names, sum_names = sorted(stacked), sorted(sums)
   chunks = (batch_size + chunk - 1) // chunk
-  arrays = [tf.TensorArray(stacked[n].dtype, size=chunks,
-                           element_shape=stacked[n].shape) for n in names]
+  arrays = [
+    tf.TensorArray(
+      stacked[n].dtype, size=chunks, element_shape=stacked[n].shape
+    )
+    for n in names
+  ]
   totals = [tf.zeros(sums[n].shape, sums[n].dtype) for n in sum_names]
 
   def step(c, arrays, totals):
     more, added, _ = chunk_at(c, found[0])
-    return (c + 1, [a.write(c, more[n]) for a, n in zip(arrays, names)],
-            [t + added[n] for t, n in zip(totals, sum_names)])
+    return (
+      c + 1,
+      [a.write(c, more[n]) for a, n in zip(arrays, names, strict=True)],
+      [t + added[n] for t, n in zip(totals, sum_names, strict=True)],
+    )
 
   # One chunk at a time: bounding memory is what chunks are for.
-  _, arrays, totals = tf.while_loop(lambda c, *_: c < chunks, step,
-                                    (0, arrays, totals),
-                                    parallel_iterations=1)
-  return ({n: a.concat()[:batch_size] for n, a in zip(names, arrays)},
-          dict(zip(sum_names, totals)))
+  _, arrays, totals = tf.while_loop(
+    lambda c, *_: c < chunks, step, (0, arrays, totals), parallel_iterations=1
+  )
+  return (
+    {n: a.concat()[:batch_size] for n, a in zip(names, arrays, strict=True)},
+    dict(zip(sum_names, totals, strict=True)),
+  )
