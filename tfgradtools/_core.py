@@ -39,7 +39,7 @@ def _flat_targets(f: Callable[..., Any], y: Any, api: str) -> list[Any]:
     return [y]
   if y is None:
     raise _errors.returned_none(f, api)
-  targets = tf.nest.flatten(y)
+  targets: list[Any] = tf.nest.flatten(y)
   for i, part in enumerate(targets):
     if isinstance(part, tf.Tensor):
       continue
@@ -230,7 +230,7 @@ class Recorded:
       raise _errors.mismatched_cotangent(
         self._api, arg_name, self.value, cotangent
       )
-    converted = []
+    converted: list[Any] = []
     for i, (target, part) in enumerate(zip(self._targets, flat, strict=True)):
       if not _args.is_differentiable(target):
         converted.append(None)  # Skipped with its target: see `_vjp`.
@@ -584,6 +584,8 @@ def _hessian(
   """The Jacobian (on a persistent outer tape) of the gradient."""
   api, unconnected = request.api, request.mode
   args, kwargs, sources = prepare()
+  if sources is None:
+    raise ValueError(f'{api}: a Hessian needs explicit sources.')
   watched = [
     w for w in _watch_list(sources, api, dense_only=True) if w is not None
   ]
@@ -697,9 +699,10 @@ def jvp(
 
 def _only(subject: _graph.Subject, parts: list[int]) -> _graph.Subject:
   """`subject` with only the targets at `parts`, replayed alike."""
+  replay = subject.replay
   return subject._replace(
     targets=[subject.targets[i] for i in parts],
-    replay=lambda: _only(subject.replay(), parts),
+    replay=None if replay is None else lambda: _only(replay(), parts),
   )
 
 
@@ -732,7 +735,7 @@ def hvp(
       prepare, tangents, api
     )
 
-    def gradient():
+    def gradient() -> tuple[Recorded, list[Any]]:
       recorded = _record(
         f,
         lambda: (args, kwargs, sources),
@@ -789,15 +792,15 @@ def _vjp_of_gradient(
 
 
 def _record(
-  f,
-  prepare,
-  api,
-  scope,
-  use_gradient_tape,
-  has_aux,
-  persistent,
-  dense_only=False,
-):
+  f: Callable[..., Any],
+  prepare: Prepare,
+  api: str,
+  scope: str,
+  use_gradient_tape: bool,
+  has_aux: bool,
+  persistent: bool,
+  dense_only: bool = False,
+) -> Recorded:
   """Runs `f` under the engine; see `record`."""
   args, kwargs, sources = prepare()
   if sources is None:
@@ -823,7 +826,15 @@ def _record(
   )
 
 
-def _record_discovering(f, args, kwargs, api, scope, has_aux, persistent):
+def _record_discovering(
+  f: Callable[..., Any],
+  args: Sequence[Any],
+  kwargs: dict[str, Any],
+  api: str,
+  scope: str,
+  has_aux: bool,
+  persistent: bool,
+) -> Recorded:
   """Runs `f` on a tape that finds the trainable variables it reads.
 
   Reading no variable is the error reported first, before anything about
@@ -831,7 +842,7 @@ def _record_discovering(f, args, kwargs, api, scope, has_aux, persistent):
   TensorFlow's words (TensorFlow reports that first).
   """
 
-  def run():
+  def run() -> tuple[Any, Exception | None, bool]:
     out = _autograph.call(f, *args, **kwargs)
     try:
       return _split(f, out, has_aux, api), None, out is None

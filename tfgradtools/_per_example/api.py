@@ -147,7 +147,9 @@ def value_and_per_example_gradients(
       chunk_size=chunk_size,
     )
 
-    def chunk(indices, valid, size, how):
+    def chunk(
+      indices: Any, valid: Any, size: Any, how: mapping.Mapping
+    ) -> tuple[mapping.Outputs, mapping.Outputs, mapping.Mapping]:
       del valid  # Every example is kept, and the surplus cut.
       stacked, how = how.examples(batch.example_outputs, indices, size)
       return stacked, {}, how
@@ -378,7 +380,9 @@ def value_and_per_example_gradient_norms(
       chunk_size=chunk_size,
     )
 
-    def chunk(indices, valid, size, how):
+    def chunk(
+      indices: Any, valid: Any, size: Any, how: mapping.Mapping
+    ) -> tuple[mapping.Outputs, mapping.Outputs, mapping.Mapping]:
       del valid  # Every example is kept, and the surplus cut.
       outputs, how = how.examples(
         lambda i: batch.example_outputs(i, identity=not materialize_gradients),
@@ -698,7 +702,7 @@ def clipped_gradients(
   experimental_use_pfor: bool = True,
   name: str | None = None,
   unconnected_gradients: str | tf.UnconnectedGradients = 'none',
-) -> list[tuple[Any, Any]]:
+) -> Any:
   """DP-SGD's clipped, noised mean gradient, without the losses.
 
   As `value_and_clipped_gradients`, but returns only the `(gradient,

@@ -253,7 +253,7 @@ class Batch:
     """
     covered: set[int] = set()
 
-    def trace():
+    def trace() -> tf.Tensor:
       loss = self.example_value(tf.constant(0))['loss']
       sources = [_args.watch_target(s) for s in self.sources]
       covered.update(
@@ -475,4 +475,4 @@ def _parameter_tensor(source: Any) -> tf.Tensor:
 def _bytes(source: Any) -> int:
   shape = tf.TensorShape(source.shape)
   size = shape.num_elements() if shape.is_fully_defined() else 0
-  return size * tf.as_dtype(source.dtype).size
+  return int(size * tf.as_dtype(source.dtype).size)

@@ -78,7 +78,15 @@ def clipped_sum(
   return kept, sums, how
 
 
-def _scaled_gradients(batch, indices, size, how, scale, losses, covered):
+def _scaled_gradients(
+  batch: batching.Batch,
+  indices: Any,
+  size: Any,
+  how: mapping.Mapping,
+  scale: tf.Tensor,
+  losses: tf.Tensor,
+  covered: list[int],
+) -> mapping.Outputs:
   """The gradients of `sum(scale * losses)` w.r.t. the `covered` sources.
 
   One backward pass through the vectorised forward pass, in its graph, by
@@ -89,7 +97,7 @@ def _scaled_gradients(batch, indices, size, how, scale, losses, covered):
   vectorised forward pass of its own is differentiated there.
   """
 
-  def scaled_losses():
+  def scaled_losses() -> tf.Tensor:
     if not mapping.under_xla():
       return losses
     outputs, _ = how.examples(batch.example_value, indices, size)

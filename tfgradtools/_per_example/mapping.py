@@ -72,7 +72,7 @@ def _pfor(
   """
   traced = []
 
-  def loop_fn(i):
+  def loop_fn(i: tf.Tensor) -> Outputs:
     graph = tf.compat.v1.get_default_graph()
     start = len(graph.get_operations())
     outputs = body(i if indices is None else tf.gather(indices, i))
@@ -83,9 +83,10 @@ def _pfor(
   try:
     # pfor logs every op it cannot convert; the warning says it once.
     with _quiet.vectorisation_internals():
-      return converters.control_flow_ops.pfor(
+      outputs: Outputs = converters.control_flow_ops.pfor(
         loop_fn, size, fallback_to_while_loop=op_level_fallback
       )
+      return outputs
   except _CONVERSION_ERRORS as error:
     if not traced:
       raise
@@ -129,7 +130,7 @@ def looped(body: Body, indices: Any, size: Any) -> Outputs:
     for n in names
   ]
 
-  def step(i, arrays):
+  def step(i: Any, arrays: list[Any]) -> tuple[Any, list[Any]]:
     outputs = body(indices[i])
     return i + 1, [
       a.write(i, outputs[n]) for a, n in zip(arrays, names, strict=True)
@@ -141,7 +142,7 @@ def looped(body: Body, indices: Any, size: Any) -> Outputs:
   return {n: a.stack() for n, a in zip(names, arrays, strict=True)}
 
 
-_WHAT_FALLS_BACK = {
+_WHAT_FALLS_BACK: dict[Strategy, str] = {
   vectorised_but_some_ops: 'that op runs in a tf.while_loop over the '
   'examples, the rest stays vectorised',
   looped: 'every example is computed in a tf.while_loop',
@@ -251,7 +252,7 @@ def under_xla() -> bool:
   """
   if not converters.private_pfor():
     return True
-  return converters.control_flow_ops._is_under_xla_context()  # pylint: disable=protected-access
+  return bool(converters.control_flow_ops._is_under_xla_context())  # pylint: disable=protected-access
 
 
 def _unconverted_op(error: Exception) -> str:
@@ -293,7 +294,7 @@ def over_chunks(
     stacked, sums, _ = chunk_fn(None, None, batch_size, mapping)
     return stacked, sums
 
-  def chunk_at(c, mapping):
+  def chunk_at(c: Any, mapping: Mapping) -> tuple[Outputs, Outputs, Mapping]:
     positions = c * chunk + tf.range(chunk)
     return chunk_fn(
       positions % tf.maximum(batch_size, 1),
@@ -304,7 +305,7 @@ def over_chunks(
 
   found = []
 
-  def first_chunk():
+  def first_chunk() -> tuple[Outputs, Outputs]:
     stacked, sums, next_mapping = chunk_at(0, mapping)
     found.append(next_mapping)
     return stacked, sums
@@ -320,7 +321,9 @@ def over_chunks(
   ]
   totals = [tf.zeros(sums[n].shape, sums[n].dtype) for n in sum_names]
 
-  def step(c, arrays, totals):
+  def step(
+    c: Any, arrays: list[Any], totals: list[Any]
+  ) -> tuple[Any, list[Any], list[Any]]:
     more, added, _ = chunk_at(c, found[0])
     return (
       c + 1,
