@@ -12,6 +12,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+import scipy.stats
 import tensorflow as tf
 
 import helpers
@@ -309,6 +310,37 @@ def test_raise_names_every_disconnected_parameter_in_every_regime(
   assert_names_every_disconnected_parameter(
     lambda: helpers.run(regime, lambda: disconnected_call(name, **options))
   )
+
+
+def test_noise_is_seeded_and_scaled():
+  size = 20_000  # Enough noise to measure its standard deviation.
+  w = tf.zeros([size])
+  x = RNG.normal(size=(8, size)).astype(np.float32)
+
+  def losses(w, x):
+    return tf.reduce_sum(w * x, axis=-1)
+
+  def clipped(**kwargs):
+    return tfm.clipped_gradients(losses, w, x, l2_norm_clip=2.0, **kwargs)[0][0]
+
+  clean = clipped().numpy()
+  first = clipped(noise_multiplier=3.0, seed=7).numpy()
+  np.testing.assert_array_equal(first, clipped(noise_multiplier=3.0, seed=7))
+  assert not np.array_equal(first, clipped(noise_multiplier=3.0, seed=8))
+  in_graph = tf.function(lambda: clipped(noise_multiplier=3.0, seed=[7, 0]))
+  np.testing.assert_allclose(in_graph(), first, rtol=1e-5, atol=1e-6)
+  for noised in (
+    first,
+    clipped(noise_multiplier=3.0).numpy(),
+    clipped(
+      noise_multiplier=3.0, seed=tf.random.Generator.from_seed(1)
+    ).numpy(),
+  ):
+    # Noise of stddev 3 × 2 on the sum of 8 clipped gradients, then / 8.
+    np.testing.assert_allclose(np.std(noised - clean), 6.0 / 8, rtol=0.03)
+    # Normal: the Kolmogorov–Smirnov test does not reject it.
+    standard = (noised - clean) * 8 / 6
+    assert scipy.stats.kstest(standard, 'norm').pvalue > 1e-3
 
 
 def test_an_empty_batch_is_noise_over_the_expected_batch_size():
