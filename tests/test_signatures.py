@@ -21,21 +21,6 @@ import tfgradtools.math
 
 FACADES = (tfgradtools.math, tfgradtools.eager)
 
-# ALLOW-LIST, to be emptied: the per-example docstrings group or leave out
-# parameters (and so their pairs differ). Each entry is a strict xfail, so
-# the test fails once the docstring is fixed and the entry is left here.
-UNDOCUMENTED_PARAMETERS = frozenset(
-  {
-    'clipped_gradients',
-    'per_example_gradient_norms',
-    'per_example_gradients',
-    'value_and_clipped_gradients',
-    'value_and_per_example_gradient_norms',
-  }
-)
-PAIRS_THAT_DIFFER = frozenset(
-  {'clipped_gradients', 'per_example_gradient_norms', 'per_example_gradients'}
-)
 FUNCTIONS = sorted(
   (facade.__name__, name)
   for facade in FACADES
@@ -62,17 +47,6 @@ PAIRS = sorted(
   if 'value_and_' in name
   and name.replace('value_and_', '', 1) in facade.__all__
 )
-
-
-def _allowed(
-  params: tuple[str, ...], name: str, allow_list: frozenset[str]
-) -> Any:
-  marks = (
-    [pytest.mark.xfail(strict=True, reason='in the allow-list')]
-    if name in allow_list
-    else []
-  )
-  return pytest.param(*params, marks=marks, id=f'{params[0]}.{name}')
 
 
 def _function(module: str, name: str) -> Callable[..., Any]:
@@ -108,8 +82,7 @@ def test_the_pairs_are_found():
 
 
 @pytest.mark.parametrize(
-  'module, name',
-  [_allowed((m, n), n, UNDOCUMENTED_PARAMETERS) for m, n in FUNCTIONS],
+  'module, name', FUNCTIONS, ids=[f'{m}.{n}' for m, n in FUNCTIONS]
 )
 def test_every_parameter_is_documented(module, name):
   fn = _function(module, name)
@@ -137,8 +110,7 @@ def test_every_parameter_of_a_public_method_is_documented(cls, name):
 
 
 @pytest.mark.parametrize(
-  'module, value_and, without',
-  [_allowed((m, v, w), w, PAIRS_THAT_DIFFER) for m, v, w in PAIRS],
+  'module, value_and, without', PAIRS, ids=[f'{m}.{w}' for m, _, w in PAIRS]
 )
 def test_pairs_agree(module, value_and, without):
   first, second = _function(module, value_and), _function(module, without)

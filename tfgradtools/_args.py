@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import sys
 import types
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeAlias
 
 import tensorflow as tf
 
@@ -31,7 +31,7 @@ class _Raise:
 
 
 RAISE = _Raise()
-Unconnected = tf.UnconnectedGradients | _Raise
+Unconnected: TypeAlias = tf.UnconnectedGradients | _Raise
 
 
 def as_unconnected_gradients(value: Any) -> Unconnected:

@@ -127,14 +127,15 @@ def value_and_derivative(
   auto_unpack_single_arg: bool,
   has_aux: bool,
   unconnected_gradients: str | tf.UnconnectedGradients,
-  derivative: str,
+  derivative: _core.Derivative,
   use_pfor: bool = True,
   parallel_iterations: int | None = None,
 ) -> tuple[Any, ...]:
   """The driver of gradients, Jacobians and Hessians.
 
-  `derivative` is `_core.differentiate`'s; the result is `(y, d...)` with
-  the derivatives structured like the arguments (twice for a Hessian).
+  `derivative` is `_core.differentiate`'s kind; the result is `(y, d...)`
+  with the derivatives structured like the arguments (twice for a kind with
+  one derivative per pair of sources, the Hessian).
   """
   call = MathCall(
     f,
@@ -160,7 +161,7 @@ def value_and_derivative(
       parallel_iterations=parallel_iterations,
     )
   )
-  if derivative == 'hessian':
+  if derivative.per_pair:
     flat = [call.derivatives(row) for row in flat]
     flat = [row[0] if len(row) == 1 else row for row in flat]
   return call.result(recorded.value, recorded.aux, has_aux, flat)

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from tfgradtools import _autograph
 from tfgradtools import _calls
+from tfgradtools import _core
 
 
 @_autograph.library_function
@@ -101,7 +102,7 @@ def value_and_gradient(
     auto_unpack_single_arg=auto_unpack_single_arg,
     has_aux=has_aux,
     unconnected_gradients=unconnected_gradients,
-    derivative='vjp',
+    derivative=_core.VJP,
   )
 
 
@@ -179,5 +180,5 @@ def value_and_gradient_with_auto_expansion(
     auto_unpack_single_arg=auto_unpack_single_arg,
     has_aux=has_aux,
     unconnected_gradients=unconnected_gradients,
-    derivative='vjp',
+    derivative=_core.VJP,
   )

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from tfgradtools import _autograph
 from tfgradtools import _calls
+from tfgradtools import _core
 
 
 @_autograph.library_function
@@ -77,7 +78,7 @@ def value_and_batch_jacobian(
     auto_unpack_single_arg=auto_unpack_single_arg,
     has_aux=has_aux,
     unconnected_gradients=unconnected_gradients,
-    derivative='batch_jacobian',
+    derivative=_core.BATCH_JACOBIAN,
     use_pfor=experimental_use_pfor,
     parallel_iterations=parallel_iterations,
   )
@@ -212,7 +213,7 @@ def value_and_jacobian(
     auto_unpack_single_arg=auto_unpack_single_arg,
     has_aux=has_aux,
     unconnected_gradients=unconnected_gradients,
-    derivative='jacobian',
+    derivative=_core.JACOBIAN,
     use_pfor=experimental_use_pfor,
     parallel_iterations=parallel_iterations,
   )

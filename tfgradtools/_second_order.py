@@ -84,7 +84,7 @@ def value_and_hessian(
     auto_unpack_single_arg=auto_unpack_single_arg,
     has_aux=has_aux,
     unconnected_gradients=unconnected_gradients,
-    derivative='hessian',
+    derivative=_core.HESSIAN,
     use_pfor=experimental_use_pfor,
     parallel_iterations=parallel_iterations,
   )

@@ -54,11 +54,20 @@ class Batch:
     has_aux: `f` returns `(losses, aux)`, aux per example.
   """
 
-  def __init__(self, f: Callable[..., Any], params: Any,
-               inputs: Sequence[Any], *, api: str, single_example: bool,
-               use_gradient_tape: bool, unconnected_gradients: Any,
-               experimental_use_pfor: bool, chunk_size: int | None,
-               has_aux: bool = False):
+  def __init__(
+    self,
+    f: Callable[..., Any],
+    params: Any,
+    inputs: Sequence[Any],
+    *,
+    api: str,
+    single_example: bool,
+    use_gradient_tape: bool,
+    unconnected_gradients: Any,
+    experimental_use_pfor: bool,
+    chunk_size: int | None,
+    has_aux: bool = False,
+  ):
     _errors.check_callable(f, api)
     self.f = f
     self.has_aux = has_aux
@@ -76,26 +85,27 @@ class Batch:
     self.sources = _nest.flatten(self._bases)
     self._check_sources()
     self.inputs = list(inputs)
-    self._input_leaves = [_input_tensor(x, api)
-                          for x in _nest.flatten(self.inputs)]
+    self._input_leaves = [
+      _input_tensor(x, api) for x in _nest.flatten(self.inputs)
+    ]
     self.batch_size = self._checked_batch_size()
 
   def like_params(self, flat: list[Any]) -> Any:
     """`flat` (one entry per source) structured like `params`."""
     return _nest.pack(self._structure, _nest.pack(self._bases, flat))
 
-  def or_unconnected(self, value: Any, k: int, batched: bool = False,
-                     like: Any = None) -> Any:
+  def or_unconnected(
+    self, value: Any, k: int, batched: bool = False, like: Any = None
+  ) -> Any:
     """`value`, or what stands for source `k`'s where nothing reaches it.
 
     That is `None`, or with `unconnected_gradients='zero'` zeros like
-    `like`, or like the source (with a batch axis if `batched`); with
-    `'raise'`, the error that explains it on the first example.
+    `like`, or like the source (with a batch axis if `batched`). With
+    `'raise'`, `check_connected` has raised first.
     """
-    if value is None:
-      self.check_connected({k: None})
     if value is not None or self.unconnected is not (
-        tf.UnconnectedGradients.ZERO):
+      tf.UnconnectedGradients.ZERO
+    ):
       return value
     if like is not None:
       return tf.zeros_like(like)
@@ -105,13 +115,18 @@ class Batch:
       return tf.zeros(tf.concat([[self.batch_size], shape], 0), source.dtype)
     return tf.zeros(shape, source.dtype)
 
-  def check_connected(self, values: dict[int, Any]) -> None:
-    """With `unconnected_gradients='raise'`, the error that explains, on
-    the first example, each source `k` whose `values[k]` is `None`."""
-    missing = [k for k, value in values.items() if value is None]
+  def check_connected(self, values: Sequence[Any]) -> None:
+    """With `unconnected_gradients='raise'`, one error for every source `k`
+    whose `values[k]` is `None`, explained on the first example's loss.
+
+    Whether a gradient reaches a parameter is a property of `f`'s graph,
+    which is the same for every example, so one example explains them all.
+    """
+    missing = [k for k, value in enumerate(values) if value is None]
     if missing and self.unconnected is _args.RAISE:
-      raise _core.disconnected_error(lambda: self.example_value(0)['loss'],
-                                     self.sources, missing, self.api)
+      raise _core.disconnected_error(
+        lambda: self.example_value(0)['loss'], self.sources, missing, self.api
+      )
 
   # --- The body: one example.
 
@@ -127,11 +142,12 @@ class Batch:
     except TypeError as error:
       if not _args.accepts_positional(self.f, 1 + len(self.inputs)):
         raise TypeError(
-            f'{self.api}: {_errors.callable_name(self.f)} is called as '
-            f'f(params, *inputs) with {1 + len(self.inputs)} positional '
-            'arguments but does not take them. Write f to take the '
-            'parameters first, e.g. `lambda model, x, y: loss(y, model(x))`'
-            '.') from error
+          f'{self.api}: {_errors.callable_name(self.f)} is called as '
+          f'f(params, *inputs) with {1 + len(self.inputs)} positional '
+          'arguments but does not take them. Write f to take the '
+          'parameters first, e.g. `lambda model, x, y: loss(y, model(x))`'
+          '.'
+        ) from error
       raise
     if not self.has_aux:
       return {'loss': self._checked_loss(value)}
@@ -144,8 +160,9 @@ class Batch:
       result[f'aux/{j}'] = self._example_aux(leaf)
     return result
 
-  def example_outputs(self, index: Any, identity: bool = False
-                      ) -> mapping.Outputs:
+  def example_outputs(
+    self, index: Any, identity: bool = False
+  ) -> mapping.Outputs:
     """One example's loss, and for each connected source `k` its gradient.
 
     The gradient is `grad/k`; with `identity`, where the identity of
@@ -154,21 +171,20 @@ class Batch:
     by the engine `_engines.recorder` picks for that: a tape.
     """
     sources = [_args.watch_target(s) for s in self.sources]
-    value, recording = _engines.recorder(self.use_gradient_tape,
-                                         vectorised=True)(
-                                             lambda: self.example_value(index),
-                                             sources)
+    value, recording = _engines.recorder(
+      self.use_gradient_tape, vectorised=True
+    )(lambda: self.example_value(index), sources)
     loss = value['loss']
     plans: list[list[ghost.Use] | None] = [None] * len(sources)
     if identity:
       plans = self._ghost_plans(loss, sources)
     outputs = [use.output for plan in plans if plan for use in plan]
-    formed = [s for s, plan in zip(sources, plans) if plan is None]
-    grads = recording.gradient([loss], formed, None,
-                               tf.UnconnectedGradients.NONE,
-                               intermediates=outputs)
-    formed_grads = iter(grads[:len(formed)])
-    output_grads = iter(grads[len(formed):])
+    formed = [s for s, plan in zip(sources, plans, strict=True) if plan is None]
+    grads = recording.gradient(
+      [loss], formed, None, tf.UnconnectedGradients.NONE, intermediates=outputs
+    )
+    formed_grads = iter(grads[: len(formed)])
+    output_grads = iter(grads[len(formed) :])
     result = dict(value)
     for k, plan in enumerate(plans):
       if plan is None:
@@ -181,8 +197,9 @@ class Batch:
           result[f'sq/{k}'] = squared
     return result
 
-  def squared_norms(self, outputs: mapping.Outputs,
-                    keep_gradients: bool) -> mapping.Outputs:
+  def squared_norms(
+    self, outputs: mapping.Outputs, keep_gradients: bool
+  ) -> mapping.Outputs:
     """Stacked `outputs` with `sq/k`, each example's, for every `grad/k`.
 
     Taken on the stacked gradients by one fused op, without a squared copy
@@ -196,8 +213,10 @@ class Batch:
         rows = tf.reshape(grad, [tf.shape(grad)[0], -1])
         rows = tf.cast(rows, ghost.accumulation_dtype(rows.dtype))
         result[f'sq/{k}'] = (
-            tf.reduce_sum(tf.square(rows), axis=1) if mapping.under_xla()
-            else tf.square(tf.math.reduce_euclidean_norm(rows, axis=1)))
+          tf.reduce_sum(tf.square(rows), axis=1)
+          if mapping.under_xla()
+          else tf.square(tf.math.reduce_euclidean_norm(rows, axis=1))
+        )
         if not keep_gradients:
           del result[f'grad/{k}']
     return result
@@ -234,12 +253,14 @@ class Batch:
     """
     covered: set[int] = set()
 
-    def trace():
+    def trace() -> tf.Tensor:
       loss = self.example_value(tf.constant(0))['loss']
       sources = [_args.watch_target(s) for s in self.sources]
-      covered.update(k for k, plan in enumerate(self._ghost_plans(loss,
-                                                                   sources))
-                     if plan is not None)
+      covered.update(
+        k
+        for k, plan in enumerate(self._ghost_plans(loss, sources))
+        if plan is not None
+      )
       return loss
 
     tf.function(trace, autograph=False).get_concrete_function()
@@ -248,8 +269,9 @@ class Batch:
   def aux_like_f(self, stacked: mapping.Outputs) -> Any:
     """The stacked `aux/j` of `stacked`, structured as `f`'s aux."""
     leaves = _nest.flatten(self.aux_structure)
-    return _nest.pack(self.aux_structure,
-                      [stacked[f'aux/{j}'] for j in range(len(leaves))])
+    return _nest.pack(
+      self.aux_structure, [stacked[f'aux/{j}'] for j in range(len(leaves))]
+    )
 
   # --- Internals.
 
@@ -259,64 +281,76 @@ class Batch:
     if self.single_example:
       return leaf
     if leaf.shape.rank == 0 or leaf.shape[:1] not in (
-        tf.TensorShape([1]), tf.TensorShape([None])):
+      tf.TensorShape([1]),
+      tf.TensorShape([None]),
+    ):
       raise ValueError(
-          f'{self.api}: with has_aux=True, {_errors.callable_name(self.f)} '
-          'is called on one example at a time (a batch of 1) and its aux '
-          'must follow the batch axis of its inputs, shape [batch, ...], '
-          f'but a part of it has shape {leaf.shape}. Return per-example '
-          'values, e.g. the logits or each example\'s accuracy.')
+        f'{self.api}: with has_aux=True, {_errors.callable_name(self.f)} '
+        'is called on one example at a time (a batch of 1) and its aux '
+        'must follow the batch axis of its inputs, shape [batch, ...], '
+        f'but a part of it has shape {leaf.shape}. Return per-example '
+        'values, e.g. the logits or each example\'s accuracy.'
+      )
     return leaf[0]
 
-  def _ghost_plans(self, loss: tf.Tensor, sources: list[Any]
-                   ) -> list[list[ghost.Use] | None]:
+  def _ghost_plans(
+    self, loss: tf.Tensor, sources: list[Any]
+  ) -> list[list[ghost.Use] | None]:
     needed = ghost.ancestors(loss)
-    return [ghost.plan(_parameter_tensor(s), tf.TensorShape(s.shape), needed)
-            for s in sources]
+    return [
+      ghost.plan(_parameter_tensor(s), tf.TensorShape(s.shape), needed)
+      for s in sources
+    ]
 
   def _check_sources(self) -> None:
     if not self.sources:
       raise ValueError(
-          f'{self.api}: `params` holds no parameters to differentiate, got '
-          f'{_errors.describe(self._structure)}. Pass Tensors or variables '
-          '(or a structure of them), or a Keras model or tf.Module with '
-          'trainable variables — a Keras model has none until it is built: '
-          'call it on a batch or `model.build(input_shape)` first.')
+        f'{self.api}: `params` holds no parameters to differentiate, got '
+        f'{_errors.describe(self._structure)}. Pass Tensors or variables '
+        '(or a structure of them), or a Keras model or tf.Module with '
+        'trainable variables — a Keras model has none until it is built: '
+        'call it on a batch or `model.build(input_shape)` first.'
+      )
     for k, source in enumerate(self.sources):
       where = '`params`' if len(self.sources) == 1 else f'part {k} of `params`'
       if not (isinstance(source, tf.Tensor) or _args.is_variable(source)):
         raise TypeError(
-            f'{self.api}: {where} is {_errors.describe(source)}; per-example '
-            'gradients are taken with respect to dense Tensors and '
-            'variables. Pass its dense values instead.')
+          f'{self.api}: {where} is {_errors.describe(source)}; per-example '
+          'gradients are taken with respect to dense Tensors and '
+          'variables. Pass its dense values instead.'
+        )
       if not tf.as_dtype(source.dtype).is_floating:
         raise TypeError(
-            f'{self.api}: {where} has dtype {tf.as_dtype(source.dtype).name}'
-            ', and only floating-point parameters have gradients. Cast it '
-            '(e.g. `tf.cast(x, tf.float32)`), or pass integer data such as '
-            'labels or token ids among the inputs, after `params`.')
+          f'{self.api}: {where} has dtype {tf.as_dtype(source.dtype).name}'
+          ', and only floating-point parameters have gradients. Cast it '
+          '(e.g. `tf.cast(x, tf.float32)`), or pass integer data such as '
+          'labels or token ids among the inputs, after `params`.'
+        )
 
   def _checked_batch_size(self) -> Any:
     if not self._input_leaves:
       raise ValueError(
-          f'{self.api}: no inputs: pass the batch after `params`, as '
-          f'`{self.api}(f, params, x, y)` for f(params, x, y), each input '
-          'with a leading batch axis.')
+        f'{self.api}: no inputs: pass the batch after `params`, as '
+        f'`{self.api}(f, params, x, y)` for f(params, x, y), each input '
+        'with a leading batch axis.'
+      )
     sizes = {}
     for i, leaf in enumerate(self._input_leaves):
       if leaf.shape.rank == 0:
         raise ValueError(
-            f'{self.api}: input {i} is a scalar, {_errors.describe(leaf)}; '
-            'every input needs a leading batch axis (one entry per example). '
-            'Pass constants through `params`, a closure or a default '
-            'argument of f instead.')
+          f'{self.api}: input {i} is a scalar, {_errors.describe(leaf)}; '
+          'every input needs a leading batch axis (one entry per example). '
+          'Pass constants through `params`, a closure or a default '
+          'argument of f instead.'
+        )
       if leaf.shape[0] is not None:
         sizes[i] = leaf.shape[0]
     if len(set(sizes.values())) > 1:
       listing = ', '.join(f'input {i} has {n}' for i, n in sizes.items())
       raise ValueError(
-          f'{self.api}: the inputs have different batch sizes ({listing} '
-          'examples); every input needs the same leading batch axis.')
+        f'{self.api}: the inputs have different batch sizes ({listing} '
+        'examples); every input needs the same leading batch axis.'
+      )
     if sizes:
       return next(iter(sizes.values()))
     return tf.shape(self._input_leaves[0])[0]
@@ -329,58 +363,68 @@ class Batch:
       value = tf.convert_to_tensor(value)
     if not isinstance(value, tf.Tensor):
       raise TypeError(
-          f'{self.api}: {_errors.callable_name(self.f)} returned '
-          f'{_errors.describe(value)}; it must return one Tensor of '
-          f'{self._loss_kind()} computed with TensorFlow ops.')
+        f'{self.api}: {_errors.callable_name(self.f)} returned '
+        f'{_errors.describe(value)}; it must return one Tensor of '
+        f'{self._loss_kind()} computed with TensorFlow ops.'
+      )
     if not value.dtype.is_floating:
       raise TypeError(
-          f'{self.api}: {_errors.callable_name(self.f)} returned losses of '
-          f'dtype {value.dtype.name}; losses must be floating-point (cast '
-          'them, e.g. `tf.cast(loss, tf.float32)`).')
+        f'{self.api}: {_errors.callable_name(self.f)} returned losses of '
+        f'dtype {value.dtype.name}; losses must be floating-point (cast '
+        'them, e.g. `tf.cast(loss, tf.float32)`).'
+      )
     shape = value.shape
     if shape.rank is not None:
       self._check_loss_shape(shape)
     return tf.reshape(value, [])
 
   def _loss_kind(self) -> str:
-    return ('one example\'s scalar loss' if self.single_example
-            else 'per-example losses, shape [batch]')
+    return (
+      'one example\'s scalar loss'
+      if self.single_example
+      else 'per-example losses, shape [batch]'
+    )
 
   def _check_loss_shape(self, shape: tf.TensorShape) -> None:
     name = _errors.callable_name(self.f)
     if self.single_example:
       if shape.rank != 0:
         raise ValueError(
-            f'{self.api}: with single_example=True, {name} gets one example '
-            f'(inputs without their batch axis) and must return its scalar '
-            f'loss, but it returned shape {shape}. Reduce it to a scalar, or '
-            f'drop single_example=True if {name} takes a batch and returns '
-            'one loss per example.')
+          f'{self.api}: with single_example=True, {name} gets one example '
+          f'(inputs without their batch axis) and must return its scalar '
+          f'loss, but it returned shape {shape}. Reduce it to a scalar, or '
+          f'drop single_example=True if {name} takes a batch and returns '
+          'one loss per example.'
+        )
       return
     if shape.rank == 0:
       raise ValueError(
-          f'{self.api}: {name} returned a scalar, one loss for the whole '
-          'batch; per-example gradients need one loss per example, shape '
-          '[batch]. Do not reduce over the batch (e.g. a Keras loss with '
-          "reduction='none', or tf.reduce_mean over the other axes only), "
-          f'or pass single_example=True if {name} computes the loss of one '
-          'example.')
+        f'{self.api}: {name} returned a scalar, one loss for the whole '
+        'batch; per-example gradients need one loss per example, shape '
+        '[batch]. Do not reduce over the batch (e.g. a Keras loss with '
+        "reduction='none', or tf.reduce_mean over the other axes only), "
+        f'or pass single_example=True if {name} computes the loss of one '
+        'example.'
+      )
     if shape.rank > 1 and shape[0] == 1:
       other = ', '.join(str(d) for d in shape[1:].as_list())
       raise ValueError(
-          f'{self.api}: {name} returned losses of shape [batch, {other}]; '
-          'it must return one loss per example, shape [batch]. Reduce the '
-          'other axes, e.g. `tf.reduce_sum(loss, axis=-1)`.')
+        f'{self.api}: {name} returned losses of shape [batch, {other}]; '
+        'it must return one loss per example, shape [batch]. Reduce the '
+        'other axes, e.g. `tf.reduce_sum(loss, axis=-1)`.'
+      )
     if shape[0] is not None and shape[0] != 1:
       raise ValueError(
-          f'{self.api}: {name} is called on one example at a time (a batch '
-          f'of 1) and returned losses of shape {shape}, not [1]: its losses '
-          'do not follow the batch axis of its inputs. Compute them from '
-          f'the inputs {name} is given, one per example, shape [batch].')
+        f'{self.api}: {name} is called on one example at a time (a batch '
+        f'of 1) and returned losses of shape {shape}, not [1]: its losses '
+        'do not follow the batch axis of its inputs. Compute them from '
+        f'the inputs {name} is given, one per example, shape [batch].'
+      )
 
 
-def total_norm(squared: Sequence[tf.Tensor | None], like: tf.Tensor
-               ) -> tf.Tensor:
+def total_norm(
+  squared: Sequence[tf.Tensor | None], like: tf.Tensor
+) -> tf.Tensor:
   """The norm over all parameters, from their squared norms (`None`: none).
 
   In the widest of their dtypes, so `float64` parameters keep their
@@ -396,10 +440,15 @@ def total_norm(squared: Sequence[tf.Tensor | None], like: tf.Tensor
 def _checked_chunk_size(chunk_size: Any, api: str) -> int | None:
   if chunk_size is None:
     return None
-  if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or (
-      chunk_size < 1):
-    raise ValueError(f'{api}: chunk_size must be a positive int or None, got '
-                     f'{_errors.describe(chunk_size)}.')
+  if (
+    isinstance(chunk_size, bool)
+    or not isinstance(chunk_size, int)
+    or (chunk_size < 1)
+  ):
+    raise ValueError(
+      f'{api}: chunk_size must be a positive int or None, got '
+      f'{_errors.describe(chunk_size)}.'
+    )
   return chunk_size
 
 
@@ -409,9 +458,10 @@ def _input_tensor(x: Any, api: str) -> tf.Tensor:
     return tf.convert_to_tensor(x)
   if tf.is_tensor(x) and not isinstance(x, tf.Tensor):
     raise TypeError(
-        f'{api}: inputs must be dense Tensors, got {_errors.describe(x)}. '
-        'Pad ragged or sparse batches to dense Tensors (e.g. '
-        '`x.to_tensor()`), with a mask if f needs one.')
+      f'{api}: inputs must be dense Tensors, got {_errors.describe(x)}. '
+      'Pad ragged or sparse batches to dense Tensors (e.g. '
+      '`x.to_tensor()`), with a mask if f needs one.'
+    )
   return tf.convert_to_tensor(x)
 
 
@@ -425,5 +475,4 @@ def _parameter_tensor(source: Any) -> tf.Tensor:
 def _bytes(source: Any) -> int:
   shape = tf.TensorShape(source.shape)
   size = shape.num_elements() if shape.is_fully_defined() else 0
-  return size * tf.as_dtype(source.dtype).size
-
+  return int(size * tf.as_dtype(source.dtype).size)

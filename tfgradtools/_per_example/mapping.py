@@ -25,7 +25,6 @@ import warnings
 from typing import Any, Callable
 
 import tensorflow as tf
-from tensorflow.python.ops.parallel_for import control_flow_ops  # pylint: disable=g-direct-tensorflow-import
 
 from tfgradtools import _quiet
 from tfgradtools._per_example import converters
@@ -64,15 +63,16 @@ class _Unconvertible(Exception):
     self.error = error
 
 
-def _pfor(body: Body, indices: Any, size: Any,
-          op_level_fallback: bool) -> Outputs:
+def _pfor(
+  body: Body, indices: Any, size: Any, op_level_fallback: bool
+) -> Outputs:
   """`body` vectorised by `pfor`; `_Unconvertible` where it cannot be.
 
   An error raised while `body` itself is traced is `f`'s, and propagates.
   """
   traced = []
 
-  def loop_fn(i):
+  def loop_fn(i: tf.Tensor) -> Outputs:
     graph = tf.compat.v1.get_default_graph()
     start = len(graph.get_operations())
     outputs = body(i if indices is None else tf.gather(indices, i))
@@ -83,8 +83,10 @@ def _pfor(body: Body, indices: Any, size: Any,
   try:
     # pfor logs every op it cannot convert; the warning says it once.
     with _quiet.vectorisation_internals():
-      return control_flow_ops.pfor(loop_fn, size,
-                                   fallback_to_while_loop=op_level_fallback)
+      outputs: Outputs = converters.control_flow_ops.pfor(
+        loop_fn, size, fallback_to_while_loop=op_level_fallback
+      )
+      return outputs
   except _CONVERSION_ERRORS as error:
     if not traced:
       raise
@@ -105,28 +107,45 @@ def looped(body: Body, indices: Any, size: Any) -> Outputs:
   """`body` for each index in a `tf.while_loop`.
 
   The stacked outputs take the dtypes and shapes of `body` traced once in
-  a graph that is never run, so an empty batch stacks no example.
+  a graph that is never run, so an empty batch stacks no example: where
+  the batch is known to be empty, with no loop at all (XLA compiles a
+  loop's body even where it never runs, and reading an example of none
+  fails to compile).
   """
   if indices is None:
     indices = tf.range(size)
   first = traced_outputs(lambda: body(tf.gather(indices, 0)))
+  if (
+    isinstance(size, int)
+    and size == 0
+    and all(t.shape.rank is not None for t in first.values())
+  ):
+    return {
+      n: tf.zeros([0, *(d or 0 for d in t.shape)], t.dtype)
+      for n, t in first.items()
+    }
   names = sorted(first)
-  arrays = [tf.TensorArray(first[n].dtype, size=size,
-                           element_shape=first[n].shape) for n in names]
+  arrays = [
+    tf.TensorArray(first[n].dtype, size=size, element_shape=first[n].shape)
+    for n in names
+  ]
 
-  def step(i, arrays):
+  def step(i: Any, arrays: list[Any]) -> tuple[Any, list[Any]]:
     outputs = body(indices[i])
-    return i + 1, [a.write(i, outputs[n]) for a, n in zip(arrays, names)]
+    return i + 1, [
+      a.write(i, outputs[n]) for a, n in zip(arrays, names, strict=True)
+    ]
 
-  _, arrays = tf.while_loop(lambda i, _: i < size, step, (0, arrays),
-                            maximum_iterations=size)  # For XLA.
-  return {n: a.stack() for n, a in zip(names, arrays)}
+  _, arrays = tf.while_loop(
+    lambda i, _: i < size, step, (0, arrays), maximum_iterations=size
+  )  # For XLA.
+  return {n: a.stack() for n, a in zip(names, arrays, strict=True)}
 
 
-_WHAT_FALLS_BACK = {
-    vectorised_but_some_ops: 'that op runs in a tf.while_loop over the '
-                             'examples, the rest stays vectorised',
-    looped: 'every example is computed in a tf.while_loop',
+_WHAT_FALLS_BACK: dict[Strategy, str] = {
+  vectorised_but_some_ops: 'that op runs in a tf.while_loop over the '
+  'examples, the rest stays vectorised',
+  looped: 'every example is computed in a tf.while_loop',
 }
 
 
@@ -139,11 +158,13 @@ class Mapping:
       used.
     api: the public function's name, for the warning.
   """
+
   strategies: tuple[Strategy, ...]
   api: str
 
-  def examples(self, body: Body, indices: Any, size: Any
-               ) -> tuple[Outputs, Mapping]:
+  def examples(
+    self, body: Body, indices: Any, size: Any
+  ) -> tuple[Outputs, Mapping]:
     """`body(index)` for each of the `size` `indices`, stacked.
 
     `indices=None` means `range(size)`: the whole batch. Returns the
@@ -165,17 +186,26 @@ class Mapping:
         unconverted = unconverted or _unconverted_op(failure.error)
     if unconverted is not None:
       warnings.warn(
-          f'{self.api}: TensorFlow cannot vectorise {unconverted} over the '
-          f'examples (pfor has no conversion for it), so '
-          f'{_WHAT_FALLS_BACK[strategy]}: same results, more time. Pass '
-          'experimental_use_pfor=False to loop without trying to '
-          'vectorise.', VectorizationFallbackWarning, stacklevel=2)
+        f'{self.api}: TensorFlow cannot vectorise {unconverted} over the '
+        f'examples (pfor has no conversion for it), so '
+        f'{_WHAT_FALLS_BACK[strategy]}: same results, more time. Pass '
+        'experimental_use_pfor=False to loop without trying to '
+        'vectorise.',
+        VectorizationFallbackWarning,
+        stacklevel=2,
+      )
     return outputs, Mapping(self.strategies[k:], self.api)
 
 
 def mapping_for(use_pfor: bool, api: str) -> Mapping:
-  """A call's first mapping: vectorised where it can be, or a loop."""
-  if use_pfor:
+  """A call's first mapping: vectorised where it can be, or a loop.
+
+  Vectorising takes TensorFlow's private `pfor` (for the conversions of
+  `converters`, without which a vectorised example would share its random
+  draws with the others, for one); where this TensorFlow's is not as
+  expected (`converters.private_pfor`), every call loops.
+  """
+  if use_pfor and converters.private_pfor():
     return Mapping((vectorised, vectorised_but_some_ops, looped), api)
   return Mapping((looped,), api)
 
@@ -209,13 +239,20 @@ def run(compute: Callable[[], Any]) -> Any:
 
 def traced_outputs(fn: Callable[[], Any]) -> Any:
   """`fn`'s outputs (their dtypes and shapes) traced in a graph never run."""
-  return tf.function(fn, autograph=False).get_concrete_function(
-  ).structured_outputs
+  return (
+    tf.function(fn, autograph=False).get_concrete_function().structured_outputs
+  )
 
 
 def under_xla() -> bool:
-  """Whether the current graph is compiled with XLA (`jit_compile`)."""
-  return control_flow_ops._is_under_xla_context()  # pylint: disable=protected-access
+  """Whether the current graph may be compiled with XLA (`jit_compile`).
+
+  TensorFlow says so only privately; without it, the answer is yes: the
+  paths taken under XLA give the same results everywhere.
+  """
+  if not converters.private_pfor():
+    return True
+  return bool(converters.control_flow_ops._is_under_xla_context())  # pylint: disable=protected-access
 
 
 def _unconverted_op(error: Exception) -> str:
@@ -226,12 +263,12 @@ def _unconverted_op(error: Exception) -> str:
   return f'an op ({str(error).splitlines()[0][:200]})'
 
 
-ChunkFn = Callable[[Any, Any, Any, Mapping],
-                   tuple[Outputs, Outputs, Mapping]]
+ChunkFn = Callable[[Any, Any, Any, Mapping], tuple[Outputs, Outputs, Mapping]]
 
 
-def over_chunks(chunk_fn: ChunkFn, batch_size: Any, chunk: int | None,
-                mapping: Mapping) -> tuple[Outputs, Outputs]:
+def over_chunks(
+  chunk_fn: ChunkFn, batch_size: Any, chunk: int | None, mapping: Mapping
+) -> tuple[Outputs, Outputs]:
   """`chunk_fn` over the batch in chunks: stacked results and sums.
 
   `chunk_fn(indices, valid, size, mapping)` gets the `size` example indices
@@ -257,14 +294,18 @@ def over_chunks(chunk_fn: ChunkFn, batch_size: Any, chunk: int | None,
     stacked, sums, _ = chunk_fn(None, None, batch_size, mapping)
     return stacked, sums
 
-  def chunk_at(c, mapping):
+  def chunk_at(c: Any, mapping: Mapping) -> tuple[Outputs, Outputs, Mapping]:
     positions = c * chunk + tf.range(chunk)
-    return chunk_fn(positions % tf.maximum(batch_size, 1),
-                    positions < batch_size, chunk, mapping)
+    return chunk_fn(
+      positions % tf.maximum(batch_size, 1),
+      positions < batch_size,
+      chunk,
+      mapping,
+    )
 
   found = []
 
-  def first_chunk():
+  def first_chunk() -> tuple[Outputs, Outputs]:
     stacked, sums, next_mapping = chunk_at(0, mapping)
     found.append(next_mapping)
     return stacked, sums
@@ -272,18 +313,29 @@ def over_chunks(chunk_fn: ChunkFn, batch_size: Any, chunk: int | None,
   stacked, sums = traced_outputs(first_chunk)
   names, sum_names = sorted(stacked), sorted(sums)
   chunks = (batch_size + chunk - 1) // chunk
-  arrays = [tf.TensorArray(stacked[n].dtype, size=chunks,
-                           element_shape=stacked[n].shape) for n in names]
+  arrays = [
+    tf.TensorArray(
+      stacked[n].dtype, size=chunks, element_shape=stacked[n].shape
+    )
+    for n in names
+  ]
   totals = [tf.zeros(sums[n].shape, sums[n].dtype) for n in sum_names]
 
-  def step(c, arrays, totals):
+  def step(
+    c: Any, arrays: list[Any], totals: list[Any]
+  ) -> tuple[Any, list[Any], list[Any]]:
     more, added, _ = chunk_at(c, found[0])
-    return (c + 1, [a.write(c, more[n]) for a, n in zip(arrays, names)],
-            [t + added[n] for t, n in zip(totals, sum_names)])
+    return (
+      c + 1,
+      [a.write(c, more[n]) for a, n in zip(arrays, names, strict=True)],
+      [t + added[n] for t, n in zip(totals, sum_names, strict=True)],
+    )
 
   # One chunk at a time: bounding memory is what chunks are for.
-  _, arrays, totals = tf.while_loop(lambda c, *_: c < chunks, step,
-                                    (0, arrays, totals),
-                                    parallel_iterations=1)
-  return ({n: a.concat()[:batch_size] for n, a in zip(names, arrays)},
-          dict(zip(sum_names, totals)))
+  _, arrays, totals = tf.while_loop(
+    lambda c, *_: c < chunks, step, (0, arrays, totals), parallel_iterations=1
+  )
+  return (
+    {n: a.concat()[:batch_size] for n, a in zip(names, arrays, strict=True)},
+    dict(zip(sum_names, totals, strict=True)),
+  )
