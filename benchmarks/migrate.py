@@ -4,10 +4,11 @@
 
 Prints the eager training step of a TF 1.x program (two variables,
 `tfe.implicit_value_and_gradients`, a `tf.train` optimizer) migrated with
---tf-upgrade-v2, against the same step with the `tf.compat.v1.train` optimizer written by hand, and with a
-Keras 3 optimizer (medians of interleaved runs of 50 steps, CPU time of
-this process); the target for the migrated step is <= 1.2x. Then, for the
-code checked out and (with --before) the code at COMMIT:
+--tf-upgrade-v2, against the same step with the `tf.compat.v1.train`
+optimizer written by hand, and with a Keras 3 optimizer (medians of
+interleaved runs of 50 steps, CPU time of this process); the target for the
+migrated step is <= 1.2x. Then, for the code checked out and (with
+--before) the code at COMMIT:
 
 * the 1 MB file (old calls throughout), in this process: the migration's
   work (`--write` without the write) against libcst parsing the file and
@@ -60,10 +61,12 @@ def helper_{i}(values, scale={i}):
   return {{'total': total, 'index': {i}}}
 
 '''
-_HEADER = ('import numpy as np\nimport tensorflow as tf\n'
-           'import tensorflow.contrib.eager as tfe\n\n'
-           'inputs = np.linspace(-1., 1., 8).astype(np.float32)\n'
-           'targets = 3. * inputs - 1.\n\n')
+_HEADER = (
+  'import numpy as np\nimport tensorflow as tf\n'
+  'import tensorflow.contrib.eager as tfe\n\n'
+  'inputs = np.linspace(-1., 1., 8).astype(np.float32)\n'
+  'targets = 3. * inputs - 1.\n\n'
+)
 
 
 def old_program(size: int, old_share: float, seed: int) -> str:
@@ -80,7 +83,7 @@ def old_program(size: int, old_share: float, seed: int) -> str:
 
 def make_inputs(directory: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
   big = directory / 'big.py'
-  big.write_text(old_program(1_000_000, 1., seed=0))
+  big.write_text(old_program(1_000_000, 1.0, seed=0))
   tree = directory / 'tree'
   rng = random.Random(1)
   for index in range(200):
@@ -90,8 +93,9 @@ def make_inputs(directory: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
   return big, tree
 
 
-def command_seconds(source: pathlib.Path, *argv, repeat: int = 1
-                    ) -> tuple[float, float]:
+def command_seconds(
+  source: pathlib.Path, *argv, repeat: int = 1
+) -> tuple[float, float]:
   """Median wall time of the command run from `source` (a checkout), and
   the CPU time of its processes (the same on a busy machine, where the wall
   time is not)."""
@@ -99,14 +103,19 @@ def command_seconds(source: pathlib.Path, *argv, repeat: int = 1
   for _ in range(repeat):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, '-m', 'tfgradtools.migrate', *argv],
-                   cwd=source, check=False, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL,
-                   env={'PYTHONPATH': str(source), 'PATH': '/usr/bin:/bin'})
+    subprocess.run(
+      [sys.executable, '-m', 'tfgradtools.migrate', *argv],
+      cwd=source,
+      check=False,
+      stdout=subprocess.DEVNULL,
+      stderr=subprocess.DEVNULL,
+      env={'PYTHONPATH': str(source), 'PATH': '/usr/bin:/bin'},
+    )
     times.append(time.perf_counter() - start)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_times.append(after.ru_utime + after.ru_stime - before.ru_utime -
-                     before.ru_stime)
+    cpu_times.append(
+      after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    )
   return statistics.median(times), statistics.median(cpu_times)
 
 
@@ -150,17 +159,17 @@ def train_step():
   optimizer.apply_gradients(pairs, global_step=global_step)
 """
 _OPTIMIZERS = {
-    'GradientDescentOptimizer': ('(0.1)', 'SGD(0.1)'),
-    'MomentumOptimizer': ('(0.1, 0.9)', 'SGD(0.1, momentum=0.9)'),
-    'AdamOptimizer': ('(0.1)', 'Adam(0.1)'),
+  'GradientDescentOptimizer': ('(0.1)', 'SGD(0.1)'),
+  'MomentumOptimizer': ('(0.1, 0.9)', 'SGD(0.1, momentum=0.9)'),
+  'AdamOptimizer': ('(0.1)', 'Adam(0.1)'),
 }
 
 
 def _migrated(code: str) -> str:
-  program = _files.Program(pathlib.Path('step.py'), code.encode(), [code],
-                           [''])
+  program = _files.Program(pathlib.Path('step.py'), code.encode(), [code], [''])
   units, _ = _pipeline.migrate_program(
-      program, _pipeline.Options(tf_upgrade_v2=True))
+    program, _pipeline.Options(tf_upgrade_v2=True)
+  )
   return units[0]
 
 
@@ -176,18 +185,26 @@ def training_steps(repeat: int) -> None:
     old = _TRAINING.format(optimizer=optimizer + arguments)
     migrated = _migrated(old)
     compat = migrated.replace(
-        migrated.split('optimizer = ')[1].split('\n')[0],
-        f'tf.compat.v1.train.{optimizer}{arguments}')
+      migrated.split('optimizer = ')[1].split('\n')[0],
+      f'tf.compat.v1.train.{optimizer}{arguments}',
+    )
     with_keras = compat.replace(
-        f'tf.compat.v1.train.{optimizer}{arguments}',
-        f'tf.keras.optimizers.{keras}').replace(
-            'pairs, global_step=global_step)',
-            'pairs)\n  global_step.assign_add(1)')
-    steps = {name: _train_step(code) for name, code in (
-        ('migrated', migrated), ('compat.v1', compat), ('Keras 3', with_keras))}
+      f'tf.compat.v1.train.{optimizer}{arguments}',
+      f'tf.keras.optimizers.{keras}',
+    ).replace(
+      'pairs, global_step=global_step)', 'pairs)\n  global_step.assign_add(1)'
+    )
+    steps = {
+      name: _train_step(code)
+      for name, code in (
+        ('migrated', migrated),
+        ('compat.v1', compat),
+        ('Keras 3', with_keras),
+      )
+    }
     times = {name: [] for name in steps}
     for step in steps.values():
-      for _ in range(20):   # Warm up: slots, function caches.
+      for _ in range(20):  # Warm up: slots, function caches.
         step()
     for _ in range(repeat * 5):
       for name, step in steps.items():
@@ -197,30 +214,37 @@ def training_steps(repeat: int) -> None:
         times[name].append((time.process_time() - start) / 50 * 1e3)
     ms = {name: statistics.median(t) for name, t in times.items()}
     written = migrated.split('optimizer = ')[1].split('(')[0]
-    print(f'{optimizer}: migrated ({written}) {ms["migrated"]:.2f} ms/step, '
-          f'compat.v1 {ms["compat.v1"]:.2f}, Keras 3 {ms["Keras 3"]:.2f}: '
-          'migrated/compat.v1 '
-          f'{ms["migrated"] / ms["compat.v1"]:.2f}x (target <= 1.2x), '
-          f'Keras 3/compat.v1 {ms["Keras 3"] / ms["compat.v1"]:.2f}x')
+    print(
+      f'{optimizer}: migrated ({written}) {ms["migrated"]:.2f} ms/step, '
+      f'compat.v1 {ms["compat.v1"]:.2f}, Keras 3 {ms["Keras 3"]:.2f}: '
+      'migrated/compat.v1 '
+      f'{ms["migrated"] / ms["compat.v1"]:.2f}x (target <= 1.2x), '
+      f'Keras 3/compat.v1 {ms["Keras 3"] / ms["compat.v1"]:.2f}x'
+    )
 
 
 def checkout(commit: str, directory: pathlib.Path) -> pathlib.Path:
   """The package at `commit`, extracted into `directory`."""
   directory.mkdir()
-  archive = subprocess.run(['git', 'archive', commit, 'tfgradtools'],
-                           cwd=ROOT, check=True, capture_output=True).stdout
-  subprocess.run(['tar', '-x', '-C', str(directory)], input=archive,
-                 check=True)
+  archive = subprocess.run(
+    ['git', 'archive', commit, 'tfgradtools'],
+    cwd=ROOT,
+    check=True,
+    capture_output=True,
+  ).stdout
+  subprocess.run(['tar', '-x', '-C', str(directory)], input=archive, check=True)
   return directory
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--before', metavar='COMMIT',
-                      help='also time the command at this commit')
+  parser.add_argument(
+    '--before', metavar='COMMIT', help='also time the command at this commit'
+  )
   parser.add_argument('--repeat', type=int, default=3)
-  parser.add_argument('--steps-only', action='store_true',
-                      help='time the training steps only')
+  parser.add_argument(
+    '--steps-only', action='store_true', help='time the training steps only'
+  )
   args = parser.parse_args()
   training_steps(args.repeat)
   if args.steps_only:
@@ -229,8 +253,10 @@ def main() -> None:
     scratch = pathlib.Path(scratch)
     big, tree = make_inputs(scratch)
     ours, theirs = in_process_ratio(big, args.repeat)
-    print(f'1 MB file, in process: migration {ours:.1f} s, libcst parse + '
-          f'positions {theirs:.1f} s: {ours / theirs:.2f}x (target <= 2x)')
+    print(
+      f'1 MB file, in process: migration {ours:.1f} s, libcst parse + '
+      f'positions {theirs:.1f} s: {ours / theirs:.2f}x (target <= 2x)'
+    )
     versions = {'now': ROOT}
     if args.before:
       versions[args.before] = checkout(args.before, scratch / 'before')
@@ -241,10 +267,12 @@ def main() -> None:
       help_time, _ = command_seconds(source, '--help', repeat=args.repeat)
       big_time, big_cpu = command_seconds(source, '--write', work / 'big.py')
       tree_time, tree_cpu = command_seconds(source, '--write', work / 'tree')
-      print(f'{label}: --help {help_time:.2f} s; 1 MB file --write '
-            f'{big_time:.1f} s (CPU {big_cpu:.1f} s); 200-file tree --write '
-            f'{tree_time:.1f} s (CPU {tree_cpu:.1f} s, '
-            f'{os.cpu_count()} cores)')
+      print(
+        f'{label}: --help {help_time:.2f} s; 1 MB file --write '
+        f'{big_time:.1f} s (CPU {big_cpu:.1f} s); 200-file tree --write '
+        f'{tree_time:.1f} s (CPU {tree_cpu:.1f} s, '
+        f'{os.cpu_count()} cores)'
+      )
 
 
 if __name__ == '__main__':

@@ -16,6 +16,7 @@ import tensorflow as tf
 from tfgradtools import _errors
 from tfgradtools import _nest
 
+
 class _Raise:
   """`unconnected_gradients='raise'`: a missing gradient is an error.
 
@@ -42,8 +43,9 @@ def as_unconnected_gradients(value: Any) -> Unconnected:
     return tf.UnconnectedGradients(value)
   except ValueError:
     raise ValueError(
-        "unconnected_gradients must be 'none', 'zero', 'raise' or a "
-        f'tf.UnconnectedGradients, got {_errors.describe(value)}.') from None
+      "unconnected_gradients must be 'none', 'zero', 'raise' or a "
+      f'tf.UnconnectedGradients, got {_errors.describe(value)}.'
+    ) from None
 
 
 def engine_unconnected(unconnected: Unconnected) -> tf.UnconnectedGradients:
@@ -89,8 +91,11 @@ def watch_target(x: Any) -> Any:
   the graph, the Tensor the graph's ops read.
   """
   target = watchable(x)
-  if (isinstance(target, tf.Tensor) and not tf.executing_eagerly() and
-      not tf.is_symbolic_tensor(target)):
+  if (
+    isinstance(target, tf.Tensor)
+    and not tf.executing_eagerly()
+    and not tf.is_symbolic_tensor(target)
+  ):
     return tf.convert_to_tensor(target)
   return target
 
@@ -98,7 +103,7 @@ def watch_target(x: Any) -> Any:
 def is_differentiable(x: Any) -> bool:
   """Whether a gradient can flow to a source of `x`'s dtype."""
   dtype = x.dtype
-  return dtype.is_floating or dtype.is_complex
+  return bool(dtype.is_floating or dtype.is_complex)
 
 
 def is_tensor_like(x: Any) -> bool:
@@ -142,8 +147,12 @@ def expand_to_trainable_variables(x: Any) -> Any:
 
 
 # What `inspect.signature` reads besides a function's code object.
-_SIGNATURE_ATTRIBUTES = ('__signature__', '__wrapped__', '_partialmethod',
-                         '__partialmethod__')
+_SIGNATURE_ATTRIBUTES = (
+  '__signature__',
+  '__wrapped__',
+  '_partialmethod',
+  '__partialmethod__',
+)
 _TAKES_VARIADIC = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
 
 
@@ -160,9 +169,10 @@ def takes_arguments(f: Callable[..., Any]) -> bool:
   declares the signature it wraps) asks `inspect.signature`.
   """
   bound = isinstance(f, types.MethodType)
-  function = f.__func__ if bound else f
-  if (type(function) is types.FunctionType and
-      not any(name in function.__dict__ for name in _SIGNATURE_ATTRIBUTES)):
+  function = f.__func__ if isinstance(f, types.MethodType) else f
+  if type(function) is types.FunctionType and not any(
+    name in function.__dict__ for name in _SIGNATURE_ATTRIBUTES
+  ):
     code = function.__code__
     named = code.co_argcount + code.co_kwonlyargcount
     if bound:
@@ -176,12 +186,16 @@ def takes_arguments(f: Callable[..., Any]) -> bool:
     return True
 
 
-def unpack_packed_args(args: tuple[Any, ...], kwargs: dict[str, Any],
-                       auto_unpack_single_arg: bool) -> tuple[Sequence[Any],
-                                                              bool]:
+def unpack_packed_args(
+  args: tuple[Any, ...], kwargs: dict[str, Any], auto_unpack_single_arg: bool
+) -> tuple[Sequence[Any], bool]:
   """tfp.math's calling rule 2: one list or tuple argument holds the args."""
-  if (auto_unpack_single_arg and len(args) == 1 and not kwargs and
-      isinstance(args[0], (list, tuple))):
+  if (
+    auto_unpack_single_arg
+    and len(args) == 1
+    and not kwargs
+    and isinstance(args[0], (list, tuple))
+  ):
     return args[0], True
   return args, False
 
@@ -204,19 +218,24 @@ def accepts_keyword(f: Callable[..., Any], name: str) -> bool:
   except (TypeError, ValueError):
     return True
   return name in parameters or any(
-      p.kind is p.VAR_KEYWORD for p in parameters.values())
+    p.kind is p.VAR_KEYWORD for p in parameters.values()
+  )
 
 
-def legacy_xs(f: Callable[..., Any], args: tuple[Any, ...],
-              kwargs: dict[str, Any]) -> tuple[tuple[Any, ...],
-                                               dict[str, Any]]:
+def legacy_xs(
+  f: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
   """The old tfp.math signature `value_and_gradient(f, xs=...)`, still in code.
 
   `xs` given alone as a keyword means the values to differentiate, unless `f`
   itself has a parameter of that name.
   """
-  if (not args and len(kwargs) == 1 and 'xs' in kwargs and
-      not accepts_keyword(f, 'xs')):
+  if (
+    not args
+    and len(kwargs) == 1
+    and 'xs' in kwargs
+    and not accepts_keyword(f, 'xs')
+  ):
     return (kwargs['xs'],), {}
   return args, kwargs
 
@@ -228,15 +247,18 @@ def _is_structure(value: Any) -> bool:
   variable (`model.trainable_variables`, say). tf.contrib.eager's rule for
   the rest: a list of plain numbers is one Tensor.
   """
-  if isinstance(value, dict) or (isinstance(value, tuple) and
-                                 hasattr(value, '_fields')):
+  if isinstance(value, dict) or (
+    isinstance(value, tuple) and hasattr(value, '_fields')
+  ):
     return True
   return isinstance(value, (list, tuple)) and any(
-      is_tensor_like(leaf) for leaf in _nest.flatten(value))
+    is_tensor_like(leaf) for leaf in _nest.flatten(value)
+  )
 
 
-def take_sources(args: list[Any], kwargs: dict[str, Any],
-                 keys: Sequence[int | str]) -> tuple[list[Any], list[Any]]:
+def take_sources(
+  args: list[Any], kwargs: dict[str, Any], keys: Sequence[int | str]
+) -> tuple[list[Any], list[Any]]:
   """Converts the selected arguments in place; returns them and the sources.
 
   Returns the selected arguments as `f` receives them, one per key (a
@@ -278,8 +300,10 @@ def signature_of(f: Callable[..., Any]) -> inspect.Signature | None:
     return None
   kinds = {p.kind for p in signature.parameters.values()}
   call = getattr(f, 'call', None)
-  if kinds <= {inspect.Parameter.VAR_POSITIONAL,
-               inspect.Parameter.VAR_KEYWORD} and callable(call):
+  if kinds <= {
+    inspect.Parameter.VAR_POSITIONAL,
+    inspect.Parameter.VAR_KEYWORD,
+  } and callable(call):
     try:
       return inspect.signature(call)
     except (TypeError, ValueError):
@@ -297,15 +321,17 @@ class ParamSelector:
 
   __slots__ = ('_f', '_api', '_names', '_positions', '_parameters')
 
-  def __init__(self, f: Callable[..., Any], params: Sequence[Any] | None,
-               api: str):
+  def __init__(
+    self, f: Callable[..., Any], params: Sequence[Any] | None, api: str
+  ):
     self._f = f
     self._api = api
     self._names = None
     self._positions = None
     signature = signature_of(f)
-    self._parameters = (tuple(signature.parameters.values())
-                        if signature is not None else None)
+    self._parameters = (
+      tuple(signature.parameters.values()) if signature is not None else None
+    )
     if params is None:
       return
     if isinstance(params, (str, int)):
@@ -313,14 +339,16 @@ class ParamSelector:
     params = list(params)
     if params and all(isinstance(p, str) for p in params):
       self._names = self._positions_of_names(params)
-    elif params and all(isinstance(p, int) and not isinstance(p, bool)
-                        for p in params):
+    elif params and all(
+      isinstance(p, int) and not isinstance(p, bool) for p in params
+    ):
       self._positions = params
     else:
       raise ValueError(
-          f'{api}: params must be all strings or all integers; got '
-          f'{params!r}. Name parameters of {_errors.callable_name(f)}, '
-          'e.g. params=["x"], or give their positions, e.g. params=[0].')
+        f'{api}: params must be all strings or all integers; got '
+        f'{params!r}. Name parameters of {_errors.callable_name(f)}, '
+        'e.g. params=["x"], or give their positions, e.g. params=[0].'
+      )
 
   def describe(self) -> str:
     """The selected parameters, in words (for docstrings)."""
@@ -328,54 +356,74 @@ class ParamSelector:
       return 'parameters ' + ', '.join(f'`{n}`' for n in self._names)
     if self._positions is not None:
       return 'the positional arguments at ' + ', '.join(
-          str(p) for p in self._positions)
+        str(p) for p in self._positions
+      )
     return 'every positional argument'
 
   def _listing(self) -> str:
     if self._parameters is None:
-      return (f'the parameters of {_errors.callable_name(self._f)} cannot '
-              'be inspected')
-    return (f'{_errors.callable_name(self._f)} has parameters '
-            f'({", ".join(str(p) for p in self._parameters)})')
+      return (
+        f'the parameters of {_errors.callable_name(self._f)} cannot '
+        'be inspected'
+      )
+    return (
+      f'{_errors.callable_name(self._f)} has parameters '
+      f'({", ".join(str(p) for p in self._parameters)})'
+    )
 
   def _positions_of_names(self, names: list[str]) -> dict[str, int | None]:
     """Each name's position among `f`'s positional parameters, or `None`."""
     if self._parameters is None:
-      raise ValueError(f'{self._api}: params names {names!r} but '
-                       f'{self._listing()}; select them by position instead.')
-    positional = [p.name for p in self._parameters
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    keyword = {p.name for p in self._parameters
-               if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+      raise ValueError(
+        f'{self._api}: params names {names!r} but '
+        f'{self._listing()}; select them by position instead.'
+      )
+    positional = [
+      p.name
+      for p in self._parameters
+      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    keyword = {
+      p.name
+      for p in self._parameters
+      if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
     resolved = {}
     for name in names:
       if name not in keyword and name not in positional:
-        raise ValueError(f'{self._api}: params names {name!r}, which is not '
-                         f'a parameter: {self._listing()}.')
-      resolved[name] = (positional.index(name) if name in positional
-                        else None)
+        raise ValueError(
+          f'{self._api}: params names {name!r}, which is not '
+          f'a parameter: {self._listing()}.'
+        )
+      resolved[name] = positional.index(name) if name in positional else None
     return resolved
 
   def select(self, num_args: int, kwargs: dict[str, Any]) -> list[int | str]:
     """The selected arguments of a call: positions and keyword names."""
     if self._names is not None:
-      return [self._select_name(name, position, num_args, kwargs)
-              for name, position in self._names.items()]
+      return [
+        self._select_name(name, position, num_args, kwargs)
+        for name, position in self._names.items()
+      ]
     if self._positions is not None:
       for position in self._positions:
         if not 0 <= position < num_args:
           raise ValueError(
-              f'{self._api}: params selects position {position}, but the '
-              f'call passed {num_args} positional argument(s); '
-              f'{self._listing()}.')
+            f'{self._api}: params selects position {position}, but the '
+            f'call passed {num_args} positional argument(s); '
+            f'{self._listing()}.'
+          )
       return self._positions
     return list(range(num_args))
 
-  def _select_name(self, name: str, position: int | None, num_args: int,
-                   kwargs: dict[str, Any]) -> int | str:
+  def _select_name(
+    self, name: str, position: int | None, num_args: int, kwargs: dict[str, Any]
+  ) -> int | str:
     if name in kwargs:
       return name
     if position is not None and position < num_args:
       return position
-    raise ValueError(f'{self._api}: params names {name!r}, but the call '
-                     f'passed no value for it; {self._listing()}.')
+    raise ValueError(
+      f'{self._api}: params names {name!r}, but the call '
+      f'passed no value for it; {self._listing()}.'
+    )

@@ -50,7 +50,8 @@ LOOPED_HESSIAN_ROWS = 32
 def _rows(target: tf.Tensor, batch: bool) -> int | None:
   """How many vector-Jacobian products a (batch) Jacobian takes."""
   shape = target.shape[1:] if batch else target.shape
-  return shape.num_elements()
+  rows: int | None = shape.num_elements()
+  return rows
 
 
 class TapeRecording:
@@ -64,10 +65,14 @@ class TapeRecording:
     self._persistent = persistent
     self._consumed = False
 
-  def gradient(self, targets: Sequence[tf.Tensor], sources: Sequence[Any],
-               output_gradients: Sequence[tf.Tensor] | None,
-               unconnected: tf.UnconnectedGradients,
-               intermediates: Sequence[tf.Tensor] = ()) -> list[Any]:
+  def gradient(
+    self,
+    targets: Sequence[tf.Tensor],
+    sources: Sequence[Any],
+    output_gradients: Sequence[tf.Tensor] | None,
+    unconnected: tf.UnconnectedGradients,
+    intermediates: Sequence[tf.Tensor] = (),
+  ) -> list[Any]:
     """The gradients w.r.t. `sources`, then w.r.t. `intermediates`.
 
     `intermediates` are Tensors computed from the sources while recording
@@ -76,24 +81,34 @@ class TapeRecording:
     """
     if self._consumed:
       raise RuntimeError(
-          'A non-persistent tape can compute only one set of gradients; '
-          'use persistent=True to differentiate the same call again.')
+        'A non-persistent tape can compute only one set of gradients; '
+        'use persistent=True to differentiate the same call again.'
+      )
     if intermediates:
       sources = [*sources, *intermediates]
-    grads = _fast_tape.gradient(self._tape, targets, sources,
-                                output_gradients, unconnected)
+    grads = _fast_tape.gradient(
+      self._tape, targets, sources, output_gradients, unconnected
+    )
     if grads is None:
-      grads = self._tape.gradient(targets, sources,
-                                  output_gradients=output_gradients,
-                                  unconnected_gradients=unconnected)
+      grads = self._tape.gradient(
+        targets,
+        sources,
+        output_gradients=output_gradients,
+        unconnected_gradients=unconnected,
+      )
     self._consumed = not self._persistent
     return grads
 
-  def jacobian(self, target: tf.Tensor, source: Any,
-               unconnected: tf.UnconnectedGradients, batch: bool,
-               use_pfor: bool = True,
-               parallel_iterations: int | None = None,
-               looped_rows: int = LOOPED_JACOBIAN_ROWS) -> Any:
+  def jacobian(
+    self,
+    target: tf.Tensor,
+    source: Any,
+    unconnected: tf.UnconnectedGradients,
+    batch: bool,
+    use_pfor: bool = True,
+    parallel_iterations: int | None = None,
+    looped_rows: int = LOOPED_JACOBIAN_ROWS,
+  ) -> Any:
     """The (batch) Jacobian of `target` with respect to `source`.
 
     `use_pfor` and `parallel_iterations` mean what they mean for
@@ -106,24 +121,40 @@ class TapeRecording:
     checked first, as the core does.
     """
     rows = _rows(target, batch)
-    if rows == 0 or (use_pfor and tf.executing_eagerly() and
-                     rows is not None and rows <= looped_rows):
+    if rows == 0 or (
+      use_pfor
+      and tf.executing_eagerly()
+      and rows is not None
+      and rows <= looped_rows
+    ):
       return self._looped_jacobian(target, source, unconnected, batch)
     method = self._tape.batch_jacobian if batch else self._tape.jacobian
     with _quiet.vectorisation_internals():
       if use_pfor:
         try:
-          return method(target, source, unconnected_gradients=unconnected,
-                        parallel_iterations=parallel_iterations)
+          return method(
+            target,
+            source,
+            unconnected_gradients=unconnected,
+            parallel_iterations=parallel_iterations,
+          )
         except ValueError:
           pass  # pfor cannot vectorise every op: a while loop, as tfp does.
-      return method(target, source, unconnected_gradients=unconnected,
-                    parallel_iterations=parallel_iterations,
-                    experimental_use_pfor=False)
+      return method(
+        target,
+        source,
+        unconnected_gradients=unconnected,
+        parallel_iterations=parallel_iterations,
+        experimental_use_pfor=False,
+      )
 
-  def _looped_jacobian(self, target: tf.Tensor, source: Any,
-                       unconnected: tf.UnconnectedGradients,
-                       batch: bool) -> Any:
+  def _looped_jacobian(
+    self,
+    target: tf.Tensor,
+    source: Any,
+    unconnected: tf.UnconnectedGradients,
+    batch: bool,
+  ) -> Any:
     """The Jacobian, one vector-Jacobian product per row.
 
     A target without elements still takes one (empty) product, which says
@@ -131,14 +162,14 @@ class TapeRecording:
     """
     row_shape = target.shape[1:] if batch else target.shape
     rows = row_shape.num_elements()
-    basis = tf.unstack(tf.reshape(tf.eye(rows, dtype=target.dtype),
-                                  [rows, *row_shape]), num=rows)
+    basis = tf.unstack(
+      tf.reshape(tf.eye(rows, dtype=target.dtype), [rows, *row_shape]), num=rows
+    )
     if batch:
       basis = [tf.broadcast_to(e, target.shape) for e in basis]
     products = []
     for cotangent in basis or [tf.zeros_like(target)]:
-      (product,) = self.gradient([target], [source], [cotangent],
-                                 unconnected)
+      (product,) = self.gradient([target], [source], [cotangent], unconnected)
       if product is None:  # Every row is, when one is: no path to `source`.
         return None
       products.append(tf.convert_to_tensor(product))  # IndexedSlices.
@@ -149,7 +180,7 @@ class TapeRecording:
     return tf.reshape(jacobian, [*target.shape, *source_shape])
 
   def watched_variables(self) -> tuple[tf.Variable, ...]:
-    return self._tape.watched_variables()
+    return tuple(self._tape.watched_variables())
 
 
 class SymbolicRecording:
@@ -158,10 +189,14 @@ class SymbolicRecording:
   __slots__ = ()
   engine = 'symbolic'
 
-  def gradient(self, targets: Sequence[tf.Tensor], sources: Sequence[Any],
-               output_gradients: Sequence[tf.Tensor] | None,
-               unconnected: tf.UnconnectedGradients,
-               intermediates: Sequence[tf.Tensor] = ()) -> list[Any]:
+  def gradient(
+    self,
+    targets: Sequence[tf.Tensor],
+    sources: Sequence[Any],
+    output_gradients: Sequence[tf.Tensor] | None,
+    unconnected: tf.UnconnectedGradients,
+    intermediates: Sequence[tf.Tensor] = (),
+  ) -> list[Any]:
     """As `TapeRecording.gradient`."""
     if output_gradients is None and any(t.dtype.is_complex for t in targets):
       # tf.gradients insists on grad_ys for complex targets; a tape uses ones.
@@ -169,22 +204,30 @@ class SymbolicRecording:
     # Sources are independent variables, as on a tape: a source computed
     # from another one (an identity copy of the same Tensor, say) is not
     # differentiated through.
-    return tf.gradients(
-        targets, [*sources, *intermediates], grad_ys=output_gradients,
-        stop_gradients=[s for s in sources if isinstance(s, tf.Tensor)],
-        unconnected_gradients=unconnected)
+    gradients: list[Any] = tf.gradients(
+      targets,
+      [*sources, *intermediates],
+      grad_ys=output_gradients,
+      stop_gradients=[s for s in sources if isinstance(s, tf.Tensor)],
+      unconnected_gradients=unconnected,
+    )
+    return gradients
 
 
 _SYMBOLIC = SymbolicRecording()
 
 
 def record_with_tape(
-    thunk: Callable[[], Any], watched: Sequence[Any], *,
-    persistent: bool = False,
-    watch_accessed_variables: bool = False) -> tuple[Any, TapeRecording]:
+  thunk: Callable[[], Any],
+  watched: Sequence[Any],
+  *,
+  persistent: bool = False,
+  watch_accessed_variables: bool = False,
+) -> tuple[Any, TapeRecording]:
   """Runs `thunk` on a fresh tape that watches `watched`."""
-  tape = tf.GradientTape(persistent=persistent,
-                         watch_accessed_variables=watch_accessed_variables)
+  tape = tf.GradientTape(
+    persistent=persistent, watch_accessed_variables=watch_accessed_variables
+  )
   with tape:
     if watched and not _fast_tape.watch(tape, watched):
       tape.watch(watched)
@@ -193,9 +236,12 @@ def record_with_tape(
 
 
 def record_symbolically(
-    thunk: Callable[[], Any], watched: Sequence[Any], *,
-    persistent: bool = False,
-    watch_accessed_variables: bool = False) -> tuple[Any, SymbolicRecording]:
+  thunk: Callable[[], Any],
+  watched: Sequence[Any],
+  *,
+  persistent: bool = False,
+  watch_accessed_variables: bool = False,
+) -> tuple[Any, SymbolicRecording]:
   """Runs `thunk` in the current graph; `tf.gradients` differentiates later.
 
   A graph keeps every operation, so there is nothing to watch and every
@@ -205,17 +251,21 @@ def record_symbolically(
   return thunk(), _SYMBOLIC
 
 
-def recorder(use_gradient_tape: bool, vectorised: bool = False
-             ) -> Callable[..., tuple[Any, Any]]:
+def recorder(
+  use_gradient_tape: bool, vectorised: bool = False
+) -> Callable[..., tuple[Any, Any]]:
   """The engine `uses_tape` picks: `record_with_tape` or
   `record_symbolically`."""
-  return (record_with_tape if uses_tape(use_gradient_tape, vectorised)
-          else record_symbolically)
+  return (
+    record_with_tape
+    if uses_tape(use_gradient_tape, vectorised)
+    else record_symbolically
+  )
 
 
-def record_forward(thunk: Callable[[], Any], primals: Sequence[Any],
-                   tangents: Sequence[Any]
-                   ) -> tuple[Any, tf.autodiff.ForwardAccumulator | None]:
+def record_forward(
+  thunk: Callable[[], Any], primals: Sequence[Any], tangents: Sequence[Any]
+) -> tuple[Any, tf.autodiff.ForwardAccumulator | None]:
   """Runs `thunk` under a forward-mode accumulator pushing `tangents`.
 
   With no primals there is nothing to push, and no accumulator.
