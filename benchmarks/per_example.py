@@ -37,6 +37,7 @@ and for the CNNs at batch 128.
 
 from __future__ import annotations
 
+import functools
 import gc
 from typing import Any, Callable
 
@@ -293,6 +294,41 @@ def timing_rows(
   return rows
 
 
+def vectorisation_rows(quick: bool) -> list[list[str]]:
+  """What the vectorised path (TensorFlow's pfor, behind a feature check)
+  buys against the public `tf.while_loop` every call falls back to when
+  the check fails (`experimental_use_pfor=False`): the 1M MLP at batch
+  256 in `tf.function`, rows `(call, path, ms, / batch gradient)`."""
+  model = mlp(SIZES['1M MLP'])
+  calls: dict[str, Callable[..., Any]] = {
+    'norms': tfm.per_example_gradient_norms,
+    'clipped': functools.partial(tfm.clipped_gradients, l2_norm_clip=1.0),
+    'per-example gradients': tfm.per_example_gradients,
+  }
+  impls: dict[str, Callable[..., Any]] = {FLOOR: implementations(model)[FLOOR]}
+  for name, call in calls.items():
+    for vectorised in (True, False):
+      path = 'vectorised' if vectorised else 'while_loop fallback'
+      impls[f'{name}|{path}'] = functools.partial(
+        lambda x, y, call, vectorised: call(
+          losses, model, x, y, experimental_use_pfor=vectorised
+        ),
+        call=call,
+        vectorised=vectorised,
+      )
+  timed = _timing.time_impls(
+    {name: tf.function(impl) for name, impl in impls.items()},
+    list(batch_of(model, 256)),
+    2 if quick else 5,
+    0.05 if quick else 0.2,
+  )
+  return [
+    [*name.split('|'), f'{seconds * 1e3:,.1f}', f'{seconds / timed[FLOOR]:.2f}']
+    for name, seconds in timed.items()
+    if name != FLOOR
+  ]
+
+
 _PEAK_MEMORY_SCRIPT = """
 import tensorflow as tf
 import _timing
@@ -370,6 +406,16 @@ def report(quick: bool) -> None:
     ],
     rows,
     'lrllrrr',
+  )
+  _timing.print_table(
+    [
+      '1M MLP, batch 256, tf.function',
+      'path',
+      'ms per call',
+      '/ batch gradient',
+    ],
+    vectorisation_rows(quick),
+    'llrr',
   )
   if quick:
     return
