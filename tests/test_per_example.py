@@ -526,8 +526,8 @@ def test_use_gradient_tape_changes_nothing():
 
 
 def make_keras_model():
-  """Embeddings, einsum and dense layers, which the outer-product identity
-  covers, and a convolution, which it does not."""
+  """Embeddings, einsum, convolution and dense layers, each of which the
+  outer-product identity covers in its own way."""
   keras.utils.set_random_seed(0)
   return keras.Sequential(
     [
@@ -585,7 +585,7 @@ def test_keras_models(keras_regime):
   grads, clipped = helpers.run(keras_regime, make)
   helpers.assert_all_close(grads, expected, rtol=1e-4, atol=1e-6)
   # The clipped mean needs every example's norm: by the identity for the
-  # embeddings, einsum and dense layers, by formed gradients for the
+  # embeddings, einsum and dense layers, by the patches' products for the
   # convolution.
   scale = np.minimum(1.0, CLIP / norms)
   helpers.assert_all_close(

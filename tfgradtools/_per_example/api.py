@@ -284,13 +284,15 @@ def value_and_per_example_gradient_norms(
   `Dense`), `einsum`s (`EinsumDense`), row gathers (`Embedding`) and as a
   bias, its norms come from the outer-product identity — the products'
   inputs and the gradients of their outputs — without forming its
-  per-example gradients: about the cost of one batch gradient. Other
-  parameters (convolutions, normalisations...) get theirs materialised, a
-  chunk of examples at a time. The identity is applied only where it
-  provably holds (the op, which operand the parameter is, its rank and the
-  contracted axes), and its sums are taken in `float64` where an example's
-  positions could cancel: the norms are those of the materialised
-  gradients, to their rounding.
+  per-example gradients: about the cost of one batch gradient. A
+  convolution kernel's norms come from the same identity over the input's
+  patches where that is cheaper than forming its gradients; broadcast
+  scales and offsets (normalisations, biases) are summed per example.
+  Other parameters get theirs materialised, a chunk of examples at a time.
+  The identity is applied only where it provably holds (the op, which
+  operand the parameter is, its rank and the contracted axes), and its
+  sums are taken in `float64` where an example's positions could cancel:
+  the norms are those of the materialised gradients, to their rounding.
 
   #### Examples
 
