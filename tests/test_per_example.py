@@ -220,7 +220,9 @@ def test_loop_of_examples_when_pfor_fails_outright(monkeypatch):
     tfm.VectorizationFallbackWarning, match='MadeUpOp.*every example'
   ) as caught:
     norms = fn()
-  assert len(caught) == 1
+  # Only ours: AutoGraph may add its own (DeprecationWarnings on 3.13).
+  ours = [w for w in caught if w.category is tfm.VectorizationFallbackWarning]
+  assert len(ours) == 1
   helpers.assert_all_close(
     helpers.to_numpy(norms), numpy_norms(reference()), rtol=1e-4, atol=1e-6
   )
