@@ -468,6 +468,7 @@ def test_graph_with_a_tape(regime):
   assert np.isnan(grad).all()
 
 
+@pytest.mark.slow
 def test_with_eager_execution_disabled():
   reason, op_type, filename, rounded, literal, came_back = (
     helpers.run_without_eager('''

@@ -116,6 +116,7 @@ def test_gradients_match_a_loop_of_tapes_and_the_jacobian(evaluate):
   helpers.assert_all_close(losses, loss_vector, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_norms_and_clipped_aggregate_against_numpy(evaluate):
   def make():
     # An unused parameter too: it has no gradient, or zeros.
@@ -314,6 +315,7 @@ def test_raise_names_every_disconnected_parameter_in_every_regime(
   )
 
 
+@pytest.mark.slow
 def test_noise_is_seeded_and_scaled():
   size = 20_000  # Enough noise to measure its standard deviation.
   w = tf.zeros([size])
@@ -563,6 +565,7 @@ def keras_model_and_reference():
   return model, loop_of_tapes(keras_losses, model, TOKENS, TOKEN_LABELS)
 
 
+@pytest.mark.slow
 def test_keras_models(keras_regime):
   model, expected = keras_model_and_reference()
   norms = np.sqrt(
@@ -601,6 +604,7 @@ def test_keras_models(keras_regime):
     assert all(isinstance(v, keras.Variable) for _, v in variables)
 
 
+@pytest.mark.slow
 def test_keras_norms_per_parameter():
   model, expected = keras_model_and_reference()
   norms = tf.function(
@@ -616,6 +620,7 @@ def test_keras_norms_per_parameter():
   )
 
 
+@pytest.mark.slow
 def test_clipped_gradients_train_a_keras_model_in_a_tf_function():
   model = make_keras_model()
   optimizer = keras.optimizers.SGD(0.5)
@@ -727,6 +732,7 @@ def per_example_sized_tensors(fn, batch, parameter_shape):
   ]
 
 
+@pytest.mark.slow
 def test_the_identity_forms_no_per_example_gradient():
   keras.utils.set_random_seed(0)
   model = keras.Sequential(
@@ -791,6 +797,7 @@ def test_each_replica_its_own_examples():
     )
 
 
+@pytest.mark.slow
 def test_without_eager_execution():
   got = helpers.run_without_eager('''
       w = tf.compat.v1.get_variable('w', initializer=[[1.], [2.]])
@@ -812,6 +819,7 @@ def test_without_eager_execution():
   )
 
 
+@pytest.mark.slow
 def test_unknown_batch_size_tape_and_chunks_in_a_tf_function():
   @tf.function(
     input_signature=[tf.TensorSpec([None, 4]), tf.TensorSpec([None], tf.int32)]
@@ -830,6 +838,7 @@ def test_unknown_batch_size_tape_and_chunks_in_a_tf_function():
   )
 
 
+@pytest.mark.slow
 def test_eager_loop_and_graph_agree_and_print_nothing():
   messages = []
   handler = logging.Handler()
@@ -1001,6 +1010,7 @@ def without_variables(result):
   return first, [g for g, _ in pairs]
 
 
+@pytest.mark.slow
 def test_has_aux_returns_each_examples_aux(evaluate):
   def make():
     params = constants()

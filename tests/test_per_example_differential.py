@@ -212,6 +212,7 @@ def test_norms_of_cancelling_positions_are_exact():
   np.testing.assert_allclose(norms, exact, rtol=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('regime', ['eager', 'function', 'jit'])
 def test_a_batch_of_weight_matrices_is_not_taken_for_one(regime):
   # [3, 4, 5] weights, the right operand of a matmul of [3, 2, 4] inputs:

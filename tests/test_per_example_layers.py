@@ -160,6 +160,7 @@ def dropped(model, x):
   return summed(model, x, training=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('regime', ['eager', 'function', 'jit'])
 @pytest.mark.parametrize('use_pfor', [True, False])
 def test_each_example_draws_its_own_dropout_mask_as_in_a_loop(regime, use_pfor):
