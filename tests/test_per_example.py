@@ -282,9 +282,11 @@ def assert_names_every_disconnected_parameter(run):
   lines = str(raised.value).splitlines()
   # The parameters in the order of `tf.nest.flatten(params)`.
   assert 'no gradient reaches 3 of the 4 sources' in lines[0], lines
-  assert '`tf.argmax`' in lines[1], lines
+  # Each named by its place in `params`, as explain_gradients names it.
+  assert "`p['argmax']`" in lines[1] and '`tf.argmax`' in lines[1], lines
+  assert "`p['stopped']`" in lines[2], lines
   assert '`tf.stop_gradient`' in lines[2], lines
-  assert 'is not used' in lines[3], lines
+  assert "`p['unused']` is not used" in lines[3], lines
   assert len(lines) == 4, lines
 
 

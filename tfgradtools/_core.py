@@ -162,14 +162,23 @@ def _checked(
 
 
 def disconnected_error(
-  f: Callable[[], Any], sources: Sequence[Any], missing: Sequence[int], api: str
+  f: Callable[[], Any],
+  sources: Sequence[Any],
+  missing: Sequence[int],
+  api: str,
+  call: _arguments.Call | None = None,
 ) -> ValueError:
   """The error of `'raise'` for a call recorded outside the core: `f()`
-  computes the value from `sources`, and `missing` have no derivative."""
+  computes the value from `sources`, and `missing` have no derivative;
+  `call`, the user's function and the arguments that hold the sources,
+  names them (`params['w']`)."""
   recorded = _record(
     f, lambda: ((), {}, sources), api, api + '/', False, False, False
   )
-  return _disconnected.error(recorded.subject(), missing, api)
+  subject = recorded.subject()
+  if call is not None:
+    subject = subject._replace(call=call)
+  return _disconnected.error(subject, missing, api)
 
 
 class Recorded:

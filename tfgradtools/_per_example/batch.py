@@ -25,6 +25,7 @@ from tfgradtools import _core
 from tfgradtools import _engines
 from tfgradtools import _errors
 from tfgradtools import _nest
+from tfgradtools._diagnosis import _arguments
 from tfgradtools._per_example import ghost
 from tfgradtools._per_example import mapping
 
@@ -125,7 +126,11 @@ class Batch:
     missing = [k for k, value in enumerate(values) if value is None]
     if missing and self.unconnected is _args.RAISE:
       raise _core.disconnected_error(
-        lambda: self.example_value(0)['loss'], self.sources, missing, self.api
+        lambda: self.example_value(0)['loss'],
+        self.sources,
+        missing,
+        self.api,
+        _arguments.Call(self.f, (self.params, *self.inputs), {}),
       )
 
   # --- The body: one example.
