@@ -212,3 +212,18 @@ def run_in_fresh_process(code: str, timeout: float = 300) -> Any:
     out for out in completed.stdout.splitlines() if out.startswith('RESULT=')
   ][-1]
   return json.loads(line[len('RESULT=') :])
+
+
+def per_example_sized_tensors(fn: Any, batch: int, size: int) -> list[Any]:
+  """The Tensors of the graph of `fn` (a `tf.function` of no arguments)
+  holding at least `size` values per example of a batch of `batch`: where
+  a per-example gradient of a `size`-value parameter would be formed."""
+  graph = fn.get_concrete_function().graph
+  return [
+    t
+    for op in graph.get_operations()
+    for t in op.outputs
+    if t.shape.is_fully_defined()
+    and t.shape.rank
+    and t.shape.num_elements() >= batch * size
+  ]

@@ -720,20 +720,6 @@ def test_modules_layers_structures_and_closures():
   )
 
 
-def per_example_sized_tensors(fn, batch, parameter_shape):
-  """The Tensors of `fn`'s graph holding a parameter's size per example."""
-  graph = fn.get_concrete_function().graph
-  size = int(np.prod(parameter_shape))
-  return [
-    t
-    for op in graph.get_operations()
-    for t in op.outputs
-    if t.shape.is_fully_defined()
-    and t.shape.rank
-    and t.shape.num_elements() >= batch * size
-  ]
-
-
 @pytest.mark.slow
 def test_the_identity_forms_no_per_example_gradient():
   keras.utils.set_random_seed(0)
@@ -760,9 +746,9 @@ def test_the_identity_forms_no_per_example_gradient():
       )
     )
 
-  assert not per_example_sized_tensors(calls(False), 16, (64, 128))
+  assert not helpers.per_example_sized_tensors(calls(False), 16, 64 * 128)
   # The test can fail: materialised, they are there.
-  assert per_example_sized_tensors(calls(True), 16, (64, 128))
+  assert helpers.per_example_sized_tensors(calls(True), 16, 64 * 128)
 
 
 def test_each_replica_its_own_examples():

@@ -314,19 +314,6 @@ def test_cancelling_positions_keep_the_norm_exact(
   np.testing.assert_allclose(norms, expected, rtol=1e-6)
 
 
-def per_example_sized_tensors(fn: Any, batch: int, size: int) -> list[Any]:
-  """The Tensors of `fn`'s graph holding `size` floats per example."""
-  graph = fn.get_concrete_function().graph
-  return [
-    t
-    for op in graph.get_operations()
-    for t in op.outputs
-    if t.shape.is_fully_defined()
-    and t.shape.rank
-    and t.shape.num_elements() >= batch * size
-  ]
-
-
 @pytest.mark.slow
 def test_a_wide_kernel_forms_no_per_example_gradient():
   # 16 output positions, a 3×3×3×32 kernel: the Gram matrices (16²) and
@@ -349,9 +336,9 @@ def test_a_wide_kernel_forms_no_per_example_gradient():
     )
 
   size = int(np.prod(shapes['kernel']))
-  assert not per_example_sized_tensors(calls(False), BATCH, size)
+  assert not helpers.per_example_sized_tensors(calls(False), BATCH, size)
   # The test can fail: materialised, they are there.
-  assert per_example_sized_tensors(calls(True), BATCH, size)
+  assert helpers.per_example_sized_tensors(calls(True), BATCH, size)
 
 
 @pytest.mark.slow
@@ -375,7 +362,7 @@ def test_a_kernel_with_another_use_falls_back():
     atol=1e-6,
   )
   kernel = int(np.prod(params['kernel'].shape))
-  assert per_example_sized_tensors(norms, BATCH, kernel)
+  assert helpers.per_example_sized_tensors(norms, BATCH, kernel)
 
 
 def keras_models(dtype: str) -> dict[str, tuple[keras.Model, tuple[int, ...]]]:
